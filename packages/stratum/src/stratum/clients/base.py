@@ -1,0 +1,84 @@
+"""The one I/O seam: what the runtime asks of an LLM client.
+
+A client is any object with ``async complete(request) -> CompletionResponse``.
+Two optional methods let the runtime enforce cost budgets before sending and
+pick the structured-output mode:
+
+- ``model_info(model) -> ModelInfo | None``: prices and capabilities;
+- ``count_tokens(model, messages) -> int | None``: prompt size.
+
+A client signals a failure worth retrying (rate limit, 5xx, dropped
+connection) by raising ``TransientError``; anything else it raises reaches the
+caller unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "CompletionRequest",
+    "CompletionResponse",
+    "LLMClient",
+    "ModelInfo",
+    "TransientError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """One chat completion request in OpenAI's message format."""
+
+    model: str
+    messages: Sequence[Mapping[str, Any]]
+    response_format: Mapping[str, Any]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout_s: float | None = None
+    function: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionResponse:
+    """The model's text and what it cost. Unknown figures are None."""
+
+    content: str | None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    refusal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Prices (USD per token) and limits of a model, as far as the client knows."""
+
+    input_usd_per_token: float | None = None
+    output_usd_per_token: float | None = None
+    max_output_tokens: int | None = None
+    supports_json_schema: bool = True
+
+    @property
+    def priced(self) -> bool:
+        return self.input_usd_per_token is not None and self.output_usd_per_token is not None
+
+
+class TransientError(Exception):
+    """A failure worth retrying after a pause (429, 5xx, connection reset).
+
+    ``retry_after`` is the provider's requested pause in seconds, if it gave
+    one; ``cause`` is the original exception, re-raised when retries run out.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.cause = cause
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    async def complete(self, request: CompletionRequest) -> CompletionResponse: ...

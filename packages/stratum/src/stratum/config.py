@@ -1,0 +1,118 @@
+"""Process-wide defaults, set with ``configure()`` and reset with ``reset_defaults()``.
+
+Decorator arguments always win over these. Tests should call
+``reset_defaults()`` between cases (the project's own suite does so in an
+autouse fixture).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Config", "configure", "get_config", "reset_defaults"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    client: Any = None
+    default_model: str | None = None
+    review_sink: Any = None
+    tracer: Any = None
+    test_mode: bool = False
+    sample_n: int = 5
+    cache_store: Any = None
+    #: Retries of transient provider errors (429, 5xx, dropped connection),
+    #: counted apart from a function's ``retries``.
+    max_transient_retries: int = 4
+    #: Backoff for transient errors: full jitter over base * 2**n, capped.
+    retry_backoff_base_s: float = 0.5
+    retry_backoff_max_s: float = 8.0
+    #: Most records the in-memory trace store keeps (oldest dropped first).
+    trace_capacity: int = 10_000
+
+
+_config = Config()
+_default_client: Any = None
+
+
+def get_config() -> Config:
+    return _config
+
+
+def configure(
+    client: Any = None,
+    default_model: str | None = None,
+    review_sink: Any = None,
+    tracer: Any = None,
+    test_mode: bool | None = None,
+    sample_n: int | None = None,
+    *,
+    cache_store: Any = None,
+    max_transient_retries: int | None = None,
+    retry_backoff_base_s: float | None = None,
+    retry_backoff_max_s: float | None = None,
+    trace_capacity: int | None = None,
+) -> Config:
+    """Set global defaults; arguments left as ``None`` keep their current value.
+
+    ``client`` may be any object with ``async complete(request)`` (see
+    ``docs/clients.md``), the ``litellm`` module itself, or a LiteLLM Router.
+
+    >>> import stratum
+    >>> stratum.configure(default_model="openai/gpt-4o-mini")  # doctest: +ELLIPSIS
+    Config(...)
+    """
+    global _config
+    changes: dict[str, Any] = {}
+    if client is not None:
+        from .clients import as_client
+
+        changes["client"] = as_client(client)
+    if sample_n is not None and (not isinstance(sample_n, int) or sample_n < 1):
+        raise ValueError(f"sample_n must be a positive int, got {sample_n!r}")
+    if max_transient_retries is not None and max_transient_retries < 0:
+        raise ValueError("max_transient_retries must be >= 0")
+    if trace_capacity is not None and trace_capacity < 1:
+        raise ValueError("trace_capacity must be >= 1")
+    given = {
+        "default_model": default_model,
+        "review_sink": review_sink,
+        "tracer": tracer,
+        "test_mode": test_mode,
+        "sample_n": sample_n,
+        "cache_store": cache_store,
+        "max_transient_retries": max_transient_retries,
+        "retry_backoff_base_s": retry_backoff_base_s,
+        "retry_backoff_max_s": retry_backoff_max_s,
+        "trace_capacity": trace_capacity,
+    }
+    changes.update({k: v for k, v in given.items() if v is not None})
+    _config = dataclasses.replace(_config, **changes)
+    if trace_capacity is not None:
+        from .trace import store
+
+        store().resize(trace_capacity)
+    return _config
+
+
+def reset_defaults() -> None:
+    """Restore every default (the trace store keeps its records; see ``trace.clear``)."""
+    global _config
+    _config = Config()
+    from .trace import store
+
+    store().resize(_config.trace_capacity)
+
+
+def resolve_client() -> Any:
+    """The configured client, or the LiteLLM default (built once, lazily)."""
+    global _default_client
+    if _config.client is not None:
+        return _config.client
+    if _default_client is None:
+        from .clients import LiteLLMClient
+
+        _default_client = LiteLLMClient()
+    return _default_client

@@ -1,0 +1,218 @@
+"""Every error Stratum raises, in one tree.
+
+A caller's mistake (a bad decorator, a missing model) is told apart from a
+run-time failure (the model could not satisfy the contract, the budget ran
+out), so code can catch the second kind without hiding the first::
+
+    StratumError
+    ├── StratumUsageError              the caller's mistake; fix the code
+    │   ├── StratumCompileError        bad decorator/contract, found at decoration
+    │   └── StratumConfigError         nothing to call: no model, no client
+    └── StratumRuntimeError            a run-time failure; handle or report it
+        ├── PreconditionFailed         a `given` predicate was False; no request sent
+        ├── ContractFailure            the model never produced an acceptable output
+        │   ├── ParseFailure           ... the last attempt did not parse
+        │   └── PostconditionFailed    ... the last attempt failed `ensure`
+        ├── BudgetExceeded             a hard time or cost limit was reached
+        ├── ConvergenceFailure         @refine ran out of iterations
+        ├── ConsensusFailure           quorum/debate did not agree
+        ├── ParallelValidationFailed   parallel(validate=...) rejected the results
+        ├── HITLTimeoutError           a human review timed out
+        └── StabilityAssertionError    sampled outputs disagree too often
+
+    StratumWarning (a UserWarning)     something worth knowing that does not stop the call
+
+Provider errors that are not transient (authentication, bad request) are not
+wrapped: they surface as the client library raised them.
+
+Every error carries structured fields; tests and handlers should read those
+rather than parse messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "AttemptRecord",
+    "BudgetExceeded",
+    "ConsensusFailure",
+    "ContractFailure",
+    "ConvergenceFailure",
+    "HITLTimeoutError",
+    "ParallelValidationFailed",
+    "ParseFailure",
+    "PostconditionFailed",
+    "PreconditionFailed",
+    "StabilityAssertionError",
+    "StratumCompileError",
+    "StratumConfigError",
+    "StratumError",
+    "StratumRuntimeError",
+    "StratumUsageError",
+    "StratumWarning",
+    "Violation",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One reason an attempt was rejected.
+
+    ``kind`` is ``"parse"`` (the output did not match the contract) or
+    ``"ensure"`` (a postcondition was False or raised). ``condition`` is the
+    postcondition's source text and ``actual`` the values it read, when known.
+    """
+
+    kind: Literal["parse", "ensure", "feedback"]
+    message: str
+    condition: str | None = None
+    field: str | None = None
+    actual: Mapping[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """What one failed attempt sent and received, kept for the retry history."""
+
+    attempt: int
+    prompt_hash: str
+    raw_output: str | None
+    violations: tuple[Violation, ...]
+
+
+class StratumError(Exception):
+    """Base of every error raised by Stratum."""
+
+
+class StratumUsageError(StratumError):
+    """The calling code is wrong; retrying will not help."""
+
+
+class StratumCompileError(StratumUsageError):
+    """A decorator, contract or prompt template cannot be compiled."""
+
+
+class StratumConfigError(StratumUsageError):
+    """The runtime is not configured for this call (no model, bad client)."""
+
+
+class StratumRuntimeError(StratumError):
+    """A call ran and failed in a way the caller may want to handle."""
+
+
+class PreconditionFailed(StratumRuntimeError):
+    def __init__(self, function: str, condition: str, inputs: Mapping[str, Any]) -> None:
+        self.function = function
+        self.condition = condition
+        self.inputs = dict(inputs)
+        super().__init__(f"{function}: precondition failed: {condition}")
+
+
+class ContractFailure(StratumRuntimeError):
+    """Retries are exhausted and no attempt produced an acceptable output."""
+
+    def __init__(
+        self,
+        function: str,
+        violations: Sequence[Violation],
+        history: Sequence[AttemptRecord],
+        raw_output: str | None,
+        output: Any = None,
+    ) -> None:
+        self.function = function
+        self.violations = tuple(violations)
+        self.history = tuple(history)
+        self.raw_output = raw_output
+        self.output = output
+        self.attempts = len(self.history)
+        listed = "; ".join(v.message for v in self.violations)
+        super().__init__(f"{function}: failed after {self.attempts} attempt(s): {listed}")
+
+
+class ParseFailure(ContractFailure):
+    """The last attempt's output did not parse against the contract."""
+
+
+class PostconditionFailed(ContractFailure):
+    """The last attempt parsed but failed at least one ``ensure``."""
+
+
+class BudgetExceeded(StratumRuntimeError):
+    """A hard limit was reached. ``axis`` is ``"time"`` (ms) or ``"cost"`` (USD).
+
+    ``limit`` and ``spent`` are in the axis' unit; ``function`` is the call
+    that was stopped and ``scope`` the name of the envelope that ran out (the
+    call itself or the enclosing flow).
+    """
+
+    def __init__(
+        self,
+        axis: Literal["time", "cost"],
+        limit: float,
+        spent: float,
+        function: str,
+        scope: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.axis = axis
+        self.limit = limit
+        self.spent = spent
+        self.function = function
+        self.scope = scope or function
+        self.detail = detail
+        unit = "ms" if axis == "time" else "USD"
+        where = "" if self.scope == function else f" (budget of {self.scope})"
+        text = f"{function}: {axis} budget exceeded{where}: limit {limit:g} {unit}, spent {spent:g} {unit}"
+        super().__init__(text + (f"; {detail}" if detail else ""))
+
+
+class ConvergenceFailure(StratumRuntimeError):
+    def __init__(self, function: str, iterations: Sequence[Any], feedback: Sequence[Any]) -> None:
+        self.function = function
+        self.iterations = tuple(iterations)
+        self.feedback = tuple(feedback)
+        super().__init__(f"{function}: did not converge in {len(self.iterations)} iteration(s)")
+
+
+class ConsensusFailure(StratumRuntimeError):
+    def __init__(self, function: str, outputs: Sequence[Any], votes: Mapping[Any, int], threshold: int) -> None:
+        self.function = function
+        self.outputs = tuple(outputs)
+        self.votes = dict(votes)
+        self.threshold = threshold
+        super().__init__(f"{function}: no value reached {threshold} agreeing vote(s): {self.votes}")
+
+
+class ParallelValidationFailed(StratumRuntimeError):
+    def __init__(self, results: Sequence[Any]) -> None:
+        self.results = tuple(results)
+        super().__init__(f"parallel results rejected by validate() ({len(self.results)} result(s))")
+
+
+class HITLTimeoutError(StratumRuntimeError):
+    def __init__(self, review_id: str, timeout_s: float | None = None) -> None:
+        self.review_id = review_id
+        self.timeout_s = timeout_s
+        super().__init__(f"human review {review_id} timed out after {timeout_s}s")
+
+
+class StabilityAssertionError(StratumRuntimeError, AssertionError):
+    def __init__(self, function: str, agreement: float, threshold: float, distinct: Sequence[Any]) -> None:
+        self.function = function
+        self.agreement = agreement
+        self.threshold = threshold
+        self.distinct = tuple(distinct)
+        super().__init__(
+            f"{function}: agreement {agreement:.0%} below threshold {threshold:.0%}; "
+            f"{len(self.distinct)} distinct value(s)"
+        )
+
+
+class StratumWarning(UserWarning):
+    """Something worth knowing that does not stop the call."""

@@ -1,0 +1,230 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1, for tests and benchmarks.
+
+It runs its own event loop in a background thread, so it serves while the
+test's loop is busy or blocked. Point LiteLLM at it with
+``api_base=server.url`` and a ``model="openai/<name>"``::
+
+    with LocalOpenAIServer([{"label": "positive"}, Served(status=429)]) as server:
+        client = LiteLLMClient(api_base=server.url, api_key="test")
+
+Each request takes the next scripted item (or calls ``respond(body)``). An
+item is a dict/list (the assistant's JSON content), a str (content
+verbatim), or a ``Served`` describing status, headers, delay or a dropped
+connection. Every parsed request body is kept in ``requests``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LocalOpenAIServer", "Served"]
+
+_MAX_BODY = 8 * 1024 * 1024
+_MAX_HEADER_LINES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """How the server answers one request."""
+
+    content: Any = None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error: str = "scripted error"
+    delay_s: float = 0.0
+    #: Close the connection without answering (a reset as the client sees it).
+    drop: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class LocalOpenAIServer:
+    def __init__(
+        self,
+        responses: Iterable[Any] = (),
+        *,
+        respond: Callable[[dict[str, Any]], Any] | None = None,
+        max_requests_kept: int = 10_000,
+    ) -> None:
+        self._queue: collections.deque[Any] = collections.deque(responses)
+        self._respond = respond
+        self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_requests_kept)
+        #: Requests whose client hung up before the (delayed) answer was sent.
+        self.abandoned = 0
+        #: Requests fully answered.
+        self.answered = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    # -- lifecycle ------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def push(self, *responses: Any) -> None:
+        self._queue.extend(responses)
+
+    def start(self) -> LocalOpenAIServer:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                self._server = loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0))
+                self.port = self._server.sockets[0].getsockname()[1]
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="local-openai-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("LocalOpenAIServer did not start within 10 s")
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            for task in list(self._handlers):
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+            loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        thread.join(10)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> LocalOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- HTTP -------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            while await self._one_request(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        except asyncio.CancelledError:
+            # Server shutdown: end quietly so the stream protocol logs nothing.
+            pass
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+
+    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        line = await reader.readline()
+        if not line:
+            return False
+        method, path, _version = line.decode("latin-1").split(" ", 2)
+        headers: dict[str, str] = {}
+        for _ in range(_MAX_HEADER_LINES):
+            raw = await reader.readline()
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            key, _, value = raw.decode("latin-1").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        if length > _MAX_BODY:
+            raise ValueError("request body too large")
+        body = await reader.readexactly(length) if length else b""
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            await self._write(writer, 200, {"object": "list", "data": []}, {})
+            return True
+        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+            await self._write(writer, 404, {"error": {"message": f"no route {method} {path}"}}, {})
+            return True
+        request = json.loads(body or b"{}")
+        self.requests.append(request)
+        served = self._next(request)
+        if served.delay_s and await self._client_left(reader, served.delay_s):
+            self.abandoned += 1
+            return False
+        if served.drop:
+            writer.transport.abort()
+            return False
+        if served.status >= 400:
+            payload: dict[str, Any] = {"error": {"message": served.error, "type": "scripted", "code": served.status}}
+        else:
+            payload = self._completion(request, served)
+        await self._write(writer, served.status, payload, served.headers)
+        self.answered += 1
+        return True
+
+    async def _client_left(self, reader: asyncio.StreamReader, delay: float) -> bool:
+        """Wait ``delay`` seconds; True if the client closed the connection meanwhile."""
+        try:
+            data = await asyncio.wait_for(reader.read(1), timeout=delay)
+        except TimeoutError:
+            return False
+        return data == b""
+
+    def _next(self, request: dict[str, Any]) -> Served:
+        if self._queue:
+            item = self._queue.popleft()
+        elif self._respond is not None:
+            item = self._respond(request)
+        else:
+            return Served(status=500, error="LocalOpenAIServer: no response scripted")
+        return item if isinstance(item, Served) else Served(content=item)
+
+    def _completion(self, request: dict[str, Any], served: Served) -> dict[str, Any]:
+        content = served.content if isinstance(served.content, str) or served.content is None else json.dumps(served.content)
+        prompt_tokens = served.prompt_tokens
+        if prompt_tokens is None:
+            prompt_tokens = max(1, len(json.dumps(request.get("messages", []))) // 4)
+        completion_tokens = served.completion_tokens
+        if completion_tokens is None:
+            completion_tokens = max(1, len(content or "") // 4)
+        return {
+            "id": f"chatcmpl-{self.answered + 1}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.get("model", "unknown"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    async def _write(
+        self, writer: asyncio.StreamWriter, status: int, payload: Any, headers: Mapping[str, str]
+    ) -> None:
+        data = json.dumps(payload).encode()
+        reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Status")
+        head = [f"HTTP/1.1 {status} {reason}", "content-type: application/json", f"content-length: {len(data)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+        await writer.drain()
