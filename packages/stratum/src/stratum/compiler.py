@@ -222,8 +222,15 @@ def jsonable(value: Any, path: str, hidden: dict[str, Any]) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v, f"{path}[{i}]", hidden) for i, v in enumerate(value)]
     from pydantic import TypeAdapter
+    from pydantic_core import PydanticSerializationError
 
-    return TypeAdapter(Any).dump_python(value, mode="json")
+    try:
+        return TypeAdapter(Any).dump_python(value, mode="json")
+    except PydanticSerializationError:
+        raise TypeError(
+            f"input `{path}` of type {type(value).__name__} cannot be rendered into a prompt; "
+            "pass JSON-like data, a pydantic model, or a dataclass"
+        ) from None
 
 
 def _render(template: Template, arguments: Mapping[str, Any]) -> str:

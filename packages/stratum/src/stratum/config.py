@@ -29,6 +29,10 @@ class Config:
     #: Backoff for transient errors: full jitter over base * 2**n, capped.
     retry_backoff_base_s: float = 0.5
     retry_backoff_max_s: float = 8.0
+    #: Upper bound on output tokens per request (None: the model's own limit).
+    #: Under a cost budget each in-flight request reserves its worst case, so
+    #: a lower bound lets more concurrent calls share one envelope.
+    max_output_tokens: int | None = None
     #: Most records the in-memory trace store keeps (oldest dropped first).
     trace_capacity: int = 10_000
 
@@ -53,6 +57,7 @@ def configure(
     max_transient_retries: int | None = None,
     retry_backoff_base_s: float | None = None,
     retry_backoff_max_s: float | None = None,
+    max_output_tokens: int | None = None,
     trace_capacity: int | None = None,
 ) -> Config:
     """Set global defaults; arguments left as ``None`` keep their current value.
@@ -74,6 +79,8 @@ def configure(
         raise ValueError(f"sample_n must be a positive int, got {sample_n!r}")
     if max_transient_retries is not None and max_transient_retries < 0:
         raise ValueError("max_transient_retries must be >= 0")
+    if max_output_tokens is not None and max_output_tokens < 1:
+        raise ValueError("max_output_tokens must be >= 1")
     if trace_capacity is not None and trace_capacity < 1:
         raise ValueError("trace_capacity must be >= 1")
     given = {
@@ -86,6 +93,7 @@ def configure(
         "max_transient_retries": max_transient_retries,
         "retry_backoff_base_s": retry_backoff_base_s,
         "retry_backoff_max_s": retry_backoff_max_s,
+        "max_output_tokens": max_output_tokens,
         "trace_capacity": trace_capacity,
     }
     changes.update({k: v for k, v in given.items() if v is not None})

@@ -144,7 +144,9 @@ def _build_spec(
         raise StratumCompileError(f"@infer {owner}: a return annotation (a contract or a primitive) is required")
     output = output_spec(hints["return"], owner)
     signature = inspect.signature(fn)
-    params = tuple(_param(name, p, hints, owner) for name, p in signature.parameters.items())
+    # A method's receiver is bound like any method's and never enters the prompt.
+    names_in_prompt = [n for i, n in enumerate(signature.parameters) if not (i == 0 and n in ("self", "cls"))]
+    params = tuple(_param(name, signature.parameters[name], hints, owner) for name in names_in_prompt)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise StratumCompileError(f"@infer {owner}: retries must be an int >= 0, got {retries!r}")
     if cache not in _CACHE_SCOPES:

@@ -155,11 +155,11 @@ async def _attempts(
     debug = os.environ.get("STRATUM_DEBUG") == "1"
     for attempt in range(1, spec.retries + 2):
         envelope.check(spec.qualname)
-        state.attempts = attempt
         messages = attempt_ctx.messages()
         if debug:
             debug_log(attempt_ctx, attempt)
-        max_tokens, reserved = _reserve(envelope, client, info, model, messages, spec.qualname)
+        max_tokens, reserved = _reserve(envelope, client, info, model, messages, spec.qualname, cfg.max_output_tokens)
+        state.attempts = attempt  # counts attempts actually sent
         request = CompletionRequest(
             model=model,
             messages=messages,
@@ -285,12 +285,22 @@ def _response_format(spec: InferSpec, info: ModelInfo | None) -> dict[str, Any]:
 
 
 def _reserve(
-    envelope: Envelope, client: Any, info: ModelInfo | None, model: str, messages: Any, function: str
+    envelope: Envelope,
+    client: Any,
+    info: ModelInfo | None,
+    model: str,
+    messages: Any,
+    function: str,
+    ceiling: int | None,
 ) -> tuple[int | None, float]:
-    """Cap ``max_tokens`` so this request's worst case fits the remaining USD."""
+    """Cap ``max_tokens`` so this request's worst case fits the remaining USD.
+
+    The worst case is reserved on the envelope until the response arrives, so
+    concurrent calls sharing a budget cannot overshoot it together.
+    """
     remaining = envelope.remaining_usd()
     if remaining is None:
-        return None, 0.0
+        return ceiling, 0.0
     if info is None or not info.priced:
         if model not in _unpriced_warned:
             _unpriced_warned.add(model)
@@ -300,7 +310,7 @@ def _reserve(
                 StratumWarning,
                 stacklevel=4,
             )
-        return None, 0.0
+        return ceiling, 0.0
     counter = getattr(client, "count_tokens", None)
     counted = counter(model, messages) if callable(counter) else None
     if counted is None:
@@ -308,8 +318,12 @@ def _reserve(
     prompt_tokens = math.ceil(counted * _PROMPT_MARGIN) + _PROMPT_MARGIN_TOKENS
     prompt_cost = prompt_tokens * (info.input_usd_per_token or 0.0)
     if prompt_cost >= remaining:
+        binding = envelope.cost_binding() or envelope
+        held = f"; ${binding.reserved_usd:.6g} is held by requests in flight" if binding.reserved_usd else ""
         raise envelope.exceeded(
-            "cost", function, detail=f"the prompt alone (~{prompt_tokens} tokens) would cost ${prompt_cost:.6g}"
+            "cost",
+            function,
+            detail=f"the prompt alone (~{prompt_tokens} tokens) would cost ${prompt_cost:.6g}{held}",
         )
     out_price = info.output_usd_per_token or 0.0
     cap: int | None = None
@@ -317,8 +331,9 @@ def _reserve(
         cap = math.floor((remaining - prompt_cost) / out_price)
         if cap < 1:
             raise envelope.exceeded("cost", function, detail="not enough left for a single output token")
-        if info.max_output_tokens:
-            cap = min(cap, info.max_output_tokens)
+        for limit in (info.max_output_tokens, ceiling):
+            if limit:
+                cap = min(cap, limit)
     worst = prompt_cost + (cap or 0) * out_price
     envelope.reserve(worst)
     return cap, worst
@@ -348,7 +363,7 @@ def _record(
         inputs = {**ctx.input_bindings, **ctx.opaque_inputs}
         hidden = tuple(ctx.opaque_inputs)
     else:
-        inputs = {k: jsonable(v, k, {}) for k, v in arguments.items()}
+        inputs = {p.name: _safe_json(arguments[p.name], p.name) for p in spec.params}
         hidden = spec.opaque_params
     return TraceRecord(
         function=spec.qualname,
@@ -374,6 +389,13 @@ def _record(
         temperature=spec.temperature,
         extra=state.extra,
     )
+
+
+def _safe_json(value: Any, name: str) -> Any:
+    try:
+        return jsonable(value, name, {})
+    except TypeError:
+        return repr(value)[:200]
 
 
 def run(coro: Any) -> Any:

@@ -113,6 +113,8 @@ class ScriptedClient:
         output_tokens = reply.output_tokens
         if output_tokens is None:
             output_tokens = max(1, len(reply.content or "") // 4)
+        if request.max_tokens is not None:
+            output_tokens = min(output_tokens, request.max_tokens)  # a provider stops there too
         cost = reply.cost_usd
         info = self._model_info
         if cost is None and info is not None and info.priced:

@@ -1,0 +1,89 @@
+"""Shared fixtures: a clean runtime per test, and no way out of 127.0.0.1."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+# LiteLLM downloads its price map at import time unless told to use the
+# bundled copy; the suite must never leave the machine.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.pop("STRATUM_DEBUG", None)
+
+import pytest
+
+import stratum
+from stratum.clients import LiteLLMClient
+from stratum.testing import ScriptedClient
+from stratum.testing.openai_server import LocalOpenAIServer
+
+_real_connect = socket.socket.connect
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _is_local(host: Any) -> bool:
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+        raise ConnectionRefusedError(f"test suite: network access to {address!r} is blocked")
+    return _real_connect(self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _is_local(host):
+        raise socket.gaierror(f"test suite: name lookup of {host!r} is blocked")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network() -> Iterator[None]:
+    """Accidental real LLM calls fail fast instead of reaching a provider."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.getaddrinfo = _real_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime() -> Iterator[None]:
+    stratum.reset_defaults()
+    stratum.configure(retry_backoff_base_s=0.01, retry_backoff_max_s=0.05)
+    stratum.trace.clear()
+    yield
+    stratum.reset_defaults()
+    stratum.trace.clear()
+
+
+@pytest.fixture
+def scripted() -> ScriptedClient:
+    """A scripted client already configured as the default, model "test-model"."""
+    client = ScriptedClient()
+    stratum.configure(client=client, default_model="test-model")
+    return client
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def via_litellm(server: LocalOpenAIServer) -> LocalOpenAIServer:
+    """Route calls through LiteLLM to the local server as model openai/gpt-4o-mini."""
+    stratum.configure(
+        client=LiteLLMClient(api_base=server.url, api_key="sk-local-test"),
+        default_model="openai/gpt-4o-mini",
+    )
+    return server

@@ -1,0 +1,241 @@
+"""Hard time and cost budgets, per call and per flow (scripted client)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any, Literal
+
+import pytest
+from pydantic import BaseModel
+
+import stratum
+from stratum import Budget, BudgetExceeded, StratumWarning, contract, flow, infer
+from stratum.budget import Envelope
+from stratum.clients import ModelInfo
+from stratum.testing import Reply, ScriptedClient
+
+PRICED = ModelInfo(input_usd_per_token=1e-6, output_usd_per_token=2e-6, max_output_tokens=4000)
+
+
+@contract
+class Label(BaseModel):
+    label: Literal["a", "b"]
+
+
+OK = {"label": "a"}
+
+
+def priced_client(*responses: object, latency_s: float = 0.0, respond: Any = None) -> ScriptedClient:
+    client = ScriptedClient(responses, model_info=PRICED, latency_s=latency_s, respond=respond)
+    stratum.configure(client=client, default_model="priced-model")
+    return client
+
+
+def test_budget_rejects_non_positive_or_non_numeric_limits() -> None:
+    with pytest.raises(ValueError):
+        Budget(ms=0)
+    with pytest.raises(ValueError):
+        Budget(usd=-1)
+    with pytest.raises(TypeError):
+        Budget(ms="100")  # type: ignore[arg-type]
+
+
+async def test_time_budget_stops_a_slow_call_and_cancels_the_request() -> None:
+    client = priced_client(OK, latency_s=5)
+
+    @infer(intent="x", budget=Budget(ms=100))
+    def f(text: str) -> Label: ...
+
+    started = time.perf_counter()
+    with pytest.raises(BudgetExceeded) as info:
+        await f(text="x")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0
+    err = info.value
+    assert (err.axis, err.limit, err.function) == ("time", 100, "test_time_budget_stops_a_slow_call_and_cancels_the_request.<locals>.f")
+    assert err.spent >= 100
+    assert client.cancelled == 1
+
+
+async def test_cost_budget_caps_max_tokens_to_what_remains() -> None:
+    client = priced_client(OK)
+
+    @infer(intent="x", budget=Budget(usd=0.002))
+    def f(text: str) -> Label: ...
+
+    await f(text="x")
+    request = client.requests[0]
+    prompt_tokens = math.ceil(client.count_tokens("m", request.messages) * 1.05) + 16
+    expected = math.floor((0.002 - prompt_tokens * 1e-6) / 2e-6)
+    assert request.max_tokens == expected
+    # The worst case of the request fits the budget.
+    assert prompt_tokens * 1e-6 + request.max_tokens * 2e-6 <= 0.002
+
+
+async def test_cost_budget_is_capped_by_the_models_own_output_limit() -> None:
+    client = priced_client(OK)
+
+    @infer(intent="x", budget=Budget(usd=10))
+    def f(text: str) -> Label: ...
+
+    await f(text="x")
+    assert client.requests[0].max_tokens == 4000
+
+
+async def test_prompt_that_alone_exceeds_the_budget_is_never_sent() -> None:
+    client = priced_client(OK)
+
+    @infer(intent="x", budget=Budget(usd=0.00001))
+    def f(text: str) -> Label: ...
+
+    with pytest.raises(BudgetExceeded) as info:
+        await f(text="a long text " * 50)
+    assert info.value.axis == "cost"
+    assert "prompt alone" in (info.value.detail or "")
+    assert len(client.requests) == 0
+
+
+def worst_case(client: ScriptedClient) -> float:
+    """What the sent requests could have cost at most, by the runtime's own accounting."""
+    total = 0.0
+    for request in client.requests:
+        prompt = math.ceil(client.count_tokens("m", request.messages) * 1.05) + 16
+        total += prompt * 1e-6 + (request.max_tokens or 0) * 2e-6
+    return total
+
+
+async def test_retries_draw_from_the_same_envelope() -> None:
+    # Every answer fails `ensure` and uses 1,000 output tokens (~$0.0024 with the prompt).
+    client = priced_client(respond=lambda _r: Reply('{"label": "b"}', output_tokens=1000))
+
+    @infer(intent="x", ensure=lambda r: r.label == "a", budget=Budget(usd=0.006), retries=10)
+    def f(text: str) -> Label: ...
+
+    with pytest.raises(BudgetExceeded) as info:
+        await f(text="x")
+    assert info.value.axis == "cost"
+    assert 2 <= len(client.requests) < 11
+    assert info.value.spent <= 0.006
+    record = stratum.trace.all_records()[-1]
+    assert record.error is not None and record.error.type == "BudgetExceeded"
+    assert record.attempts == len(client.requests)
+    assert record.cost_usd == pytest.approx(info.value.spent)
+
+
+async def test_flow_budget_is_charged_by_calls_without_their_own_budget() -> None:
+    client = priced_client(respond=lambda _r: Reply('{"label": "a"}', output_tokens=1000))
+
+    @infer(intent="x")
+    def f(text: str) -> Label: ...
+
+    calls = 0
+
+    @flow(budget=Budget(usd=0.006))
+    async def pipeline() -> None:
+        nonlocal calls
+        for _ in range(10):
+            await f(text="x")
+            calls += 1
+
+    with pytest.raises(BudgetExceeded) as info:
+        await pipeline()
+    assert 2 <= calls < 10
+    assert info.value.scope.endswith("pipeline")
+    assert info.value.spent <= 0.006
+
+
+async def test_per_call_budget_cannot_escape_the_flow_budget() -> None:
+    client = priced_client(OK)
+
+    @infer(intent="x", budget=Budget(usd=100))
+    def generous(text: str) -> Label: ...
+
+    @flow(budget=Budget(usd=0.002))
+    async def pipeline() -> None:
+        await generous(text="x")
+
+    await pipeline()
+    request = client.requests[0]
+    prompt_tokens = math.ceil(client.count_tokens("m", request.messages) * 1.05) + 16
+    assert request.max_tokens == math.floor((0.002 - prompt_tokens * 1e-6) / 2e-6)
+
+
+async def test_per_call_budget_tightens_the_flow_budget() -> None:
+    client = priced_client(OK, latency_s=5)
+
+    @infer(intent="x", budget=Budget(ms=50))
+    def tight(text: str) -> Label: ...
+
+    @flow(budget=Budget(ms=5000))
+    async def pipeline() -> None:
+        await tight(text="x")
+
+    with pytest.raises(BudgetExceeded) as info:
+        await pipeline()
+    assert info.value.scope.endswith("tight") and info.value.limit == 50
+    assert client.cancelled == 1
+
+
+async def test_flow_time_budget_also_bounds_compute_steps() -> None:
+    @flow(budget=Budget(ms=50))
+    async def slow() -> None:
+        await asyncio.sleep(5)
+
+    started = time.perf_counter()
+    with pytest.raises(BudgetExceeded) as info:
+        await slow()
+    assert time.perf_counter() - started < 1
+    assert (info.value.axis, info.value.scope) == ("time", info.value.function)
+
+
+async def test_unpriced_model_warns_once_and_enforces_after_the_fact() -> None:
+    client = ScriptedClient([Reply('{"label": "a"}', cost_usd=0.02), OK, OK])
+    stratum.configure(client=client, default_model="mystery-model")
+
+    @infer(intent="x")
+    def f(text: str) -> Label: ...
+
+    @flow(budget=Budget(usd=0.01))
+    async def pipeline() -> None:
+        await f(text="x")
+        await f(text="y")
+
+    with pytest.warns(StratumWarning, match="no price known for model 'mystery-model'"):
+        with pytest.raises(BudgetExceeded) as info:
+            await pipeline()
+    assert info.value.spent == pytest.approx(0.02)
+    assert client.requests[0].max_tokens is None
+    assert len(client.requests) == 1
+
+
+async def test_concurrent_calls_reserve_their_worst_case_against_a_shared_budget() -> None:
+    client = priced_client(latency_s=0.05, respond=lambda _r: Reply('{"label": "a"}', output_tokens=10_000))
+    stratum.configure(max_output_tokens=1000)  # worst case per call ~ $0.0023
+
+    @infer(intent="x")
+    def f(text: str) -> Label: ...
+
+    @flow(budget=Budget(usd=0.005))
+    async def pipeline() -> list[object]:
+        return await asyncio.gather(*(f(text=str(i)) for i in range(4)), return_exceptions=True)
+
+    results = await pipeline()
+    # Started together, the calls could not all fit: the late ones got smaller
+    # caps or were refused, and even the worst case of what was sent fits.
+    assert any(isinstance(r, BudgetExceeded) for r in results)
+    assert [r.max_tokens for r in client.requests][:2] == [1000, 1000]
+    assert worst_case(client) <= 0.005
+
+
+def test_envelope_remaining_is_the_tightest_in_the_chain() -> None:
+    clock = [0.0]
+    outer = Envelope(Budget(ms=1000, usd=1.0), "flow", clock=lambda: clock[0])
+    inner = Envelope(Budget(ms=5000, usd=0.1), "call", parent=outer, clock=lambda: clock[0])
+    clock[0] = 0.25
+    assert inner.remaining_seconds() == pytest.approx(0.75)
+    inner.charge(0.05)
+    assert inner.remaining_usd() == pytest.approx(0.05)
+    assert outer.spent_usd == pytest.approx(0.05)
+    assert inner.cost_binding() is inner and inner.time_binding() is outer
