@@ -54,7 +54,8 @@ async def test_time_budget_stops_a_slow_call_and_cancels_the_request() -> None:
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0
     err = info.value
-    assert (err.axis, err.limit, err.function) == ("time", 100, "test_time_budget_stops_a_slow_call_and_cancels_the_request.<locals>.f")
+    assert (err.axis, err.limit) == ("time", 100)
+    assert err.function.endswith("<locals>.f")
     assert err.spent >= 100
     assert client.cancelled == 1
 
@@ -125,7 +126,7 @@ async def test_retries_draw_from_the_same_envelope() -> None:
 
 
 async def test_flow_budget_is_charged_by_calls_without_their_own_budget() -> None:
-    client = priced_client(respond=lambda _r: Reply('{"label": "a"}', output_tokens=1000))
+    priced_client(respond=lambda _r: Reply('{"label": "a"}', output_tokens=1000))
 
     @infer(intent="x")
     def f(text: str) -> Label: ...
@@ -202,9 +203,11 @@ async def test_unpriced_model_warns_once_and_enforces_after_the_fact() -> None:
         await f(text="x")
         await f(text="y")
 
-    with pytest.warns(StratumWarning, match="no price known for model 'mystery-model'"):
-        with pytest.raises(BudgetExceeded) as info:
-            await pipeline()
+    with (
+        pytest.warns(StratumWarning, match="no price known for model 'mystery-model'"),
+        pytest.raises(BudgetExceeded) as info,
+    ):
+        await pipeline()
     assert info.value.spent == pytest.approx(0.02)
     assert client.requests[0].max_tokens is None
     assert len(client.requests) == 1

@@ -42,7 +42,8 @@ def test_compile_prompt_is_inspectable_without_a_model() -> None:
     text = str(ctx)
     assert "You are executing a typed function." in text
     assert "Contract `Verdict` (JSON Schema):" in text
-    order = [text.index(s) for s in ("Intent: Decide", "- Be conservative.", "- Cite the policy", "Inputs:", "- r.confidence > 0.7")]
+    sections = ("Intent: Decide", "- Be conservative.", "- Cite the policy", "Inputs:", "- r.confidence > 0.7")
+    order = [text.index(s) for s in sections]
     assert order == sorted(order)
     json.loads(ctx.to_json())  # serialisable
 
@@ -56,7 +57,8 @@ def test_identical_inputs_give_an_identical_prompt_hash() -> None:
 
 
 def test_opaque_parameters_and_fields_never_enter_instruction_text() -> None:
-    ctx = compile_prompt(decide, request="refund", prior=Handoff(summary="ok", reasoning=INJECTION), note=INJECTION + "!")
+    prior = Handoff(summary="ok", reasoning=INJECTION)
+    ctx = compile_prompt(decide, request="refund", prior=prior, note=INJECTION + "!")
     instruction = ctx.instruction_text()
     assert INJECTION not in instruction
     assert "prior.reasoning" in instruction and "note" in instruction  # referenced by name only
@@ -118,7 +120,9 @@ def test_context_accepts_a_single_string() -> None:
     assert compile_prompt(f, text="t").context_annotations == ("Only one note.",)
 
 
-def test_stratum_debug_logs_the_prompt_for_each_attempt(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_stratum_debug_logs_the_prompt_for_each_attempt(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import logging
 
     monkeypatch.setenv("STRATUM_DEBUG", "1")

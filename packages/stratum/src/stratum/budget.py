@@ -49,7 +49,7 @@ class Envelope:
     only switches tasks at ``await``, so charge/read pairs are atomic.
     """
 
-    __slots__ = ("budget", "name", "parent", "spent_usd", "reserved_usd", "started", "deadline", "_clock")
+    __slots__ = ("_clock", "budget", "deadline", "name", "parent", "reserved_usd", "spent_usd", "started")
 
     def __init__(
         self,

@@ -93,10 +93,8 @@ async def check_given(function: str, conditions: Sequence[Condition], inputs: Ma
 
 def _actual(cond: Condition, value: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    if cond.reads_whole or not cond.reads:
-        if not cond.reads:
-            name = cond.params[0] if cond.params else "result"
-            found[name] = value
+    if not cond.reads:  # the predicate uses its argument whole: show it whole
+        found[cond.params[0] if cond.params else "result"] = value
     for path in cond.reads:
         current = value
         try:

@@ -19,6 +19,7 @@ instruction text (see ``stratum.compiler``).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import types
 import typing
@@ -128,7 +129,7 @@ def strict_schema(cls: type[BaseModel]) -> dict[str, Any]:
 
 
 def _model_from_plain_class(cls: type) -> type[BaseModel]:
-    own = cls.__dict__.get("__annotations__", {})
+    own = inspect.get_annotations(cls)
     if not own:
         raise StratumCompileError(f"@contract {cls.__qualname__}: the class declares no annotated field")
     namespace = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
@@ -185,7 +186,7 @@ def _find_cycle(schema: dict[str, Any]) -> list[str] | None:
 
     def visit(name: str) -> list[str] | None:
         if name in visiting:
-            return visiting[visiting.index(name) :] + [name]
+            return [*visiting[visiting.index(name) :], name]
         if name in done:
             return None
         visiting.append(name)

@@ -167,7 +167,7 @@ def _build_spec(
     return InferSpec(
         name=fn.__name__,
         qualname=owner,
-        signature=signature.replace(return_annotation=hints["return"]),
+        signature=signature,
         params=params,
         intent=parse_template(intent, params, "intent", owner),
         context=tuple(parse_template(c, params, "context", owner) for c in _as_tuple(context)),
@@ -210,7 +210,9 @@ def _check_quorum(
         fields = sorted(model.model_fields) if model is not None else []
         raise StratumCompileError(f"@infer {owner}: agree_on={agree_on!r} is not a field of the contract {fields}")
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= quorum:
-        raise StratumCompileError(f"@infer {owner}: threshold must be an int in [1, quorum={quorum}], got {threshold!r}")
+        raise StratumCompileError(
+            f"@infer {owner}: threshold must be an int in [1, quorum={quorum}], got {threshold!r}"
+        )
 
 
 def compute(fn: F) -> F:

@@ -27,7 +27,7 @@ import re
 import time
 import warnings
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic
@@ -65,8 +65,17 @@ class CallState:
     """Mutable facts about one call, gathered for its trace record."""
 
     __slots__ = (
-        "attempts", "prompt_hash", "cost_usd", "input_tokens", "output_tokens", "retry_reasons",
-        "transient_retries", "response_model", "cache_hit", "review_id", "extra",
+        "attempts",
+        "cache_hit",
+        "cost_usd",
+        "extra",
+        "input_tokens",
+        "output_tokens",
+        "prompt_hash",
+        "response_model",
+        "retry_reasons",
+        "review_id",
+        "transient_retries",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -109,7 +118,7 @@ async def execute(
     envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
     state = CallState()
     model = spec.model or cfg.default_model
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     t0 = time.perf_counter()
     ctx: ContextObject | None = None
     output: Any = None

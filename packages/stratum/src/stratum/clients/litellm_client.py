@@ -135,7 +135,13 @@ def _transient_types(litellm: Any) -> tuple[type[BaseException], ...]:
 
 def _retry_after(exc: BaseException) -> float | None:
     """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or HTTP date)."""
-    headers: Any = getattr(exc, "headers", None) or getattr(getattr(exc, "response", None), "headers", None)
+    # LiteLLM keeps the provider's headers in `litellm_response_headers`; the
+    # `response` it attaches to errors is often a synthetic one without them.
+    headers: Any = (
+        getattr(exc, "litellm_response_headers", None)
+        or getattr(exc, "headers", None)
+        or getattr(getattr(exc, "response", None), "headers", None)
+    )
     if not headers:
         return None
     try:

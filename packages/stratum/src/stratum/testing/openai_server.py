@@ -197,7 +197,9 @@ class LocalOpenAIServer:
         return item if isinstance(item, Served) else Served(content=item)
 
     def _completion(self, request: dict[str, Any], served: Served) -> dict[str, Any]:
-        content = served.content if isinstance(served.content, str) or served.content is None else json.dumps(served.content)
+        content = served.content
+        if content is not None and not isinstance(content, str):
+            content = json.dumps(content)
         prompt_tokens = served.prompt_tokens
         if prompt_tokens is None:
             prompt_tokens = max(1, len(json.dumps(request.get("messages", []))) // 4)
