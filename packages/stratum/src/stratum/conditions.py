@@ -122,10 +122,10 @@ def _locate(fn: Callable[..., Any]) -> tuple[ast.AST | None, str]:
     if tree is None:
         return None, fallback
     if fn.__name__ == "<lambda>":
-        node = _find_lambda(tree, code)
-        if node is None:
+        lam = _find_lambda(tree, code)
+        if lam is None:
             return None, fallback
-        return node, _segment(code.co_filename, node.body) or fallback
+        return lam, _segment(code.co_filename, lam.body) or fallback
     node = _find_def(tree, code)
     if node is None:
         return None, fallback

@@ -115,7 +115,8 @@ def contract(cls: type) -> type[BaseModel]:
 
 def get_schema(cls: type[BaseModel]) -> dict[str, Any]:
     """The contract's draft 2020-12 JSON Schema (a copy; safe to mutate)."""
-    return json.loads(json.dumps(_compile(cls).schema))
+    copy: dict[str, Any] = json.loads(json.dumps(_compile(cls).schema))
+    return copy
 
 
 def get_hash(cls: type[BaseModel]) -> str:
@@ -125,7 +126,8 @@ def get_hash(cls: type[BaseModel]) -> str:
 
 def strict_schema(cls: type[BaseModel]) -> dict[str, Any]:
     """The schema in the form OpenAI's strict structured-output mode accepts."""
-    return json.loads(json.dumps(_compile(cls).strict))
+    copy: dict[str, Any] = json.loads(json.dumps(_compile(cls).strict))
+    return copy
 
 
 def _model_from_plain_class(cls: type) -> type[BaseModel]:
@@ -254,7 +256,8 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
             out["additionalProperties"] = False
         return out
 
-    return convert(schema)
+    converted: dict[str, Any] = convert(schema)
+    return converted
 
 
 # ---------------------------------------------------------------------------

@@ -257,7 +257,8 @@ async def _send(
             raise envelope.exceeded("time", function)
         try:
             async with asyncio.timeout(left) as deadline:
-                return await client.complete(request)
+                response: CompletionResponse = await client.complete(request)
+                return response
         except TimeoutError:
             if deadline.expired():
                 raise envelope.exceeded("time", function, detail="the model did not answer in time") from None
