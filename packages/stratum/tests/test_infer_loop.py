@@ -316,3 +316,17 @@ async def test_an_input_that_cannot_be_rendered_is_a_clear_type_error(scripted: 
     with pytest.raises(TypeError, match="input `thing` of type object cannot be rendered"):
         await f(thing=object())
     assert stratum.trace.all_records()[-1].error is not None
+
+
+async def test_stratum_debug_logs_every_attempts_prompt(
+    scripted: ScriptedClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    monkeypatch.setenv("STRATUM_DEBUG", "1")
+    scripted.push(good(0.1), good())
+    with caplog.at_level(logging.DEBUG, logger="stratum.compiler"):
+        await classify(text="x")
+    assert "classify attempt 1 prompt" in caplog.text
+    assert "classify attempt 2 prompt" in caplog.text
+    assert "Previous attempt failed" in caplog.text
