@@ -1,0 +1,98 @@
+"""The engine's :class:`~stratum_mcp.engine.Checker`: contracts via JSON Schema, then ensure expressions.
+
+A result is first checked against its output contract (missing fields, wrong
+types, enum values, bounds), every problem reported with its field path and
+the actual value. Only a result of the right shape has its ensure
+expressions evaluated; an expression that cannot be evaluated (a missing
+field, a limit hit) is a violation saying so, never a silent ``False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from stratum_mcp.engine.state import Violation
+from stratum_mcp.errors import EvaluationError
+from stratum_mcp.expressions import FileProbe, evaluate
+from stratum_mcp.limits import DEFAULT_LIMITS, Limits
+from stratum_mcp.preview import preview
+from stratum_mcp.spec.issues import render_path
+from stratum_mcp.spec.model import Contract, FieldType, Function, fields_schema
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+__all__ = ["ResultChecker"]
+
+_MAX_SCHEMA_VIOLATIONS = 20
+_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
+
+
+class ResultChecker:
+    """Checks results and inputs; ``files`` backs ``file_exists``/``file_contains``."""
+
+    def __init__(self, *, files: FileProbe | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._files = files
+        self._limits = limits
+
+    def fields_violations(self, fields: Any, value: Any, *, kind: str) -> list[Violation]:
+        return _schema_violations(_validator_for(tuple(fields)), value, kind)
+
+    def contract_violations(self, contract: Contract, result: Any) -> list[Violation]:
+        return _schema_violations(_validator_for(contract.fields), result, "schema")
+
+    def ensure_violations(self, function: Function, result: Any, inputs: Any) -> list[Violation]:
+        violations = []
+        variables = {"result": result, "inputs": inputs if isinstance(inputs, dict) else {}}
+        for expression in function.ensure:
+            try:
+                evaluation = evaluate(expression, variables, files=self._files, limits=self._limits)
+            except EvaluationError as exc:
+                violations.append(Violation("ensure", expression.source, f"could not be evaluated: {exc}"))
+                continue
+            if not evaluation.passed:
+                violations.append(
+                    Violation("ensure", expression.source, "evaluated to false", dict(evaluation.observed) or None)
+                )
+        return violations
+
+
+@lru_cache(maxsize=256)
+def _validator_for(fields: tuple[tuple[str, FieldType], ...]) -> Validator:
+    # Imported here: jsonschema costs ~0.15 s to import, and start-up should not pay it.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(fields_schema(fields))
+
+
+def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Violation]:
+    violations: list[Violation] = []
+    for error in validator.iter_errors(value):
+        path = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            for name in error.validator_value:
+                if name not in error.instance:
+                    violations.append(Violation(kind, render_path([*path, name]), "required field is missing"))
+            continue
+        where = render_path(path) if path else "(whole value)"
+        if error.validator == "type":
+            expected = error.validator_value
+            message = f"expected {expected}, got {_kind(error.instance)}"
+        elif error.validator == "enum":
+            message = f"must be one of {', '.join(repr(v) for v in error.validator_value)}"
+        else:
+            message = error.message[:200]
+        violations.append(Violation(kind, where, message, preview(error.instance)))
+        if len(violations) >= _MAX_SCHEMA_VIOLATIONS:
+            break
+    return _sorted(violations)
+
+
+def _sorted(violations: Sequence[Violation]) -> list[Violation]:
+    return sorted(violations, key=lambda v: v.where)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else _KINDS.get(type(value), type(value).__name__)
