@@ -102,7 +102,7 @@ class UnknownFlowName(UsageError):
         self.flow = flow
         self.available = tuple(available)
         self.suggestion = suggestion
-        hint = f"; did you mean `{suggestion}`?" if suggestion else ""
+        hint = f"; {suggestion}" if suggestion else ""
         super().__init__(f"the spec has no flow `{flow}`{hint}")
 
     def fields(self) -> Mapping[str, Any]:

@@ -166,6 +166,8 @@ class _FlowBuilder:
     def _order(self, steps: list[Step]) -> list[Step]:
         """Stable topological order; a cycle is reported and yields no order."""
         index = {step.id: i for i, step in enumerate(steps)}
+        if len(index) < len(steps):
+            return []  # duplicate ids, already reported: there is no graph to order
         after: dict[str, set[str]] = {step.id: set() for step in steps}
         for step in steps:
             refs = {b.step for _, b in step.inputs if isinstance(b, Reference) and b.step}
