@@ -153,7 +153,7 @@ def test_misuse_gets_clear_errors_and_the_server_keeps_serving(db: Path, review_
 def test_hostile_specs_and_expressions_fail_fast_and_leave_the_server_healthy(db: Path) -> None:
     from test_loader import BILLION_LAUGHS
 
-    hostile = (SPECS / "hostile.stratum.yaml").read_text()
+    hostile = (SPECS / "hostile-template.yaml").read_text()
 
     async def body() -> None:
         async with mcp_client(db) as client:
@@ -296,3 +296,15 @@ def test_the_db_flag_overrides_the_environment(tmp_path: Path, review_spec: str)
     run_async(body)
     assert flagged.exists()
     assert not (tmp_path / "env" / "flows.db").exists()
+
+
+def test_the_round_trip_example_runs_and_exits_zero() -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "mcp_roundtrip.py"
+    if not example.exists():
+        pytest.skip("the repository's examples are not next to this package")
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rejected (ensure_failed)" in done.stdout
+    assert done.stdout.strip().endswith("MCP round trip OK")

@@ -1,4 +1,8 @@
-"""Shared helpers for commands: open the service, print JSON or tables, report errors."""
+"""Shared helpers for commands: open the service, print JSON or tables, report errors.
+
+Kept light at import time: the CLI parser loads every command module, also when it
+is only about to serve.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from stratum_mcp.config import resolve_config
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import SqliteStore
+
+if TYPE_CHECKING:
+    from stratum_mcp.service import FlowService
 
 __all__ = ["fail", "open_service", "print_json", "table"]
 
 
 def open_service(args: argparse.Namespace) -> FlowService:
+    from stratum_mcp.service import FlowService
+    from stratum_mcp.store import SqliteStore
+
     config = resolve_config(args.db, args.project_root)
     return FlowService(SqliteStore(config.db_path, limits=config.limits), project_root=config.project_root)
 

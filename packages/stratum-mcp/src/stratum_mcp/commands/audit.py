@@ -6,9 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from stratum_mcp.commands._output import fail, open_service, print_json, table
-from stratum_mcp.errors import StratumMcpError
-from stratum_mcp.results import audit_payload
+from stratum_mcp.commands._output import table
 
 NAME = "audit"
 HELP = "show the trace of a flow run"
@@ -20,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stratum_mcp.commands._output import fail, open_service, print_json
+    from stratum_mcp.errors import StratumMcpError
+    from stratum_mcp.results import audit_payload
+
     try:
         service = open_service(args)
         view = audit_payload(service.run(args.flow_id))

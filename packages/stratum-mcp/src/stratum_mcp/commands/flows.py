@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from stratum_mcp.commands._output import fail, open_service, print_json, table
-from stratum_mcp.errors import StratumMcpError
+from stratum_mcp.commands._output import table
 
 NAME = "flows"
 HELP = "list recent flow runs"
@@ -18,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stratum_mcp.commands._output import fail, open_service, print_json
+    from stratum_mcp.errors import StratumMcpError
+
     try:
         runs = open_service(args).recent(args.limit)
     except StratumMcpError as exc:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stratum_mcp.commands._output import fail, print_json
-from stratum_mcp.results import validate_payload
-from stratum_mcp.spec import validate_spec
 
 NAME = "validate"
 HELP = "validate a .stratum.yaml file; exit 0 if valid, 1 if not"
@@ -20,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
+
+    from stratum_mcp.commands._output import fail, print_json
+    from stratum_mcp.results import validate_payload
+    from stratum_mcp.spec import validate_spec
 
     try:
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
