@@ -99,7 +99,7 @@ async def mcp_client(db: Path, *, args: list[str] | None = None, errlog: Any = N
                                    cwd=str(db.parent))
     # The server's stderr goes to a real file: pytest's captured stderr has no file descriptor.
     with open(db.parent / "server-stderr.log", "a") as default_log:
-        async with stdio_client(params, errlog=errlog or default_log) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield Client(session)
+        async with stdio_client(params, errlog=errlog or default_log) as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            yield Client(session)

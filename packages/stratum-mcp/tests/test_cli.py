@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import SPECS, server_command
+
 from stratum_mcp.cli import main
 from stratum_mcp.service import FlowService
 from stratum_mcp.store import SqliteStore

@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio
 import pytest
-
 from conftest import SPECS, Client, mcp_client, run_async, server_env
 
 pytestmark = pytest.mark.e2e
@@ -208,10 +207,7 @@ def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(db: Path, review_sp
             state["flow_id"] = flow_id
             pid = _server_pid(db)
             os.kill(pid, signal.SIGKILL)
-            # Wait (bounded) until the process is gone, as a crash would leave it.
-            with anyio.fail_after(10):
-                while Path(f"/proc/{pid}/stat").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
-                    await anyio.sleep(0.01)
+            # The dead server closes its stdout, so the next call fails (bounded by run_async's timeout).
             with pytest.raises(Exception):  # noqa: B017 - any transport error; the server is dead
                 await client.call("stratum_audit", flow_id=flow_id)
 

@@ -135,7 +135,7 @@ def test_a_dunder_spelt_with_fullwidth_letters_is_rejected() -> None:
 
 
 def test_look_alike_letters_that_do_not_fold_to_ascii_are_rejected() -> None:
-    # Cyrillic 'а' stays non-ASCII after normalisation.
+    # Cyrillic a (U+0430) stays non-ASCII after normalisation.
     assert "not a data field" in str(rejected("result.st\u0430tus == 'ok'"))
 
 

@@ -9,6 +9,7 @@ import sys
 
 import stratum_mcp
 from stratum_mcp import engine, errors, expressions, spec
+from stratum_mcp.engine import Violation
 from stratum_mcp.errors import (
     FlowBudgetExceeded,
     InputsInvalid,
@@ -18,7 +19,6 @@ from stratum_mcp.errors import (
     StratumMcpError,
     UsageError,
 )
-from stratum_mcp.engine import Violation
 from stratum_mcp.results import error_payload
 from stratum_mcp.spec import SpecIssue
 
@@ -76,7 +76,10 @@ def test_error_fields_are_json_ready() -> None:
 
 
 def test_importing_the_package_does_not_import_the_sdk_or_yaml() -> None:
-    code = "import sys, stratum_mcp, stratum_mcp.cli; print(sorted(m for m in ('mcp', 'yaml', 'jsonschema') if m in sys.modules))"
+    code = (
+        "import sys, stratum_mcp, stratum_mcp.cli; "
+        "print(sorted(m for m in ('mcp', 'yaml', 'jsonschema') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True).stdout
     assert out.strip() == "[]"
 
@@ -86,3 +89,14 @@ def test_the_spec_json_schema_ships_in_the_package() -> None:
 
     schema = spec_schema()
     assert schema["properties"]["version"] == {"const": "0.1", "description": "Spec format version."}
+
+
+def test_the_usage_examples_in_docstrings_run() -> None:
+    import doctest
+
+    from stratum_mcp import preview
+    from stratum_mcp.spec import references
+
+    for module in (preview, expressions, references):
+        failed, attempted = doctest.testmod(module)
+        assert failed == 0 and attempted > 0, module.__name__

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FakeClock
+
 from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted
 from stratum_mcp.errors import (
     ArgumentTooLarge,

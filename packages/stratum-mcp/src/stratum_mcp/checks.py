@@ -69,7 +69,8 @@ def _validator_for(fields: tuple[tuple[str, FieldType], ...]) -> Validator:
 
 def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Violation]:
     violations: list[Violation] = []
-    for error in validator.iter_errors(value):
+    for raw_error in validator.iter_errors(value):
+        error: Any = raw_error  # jsonschema's stubs type these fields as possibly unset; here they are set
         path = list(error.absolute_path)
         if error.validator == "required" and isinstance(error.instance, dict):
             for name in error.validator_value:

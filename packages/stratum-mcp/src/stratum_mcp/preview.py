@@ -18,8 +18,8 @@ _DEPTH = 4
 def preview(value: Any, *, depth: int = 0) -> Any:
     """Return ``value`` as JSON-ready data, cut down to a few hundred characters.
 
-    >>> preview("x" * 300)[-12:]
-    '… (100 more)'
+    >>> preview("x" * 300)[-14:]
+    '... (100 more)'
     """
     if value is None or isinstance(value, bool | int | float):
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
@@ -28,19 +28,19 @@ def preview(value: Any, *, depth: int = 0) -> Any:
     if isinstance(value, str):
         if len(value) <= _STR_CHARS:
             return value
-        return f"{value[:_STR_CHARS]}… ({len(value) - _STR_CHARS} more)"
+        return f"{value[:_STR_CHARS]}... ({len(value) - _STR_CHARS} more)"
     if depth >= _DEPTH:
-        return "…"
+        return "..."
     if isinstance(value, dict):
         items = list(value.items())
         shown = {str(k)[:_STR_CHARS]: preview(v, depth=depth + 1) for k, v in items[:_ITEMS]}
         if len(items) > _ITEMS:
-            shown["…"] = f"{len(items) - _ITEMS} more"
+            shown["..."] = f"{len(items) - _ITEMS} more"
         return shown
     if isinstance(value, list | tuple | set | frozenset | range):
         seq = list(value)[: _ITEMS + 1] if not isinstance(value, range) else list(value[: _ITEMS + 1])
         out = [preview(v, depth=depth + 1) for v in seq[:_ITEMS]]
         if len(value) > _ITEMS:
-            out.append(f"… ({len(value) - _ITEMS} more)")
+            out.append(f"... ({len(value) - _ITEMS} more)")
         return out
     return f"<{type(value).__name__}>"

@@ -24,6 +24,7 @@ from typing import Any
 
 from stratum_mcp.checks import ResultChecker
 from stratum_mcp.engine import ExecuteStep, FlowRun, Outcome, RunEnded, report, start
+from stratum_mcp.engine.state import Violation
 from stratum_mcp.errors import (
     ArgumentTooLarge,
     ConcurrentUpdate,
@@ -32,7 +33,6 @@ from stratum_mcp.errors import (
     InvalidFlowId,
     StoreError,
 )
-from stratum_mcp.engine.state import Violation
 from stratum_mcp.limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.project_files import ProjectFiles
 from stratum_mcp.spec import SpecIssue, load_spec, spec_digest, validate_spec

@@ -10,9 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stratum_mcp.config import resolve_config
 

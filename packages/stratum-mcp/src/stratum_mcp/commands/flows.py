@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from stratum_mcp.commands._output import table
 
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         runs = open_service(args).recent(args.limit)
     except StratumMcpError as exc:
         return fail(str(exc))
-    summaries = [
+    summaries: list[dict[str, Any]] = [
         {
             "flow_id": r.flow_id,
             "flow": r.flow,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 NAME = "validate"
 HELP = "validate a .stratum.yaml file; exit 0 if valid, 1 if not"
 

@@ -29,7 +29,7 @@ from stratum_mcp.spec.issues import suggest
 from stratum_mcp.spec.model import Contract, Flow, Function, Reference, Spec
 from stratum_mcp.spec.references import resolve
 
-__all__ = ["Checker", "start", "report"]
+__all__ = ["Checker", "report", "start"]
 
 
 class Checker(Protocol):
@@ -92,8 +92,8 @@ def report(
         violation = Violation("budget", "flow.budget.ms", f"the flow has run {spent} ms; its budget is "
                               f"{flow.budget.ms} ms", spent)
         attempt = Attempt(number, started, now_ms, "flow_budget_exceeded", (violation,))
-        error = FlowBudgetExceeded(run.flow_id, flow.budget.ms, spent)
-        return _fail(run, current, attempt, now_ms, error), RunEnded(error)
+        over = FlowBudgetExceeded(run.flow_id, flow.budget.ms, spent)
+        return _fail(run, current, attempt, now_ms, over), RunEnded(over)
 
     violations = checker.contract_violations(spec.contracts[function.output], result)
     status = "schema_failed" if violations else None

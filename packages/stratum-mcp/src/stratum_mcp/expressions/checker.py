@@ -7,9 +7,10 @@ calls and their arity, how deeply comprehensions nest, and whether any
 constant part is too big to compute. The interpreter then only ever sees
 trees that passed.
 
-Identifiers are NFKC-normalised by the Python parser, so a look-alike such as
-``＿＿class＿＿`` arrives here as ``__class__`` and is refused like the real
-one; letters that do not fold to ASCII are refused outright.
+Identifiers are NFKC-normalised by the Python parser, so ``__class__`` spelt
+with fullwidth or mathematical look-alike letters arrives here as
+``__class__`` and is refused like the real one; letters that do not fold to
+ASCII (Cyrillic, say) are refused outright.
 """
 
 from __future__ import annotations
@@ -240,8 +241,9 @@ def _fold_constants(node: ast.expr, limits: Limits) -> None:
     from stratum_mcp.expressions.interpreter import Interpreter
 
     for child in ast.walk(node):
-        if isinstance(child, ast.BinOp) and all(isinstance(n, _CONSTANT_NODES) or
-                                                isinstance(n, _NO_CHILDREN_CHECK) for n in ast.walk(child)):
+        if isinstance(child, ast.BinOp) and all(
+            isinstance(n, (*_CONSTANT_NODES, *_NO_CHILDREN_CHECK)) for n in ast.walk(child)
+        ):
             try:
                 Interpreter({}, limits=limits, files=None, observe={}).run(child)
             except EvaluationError as exc:

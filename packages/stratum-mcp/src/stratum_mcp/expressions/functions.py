@@ -85,7 +85,8 @@ def _numbers(it: Interpreter, value: Any, fn: str) -> list[int | float]:
 def _sum(it: Interpreter, args: Sequence[Any]) -> int | float:
     start = args[1] if len(args) > 1 else 0
     total = sum(_numbers(it, args[0], "sum"), start)
-    return it.checked(total)
+    it.checked(total)
+    return total
 
 
 def _extreme(pick: Callable[..., Any], name: str) -> Callable[[Interpreter, Sequence[Any]], Any]:
@@ -106,7 +107,9 @@ def _abs(it: Interpreter, args: Sequence[Any]) -> int | float:
 def _round(it: Interpreter, args: Sequence[Any]) -> int | float:
     (value,) = _numbers(it, [args[0]], "round")
     if len(args) == 1:
-        return it.checked(round(value))
+        rounded: int = round(value)
+        it.checked(rounded)
+        return rounded
     digits = args[1]
     if isinstance(digits, bool) or not isinstance(digits, int) or not -20 <= digits <= 20:
         raise EvaluationError("round() digits must be an integer between -20 and 20")
@@ -124,7 +127,9 @@ def _str(it: Interpreter, args: Sequence[Any]) -> str:
     # Only scalars: the text of a large nested value could be far bigger than the value.
     if value is not None and not isinstance(value, str | int | float | bool):
         raise EvaluationError(f"str() takes a string, number, boolean or null, not {_kind(value)}")
-    return it.checked(str(value))
+    text = str(value)
+    it.checked(text)
+    return text
 
 
 def _int(it: Interpreter, args: Sequence[Any]) -> int:
@@ -133,7 +138,9 @@ def _int(it: Interpreter, args: Sequence[Any]) -> int:
         raise EvaluationError(f"int() takes a string, number or boolean, not {_kind(value)}")
     if isinstance(value, str) and len(value) > 400:
         raise EvaluationError("int() of a string longer than 400 characters")
-    return it.checked(int(value))
+    number = int(value)
+    it.checked(number)
+    return number
 
 
 def _float(it: Interpreter, args: Sequence[Any]) -> float:

@@ -270,10 +270,11 @@ def _arith(it: Interpreter, op: ast.operator, left: Any, right: Any) -> Any:
         return value
     elif isinstance(op, ast.Add) and isinstance(left, _SEQUENCES) and type(left) is type(right):
         cap = limits.str_chars if isinstance(left, str) else limits.collection_items
-        if len(left) + len(right) > cap:
-            raise it.limit("string length" if isinstance(left, str) else "collection items", cap, len(left) + len(right))
-        it.charge((len(left) + len(right)) // 64 + 1)
-        return left + right
+        size = len(left) + len(right)
+        if size > cap:
+            raise it.limit("string length" if isinstance(left, str) else "collection items", cap, size)
+        it.charge(size // 64 + 1)
+        return left + right  # type: ignore[operator]  # same sequence type on both sides, checked above
     elif isinstance(op, ast.Mod) and isinstance(left, str):
         # printf-style formatting can build huge strings from a tiny format ('%999999999d').
         raise EvaluationError("string formatting with % is not allowed")

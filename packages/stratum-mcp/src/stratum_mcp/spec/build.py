@@ -124,10 +124,11 @@ def build_functions(
         ensure = _compile_ensure(raw.get("ensure"), path, contract, inputs, issues, limits)
         retries = raw.get("retries", _DEFAULT_RETRIES)
         mode = raw.get("mode")
+        intent = raw.get("intent")
         functions[name] = Function(
             name=name,
             mode=mode if mode in ("infer", "compute") else "infer",
-            intent=raw.get("intent") if isinstance(raw.get("intent"), str) else "",
+            intent=intent if isinstance(intent, str) else "",
             input=inputs,
             output=output if isinstance(output, str) else "",
             ensure=ensure,

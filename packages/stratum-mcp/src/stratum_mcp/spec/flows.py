@@ -53,8 +53,8 @@ class _FlowBuilder:
         self.issues = issues
         self.path = f"flows.{name}"
         self.input = build_fields(raw.get("input"), ["flows", name, "input"], issues)
-        raw_steps = raw.get("steps") if isinstance(raw.get("steps"), list) else []
-        self.raw_steps = [s if isinstance(s, dict) else {} for s in raw_steps]
+        raw_steps = raw.get("steps")
+        self.raw_steps = [s if isinstance(s, dict) else {} for s in (raw_steps if isinstance(raw_steps, list) else [])]
         self.ids = [s.get("id") if isinstance(s.get("id"), str) else None for s in self.raw_steps]
 
     def issue(self, where: str, code: str, message: str, hint: str | None = None) -> None:
@@ -113,7 +113,8 @@ class _FlowBuilder:
                     self.issue(f"{where}.inputs", "missing_input", f"function `{fname}` needs input `{key}`",
                                f"add `{key}: $.input.{key}` or a reference to a step's output")
         depends = []
-        for position, other in enumerate(raw.get("depends_on") or []):
+        depends_on = raw.get("depends_on")
+        for position, other in enumerate(depends_on if isinstance(depends_on, list) else []):
             if not isinstance(other, str):
                 continue
             self._check_step_ref(f"{where}.depends_on[{position}]", step_id, other)
@@ -158,8 +159,8 @@ class _FlowBuilder:
         return binding
 
     def _output_type(self, step_id: str) -> FieldType | None:
-        raw = self.raw_steps[self.ids.index(step_id)]
-        function = self.functions.get(raw.get("function")) if isinstance(raw.get("function"), str) else None
+        fname = self.raw_steps[self.ids.index(step_id)].get("function")
+        function = self.functions.get(fname) if isinstance(fname, str) else None
         contract = self.contracts.get(function.output) if function is not None else None
         return FieldType("object", properties=contract.fields) if contract is not None else None
 

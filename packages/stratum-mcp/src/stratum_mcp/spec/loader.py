@@ -48,7 +48,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if self._depth > self._limits.yaml_depth:
             raise _Rejected("too_deep", f"nested more than {self._limits.yaml_depth} levels deep")
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -56,12 +56,12 @@ class _BoundedLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if isinstance(key_node, ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+                key = self.construct_object(key_node, deep=deep)
                 if key in seen:
                     line = key_node.start_mark.line + 1
                     raise _Rejected("duplicate_key", f"duplicate key {key!r} (line {line})")
                 seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        return super().construct_mapping(node, deep=deep)
 
 
 def _expanded_size(root: Node, limit: int) -> int:
@@ -119,7 +119,8 @@ def load_document(text: str, limits: Limits) -> dict[str, Any]:
         raise SpecInvalid([SpecIssue("(document)", "not_text", "the spec must be YAML or JSON text")])
     size = len(text.encode("utf-8", errors="replace"))
     if size > limits.spec_bytes:
-        raise SpecInvalid([SpecIssue("(document)", "too_large", f"spec is {size} bytes; the limit is {limits.spec_bytes}")])
+        message = f"spec is {size} bytes; the limit is {limits.spec_bytes}"
+        raise SpecInvalid([SpecIssue("(document)", "too_large", message)])
     loader = _BoundedLoader(text, limits)
     try:
         node = loader.get_single_node()

@@ -50,7 +50,8 @@ def structural_issues(document: dict[str, Any]) -> list[SpecIssue]:
     return issues
 
 
-def _translate(error: ValidationError) -> list[SpecIssue]:
+def _translate(raw_error: ValidationError) -> list[SpecIssue]:
+    error: Any = raw_error  # jsonschema's stubs type these fields as possibly unset; here they are set
     path = list(error.absolute_path)
     where = render_path(path)
     kind, instance, schema = error.validator, error.instance, error.schema
