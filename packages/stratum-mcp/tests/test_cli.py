@@ -102,3 +102,10 @@ def test_the_installed_console_script_validates(tmp_path: Path) -> None:
                           check=False)
     assert done.returncode == 0, done.stderr
     assert "valid" in done.stdout
+
+
+def test_schema_prints_the_shipped_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    from stratum_mcp.spec.schema import spec_schema
+
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == spec_schema()

@@ -159,3 +159,13 @@ def test_a_whole_flow_completes_through_the_service(service: FlowService, review
     done = service.step_done(first.flow_id, "summarize", {"text": "ok", "label": "positive", "quote_count": 1})
     assert isinstance(done, FlowCompleted) and done.run.output["quote_count"] == 1
     assert [r.flow_id for r in service.recent(5)] == [first.flow_id]
+
+
+def test_a_result_that_would_grow_the_stored_run_past_its_bound_is_rejected(tmp_path: Path, review_spec: str) -> None:
+    service = FlowService(SqliteStore(tmp_path / "flows.db"), limits=Limits(run_state_bytes=4000))
+    first = service.plan(review_spec, "review", TEXT)
+    service.step_done(first.flow_id, "classify", GOOD)
+    with pytest.raises(ArgumentTooLarge):
+        service.step_done(first.flow_id, "extract", {"quotes": ["I love it."] * 300})
+    assert service.run(first.flow_id).current_step is not None
+    assert service.run(first.flow_id).steps[1].attempts == ()

@@ -10,6 +10,7 @@ adding one is adding a module to :data:`COMMANDS`.
     stratum-mcp validate flow.stratum.yaml
     stratum-mcp audit 3f1c...        # --json for machines
     stratum-mcp flows --limit 10
+    stratum-mcp schema > stratum-spec.schema.json
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "stratum_mcp.commands.validate",
     "stratum_mcp.commands.audit",
     "stratum_mcp.commands.flows",
+    "stratum_mcp.commands.schema",
 )
 
 

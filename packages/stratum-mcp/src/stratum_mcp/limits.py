@@ -47,6 +47,8 @@ class Limits:
 
     # --- tool arguments and stored history
     argument_bytes: int = 1024 * 1024
+    #: A run's whole stored state (inputs and outputs of every step) is rewritten on each report.
+    run_state_bytes: int = 8 * 1024 * 1024
     finished_runs_kept: int = 10_000
     spec_cache_entries: int = 64
 
