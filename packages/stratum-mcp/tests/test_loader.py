@@ -90,3 +90,9 @@ def test_a_spec_must_be_a_mapping(text: str) -> None:
 def test_a_modest_number_of_aliases_is_fine() -> None:
     data = load_document("base: &b {type: string}\nx: *b\ny: *b\n", DEFAULT_LIMITS)
     assert data["y"] == {"type": "string"}
+
+
+def test_keys_that_are_not_strings_are_rejected() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        load_document("a: {1: x}", DEFAULT_LIMITS)
+    assert (caught.value.issues[0].code, caught.value.issues[0].path) == ("non_string_key", "a")

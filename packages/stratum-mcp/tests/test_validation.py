@@ -260,3 +260,12 @@ def test_the_example_specs_shipped_with_the_tests_are_valid() -> None:
 
     for path in SPECS.glob("*.stratum.yaml"):
         assert validate_spec(path.read_text()) == [], path.name
+
+
+def test_a_pathological_number_of_errors_is_reported_up_to_a_bound() -> None:
+    def change(s: dict[str, Any]) -> None:
+        s["flows"]["run"]["steps"] = [{"id": f"s{i}", "function": f"nope{i}"} for i in range(100)] * 3
+
+    issues = issues_after(change)
+    assert len(issues) == 201
+    assert issues[-1].code == "too_many_errors"

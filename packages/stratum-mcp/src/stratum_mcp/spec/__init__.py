@@ -47,7 +47,7 @@ def load_spec(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Spec:
     functions = build_functions(document, contracts, issues, limits)
     flows = build_flows(document, contracts, functions, issues, limits)
     if issues:
-        raise SpecInvalid(_unique(issues))
+        raise SpecInvalid(_bounded(_unique(issues)))
     return Spec(
         version=SPEC_VERSION,
         digest=spec_digest(text),
@@ -64,6 +64,18 @@ def validate_spec(text: str, *, limits: Limits = DEFAULT_LIMITS) -> list[SpecIss
     except SpecInvalid as exc:
         return list(exc.issues)
     return []
+
+
+_MAX_ISSUES = 200
+
+
+def _bounded(issues: list[SpecIssue]) -> list[SpecIssue]:
+    """All issues, up to a bound that keeps a pathological spec's answer small."""
+    if len(issues) <= _MAX_ISSUES:
+        return issues
+    hidden = len(issues) - _MAX_ISSUES
+    return [*issues[:_MAX_ISSUES], SpecIssue("(document)", "too_many_errors", f"{hidden} more errors not shown",
+                                             "fix the errors above and validate again")]
 
 
 def _unique(issues: list[SpecIssue]) -> list[SpecIssue]:
