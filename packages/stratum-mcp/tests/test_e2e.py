@@ -73,7 +73,7 @@ def test_a_three_step_flow_runs_through_an_ensure_failure_and_retry_to_completio
 
             failed = await client.call("stratum_step_done", flow_id=flow_id, step_id="classify", result=CLASSIFY_LOW)
             assert failed["status"] == "ensure_failed"
-            assert failed["retries_remaining"] == 1
+            assert failed["retries_remaining"] == 2
             assert failed["violations"] == [{
                 "kind": "ensure", "expression": "result.confidence > 0.7", "message": "evaluated to false",
                 "actual": {"result.confidence": 0.4},

@@ -68,7 +68,7 @@ def test_a_failed_ensure_names_the_expression_and_the_actual_value(spec: Spec) -
     run, _ = begin(spec)
     run, outcome = report(run, spec, "classify", {"label": "positive", "confidence": 0.4}, 10, CHECKER)
     assert isinstance(outcome, AttemptRejected)
-    assert (outcome.status, outcome.retries_remaining, outcome.attempt) == ("ensure_failed", 1, 1)
+    assert (outcome.status, outcome.retries_remaining, outcome.attempt) == ("ensure_failed", 2, 1)
     (violation,) = outcome.violations
     assert violation.where == "result.confidence > 0.7"
     assert violation.actual == {"result.confidence": 0.4}
@@ -100,9 +100,9 @@ def test_a_result_that_is_not_an_object_is_a_schema_violation(spec: Spec) -> Non
 def test_exhausting_retries_fails_the_run_and_keeps_every_attempt(spec: Spec) -> None:
     run, _ = begin(spec)
     bad = {"label": "positive", "confidence": 0.1}
-    for _ in range(2):
+    for remaining in (2, 1):
         run, outcome = report(run, spec, "classify", bad, 10, CHECKER)
-        assert isinstance(outcome, AttemptRejected)
+        assert isinstance(outcome, AttemptRejected) and outcome.retries_remaining == remaining
     run, outcome = report(run, spec, "classify", bad, 10, CHECKER)
     assert isinstance(outcome, RunEnded) and isinstance(outcome.error, RetriesExhausted)
     assert outcome.error.attempts == 3
@@ -202,3 +202,19 @@ def test_state_is_immutable_and_each_transition_returns_a_new_run(spec: Spec) ->
     before = json.dumps([s.status for s in run.steps])
     report(run, spec, "classify", GOOD["classify"], 10, CHECKER)
     assert json.dumps([s.status for s in run.steps]) == before
+
+
+def test_an_input_the_flow_does_not_declare_is_rejected_with_a_suggestion(spec: Spec) -> None:
+    with pytest.raises(InputsInvalid) as caught:
+        start(spec, "review", FLOW_ID, {"text": "x", "txt": "y"}, 0, CHECKER)
+    (violation,) = caught.value.violations
+    assert (violation.where, violation.message) == ("txt", "unknown field; did you mean `text`?")
+
+
+def test_with_no_retries_the_first_rejection_ends_the_run(review_spec: str) -> None:
+    spec = load_spec(review_spec.replace("    retries: 2\n", "    retries: 0\n"))
+    run, first = begin(spec)
+    assert first.retries_remaining == 0
+    run, outcome = report(run, spec, "classify", {"label": "positive", "confidence": 0.1}, 10, CHECKER)
+    assert isinstance(outcome, RunEnded) and isinstance(outcome.error, RetriesExhausted)
+    assert run.status == "failed"

@@ -18,7 +18,7 @@ from stratum_mcp.errors import EvaluationError
 from stratum_mcp.expressions import FileProbe, evaluate
 from stratum_mcp.limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.preview import preview
-from stratum_mcp.spec.issues import render_path
+from stratum_mcp.spec.issues import render_path, suggest
 from stratum_mcp.spec.model import Contract, FieldType, Function, fields_schema
 
 if TYPE_CHECKING:
@@ -38,10 +38,12 @@ class ResultChecker:
         self._limits = limits
 
     def fields_violations(self, fields: Any, value: Any, *, kind: str) -> list[Violation]:
-        return _schema_violations(_validator_for(tuple(fields)), value, kind)
+        # Closed: an input the flow does not declare is most likely a typo, and is reported as one.
+        return _schema_violations(_validator_for(tuple(fields), closed=True), value, kind)
 
     def contract_violations(self, contract: Contract, result: Any) -> list[Violation]:
-        return _schema_violations(_validator_for(contract.fields), result, "schema")
+        # Open: extra fields in a result are harmless and ignored.
+        return _schema_violations(_validator_for(contract.fields, closed=False), result, "schema")
 
     def ensure_violations(self, function: Function, result: Any, inputs: Any) -> list[Violation]:
         violations = []
@@ -60,11 +62,14 @@ class ResultChecker:
 
 
 @lru_cache(maxsize=256)
-def _validator_for(fields: tuple[tuple[str, FieldType], ...]) -> Validator:
+def _validator_for(fields: tuple[tuple[str, FieldType], ...], *, closed: bool) -> Validator:
     # Imported here: jsonschema costs ~0.15 s to import, and start-up should not pay it.
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(fields_schema(fields))
+    schema = fields_schema(fields)
+    if closed:
+        schema["additionalProperties"] = False
+    return Draft202012Validator(schema)
 
 
 def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Violation]:
@@ -76,6 +81,14 @@ def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Viol
             for name in error.validator_value:
                 if name not in error.instance:
                     violations.append(Violation(kind, render_path([*path, name]), "required field is missing"))
+            continue
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = list(error.schema.get("properties", {}))
+            for name in error.instance:
+                if name not in known:
+                    hint = suggest(name, known)
+                    violations.append(Violation(kind, render_path([*path, name]),
+                                                "unknown field" + (f"; {hint}" if hint else "")))
             continue
         where = render_path(path) if path else "(whole value)"
         if error.validator == "type":

@@ -67,8 +67,9 @@ expression, then the step's time budget. Answers:
   ensure_failed     - a postcondition is false (violations name the expression and the values seen)
   budget_exceeded   - the step took longer than budget_ms
   complete          - the flow is done: {output, trace}
-On a failure, fix exactly the listed violations, redo the step, and report the same step_id again
-while retries_remaining >= 0. When retries run out the run fails with an error and stays auditable."""
+On a failure, fix exactly the listed violations, redo the step, and report the same step_id again;
+retries_remaining says how many more tries you have. A rejection with none left fails the run with
+an error (retries_exhausted); the run stays auditable."""
 
 AUDIT_DOC = """\
 Read the trace of a run, running or finished: status, duration, and per step its function, status,

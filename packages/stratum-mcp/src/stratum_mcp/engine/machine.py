@@ -116,8 +116,11 @@ def report(
         return run, FlowCompleted(run)
 
     attempt = Attempt(number, started, now_ms, status, tuple(violations))  # type: ignore[arg-type]
-    remaining = function.retries - (current.failures + 1)
-    if remaining < 0:
+    failures = current.failures + 1
+    # The first answer is not a retry: `retries: 2` allows three answers, so after the first rejection
+    # two retries remain, after the second one, and a third rejection ends the run.
+    remaining = function.retries + 1 - failures
+    if remaining <= 0:
         error = RetriesExhausted(run.flow_id, step_id, number, violations)
         return _fail(run, current, attempt, now_ms, error), RunEnded(error)
     retried = replace(current, attempts=(*current.attempts, attempt), dispatched_ms=now_ms)
