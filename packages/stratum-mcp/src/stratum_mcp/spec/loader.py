@@ -117,7 +117,8 @@ def load_document(text: str, limits: Limits) -> dict[str, Any]:
     """Parse spec text into a dict of plain JSON values; raise :class:`SpecInvalid` if it cannot be."""
     if not isinstance(text, str):
         raise SpecInvalid([SpecIssue("(document)", "not_text", "the spec must be YAML or JSON text")])
-    size = len(text.encode("utf-8", errors="replace"))
+    # Characters never outnumber bytes, so a huge text is refused before it is encoded.
+    size = len(text) if len(text) > limits.spec_bytes else len(text.encode("utf-8", errors="replace"))
     if size > limits.spec_bytes:
         message = f"spec is {size} bytes; the limit is {limits.spec_bytes}"
         raise SpecInvalid([SpecIssue("(document)", "too_large", message)])
