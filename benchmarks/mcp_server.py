@@ -107,7 +107,7 @@ def import_seconds(module: str) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     command = [sys.executable, "-c", code]
     runs = [
-        float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)  # noqa: S603 - fixed code
+        float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         for _ in range(5)
     ]
     return statistics.median(runs)
@@ -118,13 +118,18 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def main(starts: int, flows: int, steps: int) -> None:
+async def measure(db: Path, errlog: Any, starts: int, flows: int, steps: int) -> tuple[list[float], ...]:
+    await time_start(db, errlog)  # warm the bytecode caches
+    startups = [await time_start(db, errlog) for _ in range(starts)]
+    passing, rejected = await time_steps(db, errlog, flows, steps)
+    return startups, passing, rejected
+
+
+def main(starts: int, flows: int, steps: int) -> None:
     with tempfile.TemporaryDirectory(prefix="stratum-bench-", dir=Path.cwd()) as tmp:
         db = Path(tmp) / "flows.db"
-        with open(Path(tmp) / "server.log", "w") as errlog:
-            await time_start(db, errlog)  # warm the bytecode caches
-            startups = [await time_start(db, errlog) for _ in range(starts)]
-            passing, rejected = await time_steps(db, errlog, flows, steps)
+        with (Path(tmp) / "server.log").open("w") as errlog:
+            startups, passing, rejected = anyio.run(measure, db, errlog, starts, flows, steps)
 
     sdk = import_seconds("mcp.server.mcpserver")
     server = import_seconds("stratum_mcp.server")
@@ -150,4 +155,4 @@ if __name__ == "__main__":
     parser.add_argument("--flows", type=int, default=4)
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
-    anyio.run(main, args.starts, args.flows, args.steps)
+    main(args.starts, args.flows, args.steps)

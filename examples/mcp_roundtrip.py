@@ -146,8 +146,8 @@ async def round_trip(db: Path, errlog: Any) -> None:
             raise RoundTripFailed(f"unexpected audit: {audit['steps']}")
 
 
-async def bounded_round_trip(db: Path) -> None:
-    with open(db.parent / "server.log", "w") as errlog, anyio.fail_after(60):
+async def bounded_round_trip(db: Path, errlog: Any) -> None:
+    with anyio.fail_after(60):
         await round_trip(db, errlog)
 
 
@@ -155,11 +155,14 @@ def main() -> int:
     print("MCP round trip: a scripted agent drives stratum-mcp over stdio")
     with tempfile.TemporaryDirectory(prefix="stratum-mcp-demo-") as tmp:
         db = Path(tmp) / "flows.db"
+        log_path = Path(tmp) / "server.log"
         try:
-            anyio.run(bounded_round_trip, db)
-        except Exception as exc:  # report any failure, including a timeout or a dead server, and exit non-zero
+            with log_path.open("w") as errlog:
+                anyio.run(bounded_round_trip, db, errlog)
+        # Anything else propagates with a traceback, which also exits non-zero.
+        except (RoundTripFailed, TimeoutError, OSError, ExceptionGroup) as exc:
             print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
-            log = (Path(tmp) / "server.log").read_text(errors="replace")[-2000:]
+            log = log_path.read_text(errors="replace")[-2000:]
             if log.strip():
                 print(f"server stderr (tail):\n{log}", file=sys.stderr)
             return 1

@@ -162,7 +162,8 @@ def test_a_whole_flow_completes_through_the_service(service: FlowService, review
 
 
 def test_a_result_that_would_grow_the_stored_run_past_its_bound_is_rejected(tmp_path: Path, review_spec: str) -> None:
-    service = FlowService(SqliteStore(tmp_path / "flows.db"), limits=Limits(run_state_bytes=4000))
+    limits = Limits(run_state_bytes=4000)
+    service = FlowService(SqliteStore(tmp_path / "flows.db", limits=limits), limits=limits)
     first = service.plan(review_spec, "review", TEXT)
     service.step_done(first.flow_id, "classify", GOOD)
     with pytest.raises(ArgumentTooLarge):

@@ -92,3 +92,30 @@ def test_an_unopenable_store_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(StoreError):
         SqliteStore(tmp_path / "file" / "flows.db")
+
+
+def test_a_run_with_attempts_and_violations_round_trips_through_the_store(tmp_path: Path) -> None:
+    from stratum_mcp.engine import Attempt, Violation
+
+    violation = Violation("ensure", "result.x > 1", "evaluated to false", {"result.x": [1, {"a": None}]})
+    step = StepRun(step_id="a", function="f", status="complete", inputs={"x": [1, 2]}, dispatched_ms=None,
+                   attempts=(Attempt(1, 1, 5, "ensure_failed", (violation,)), Attempt(2, 5, 9, "passed")),
+                   output={"x": 2})
+    run = replace(a_run("r1", status="failed"), steps=(step,), finished_ms=9, output={"x": 2},
+                  error={"code": "retries_exhausted", "message": "m"})
+    store = SqliteStore(tmp_path / "flows.db")
+    store.create(run, "spec")
+    stored = store.load("r1")
+    assert stored is not None and stored.run == run
+
+
+def test_a_run_too_large_to_store_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    from stratum_mcp.errors import ArgumentTooLarge
+
+    store = SqliteStore(tmp_path / "flows.db", limits=Limits(run_state_bytes=2000))
+    store.create(a_run("r1"), "spec")
+    big = replace(a_run("r1"), inputs={"text": "x" * 5000})
+    with pytest.raises(ArgumentTooLarge):
+        store.update(big, expected_version=1)
+    stored = store.load("r1")
+    assert stored is not None and stored.version == 1 and stored.run.inputs == {"text": "hi"}

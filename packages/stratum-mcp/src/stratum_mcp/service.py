@@ -24,7 +24,6 @@ from typing import Any
 
 from stratum_mcp.checks import ResultChecker
 from stratum_mcp.engine import ExecuteStep, FlowRun, Outcome, RunEnded, report, start
-from stratum_mcp.engine.codec import run_to_json
 from stratum_mcp.engine.state import Violation
 from stratum_mcp.errors import (
     ArgumentTooLarge,
@@ -135,7 +134,6 @@ class FlowService:
                 raise FlowNotFound(flow_id)
             run, outcome = report(stored.run, self._spec_of(stored.run), step_id, result, self._now_ms(),
                                   self._checker)
-            _json_size(run_to_json(run), "result (with the run's stored state)", self.limits.run_state_bytes)
             # Compare-and-swap: if another writer got in first, judge again against its state.
             if self.store.update(run, stored.version):
                 if isinstance(outcome, RunEnded):

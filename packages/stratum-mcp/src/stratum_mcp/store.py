@@ -9,6 +9,8 @@ killed with ``kill -9`` between two calls loses nothing it acknowledged.
 
 History is bounded: past ``finished_runs_kept`` finished runs (and ten times
 fewer abandoned running ones), the oldest are pruned when a new run is created.
+A run whose serialised state would exceed ``run_state_bytes`` is refused with
+:class:`~stratum_mcp.errors.ArgumentTooLarge` and nothing is written.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Protocol
 
 from stratum_mcp.engine.codec import run_from_json, run_to_json
 from stratum_mcp.engine.state import FlowRun
-from stratum_mcp.errors import StoreError
+from stratum_mcp.errors import ArgumentTooLarge, StoreError
 from stratum_mcp.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["FlowStore", "MemoryStore", "SqliteStore", "StoredRun"]
@@ -116,13 +118,14 @@ class SqliteStore:
             self._db.execute("COMMIT")
 
     def create(self, run: FlowRun, spec_text: str) -> None:
+        state = _dump(run, self._limits)
         try:
             with self._transaction() as db:
                 db.execute("INSERT OR IGNORE INTO specs (digest, text) VALUES (?, ?)", (run.spec_digest, spec_text))
                 db.execute(
                     "INSERT INTO runs (flow_id, flow, spec_digest, status, version, created_ms, updated_ms, state)"
                     " VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                    (run.flow_id, run.flow, run.spec_digest, run.status, run.created_ms, run.updated_ms, _dump(run)),
+                    (run.flow_id, run.flow, run.spec_digest, run.status, run.created_ms, run.updated_ms, state),
                 )
                 self._prune(db)
         except sqlite3.Error as exc:
@@ -149,12 +152,13 @@ class SqliteStore:
         return None if row is None else StoredRun(_load(row[0]), row[1])
 
     def update(self, run: FlowRun, expected_version: int) -> bool:
+        state = _dump(run, self._limits)
         try:
             with self._lock:
                 cursor = self._db.execute(
                     "UPDATE runs SET status = ?, version = version + 1, updated_ms = ?, state = ?"
                     " WHERE flow_id = ? AND version = ?",
-                    (run.status, run.updated_ms, _dump(run), run.flow_id, expected_version),
+                    (run.status, run.updated_ms, state, run.flow_id, expected_version),
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot save flow run {run.flow_id}: {exc}") from exc
@@ -183,16 +187,16 @@ class MemoryStore:
     def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self._limits = limits
         self._lock = threading.Lock()
-        self._runs: dict[str, tuple[str, int]] = {}
+        self._runs: dict[str, tuple[str, int, int]] = {}  # flow_id -> (state, version, updated_ms)
         self._specs: dict[str, str] = {}
 
     def create(self, run: FlowRun, spec_text: str) -> None:
+        state = _dump(run, self._limits)
         with self._lock:
             self._specs[run.spec_digest] = spec_text
-            self._runs[run.flow_id] = (_dump(run), 1)
+            self._runs[run.flow_id] = (state, 1, run.updated_ms)
             while len(self._runs) > self._limits.finished_runs_kept:
-                oldest = min(self._runs, key=lambda k: _load(self._runs[k][0]).updated_ms)
-                del self._runs[oldest]
+                del self._runs[min(self._runs, key=lambda k: self._runs[k][2])]
 
     def load(self, flow_id: str) -> StoredRun | None:
         with self._lock:
@@ -200,11 +204,12 @@ class MemoryStore:
         return None if entry is None else StoredRun(_load(entry[0]), entry[1])
 
     def update(self, run: FlowRun, expected_version: int) -> bool:
+        state = _dump(run, self._limits)
         with self._lock:
             entry = self._runs.get(run.flow_id)
             if entry is None or entry[1] != expected_version:
                 return False
-            self._runs[run.flow_id] = (_dump(run), expected_version + 1)
+            self._runs[run.flow_id] = (state, expected_version + 1, run.updated_ms)
             return True
 
     def spec_text(self, digest: str) -> str | None:
@@ -212,15 +217,19 @@ class MemoryStore:
 
     def recent(self, limit: int) -> list[FlowRun]:
         with self._lock:
-            runs = [_load(state) for state, _ in self._runs.values()]
+            runs = [_load(state) for state, _, _ in self._runs.values()]
         return sorted(runs, key=lambda r: r.updated_ms, reverse=True)[:limit]
 
     def close(self) -> None:
         pass
 
 
-def _dump(run: FlowRun) -> str:
-    return json.dumps(run_to_json(run), separators=(",", ":"), allow_nan=False)
+def _dump(run: FlowRun, limits: Limits) -> str:
+    state = json.dumps(run_to_json(run), separators=(",", ":"), allow_nan=False)
+    if len(state) > limits.run_state_bytes:
+        # The report that would grow the run this far is refused; the stored run is unchanged.
+        raise ArgumentTooLarge("result (with the run's stored state)", limits.run_state_bytes, len(state))
+    return state
 
 
 def _load(state: str) -> FlowRun:
