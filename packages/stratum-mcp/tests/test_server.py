@@ -10,12 +10,12 @@ from conftest import run_async
 
 from stratum_mcp.config import ServerConfig
 from stratum_mcp.errors import FlowNotFound
-from stratum_mcp.server import _Tools, build_server
+from stratum_mcp.server import ToolRunner, build_server
 from stratum_mcp.service import FlowService
 
 
-def tools(tmp_path: Path) -> _Tools:
-    return _Tools(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
+def tools(tmp_path: Path) -> ToolRunner:
+    return ToolRunner(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
 
 
 def test_a_slow_tool_body_does_not_block_other_calls(tmp_path: Path) -> None:

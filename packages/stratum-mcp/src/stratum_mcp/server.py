@@ -26,7 +26,7 @@ from stratum_mcp.config import ServerConfig
 if TYPE_CHECKING:
     from stratum_mcp.service import FlowService
 
-__all__ = ["build_server", "serve"]
+__all__ = ["ToolRunner", "build_server", "serve"]
 
 log = logging.getLogger("stratum_mcp")
 
@@ -79,7 +79,7 @@ what happened, or to learn which postconditions tend to fail."""
 _FlowId = Annotated[str, Field(description="The flow_id returned by stratum_plan (a UUID).")]
 
 
-class _Tools:
+class ToolRunner:
     """Runs tool bodies in worker threads against a service opened on first use."""
 
     def __init__(self, config: ServerConfig) -> None:
@@ -124,7 +124,7 @@ def build_server(config: ServerConfig) -> MCPServer[Any]:
     server: MCPServer[Any] = MCPServer(
         name="stratum", title="Stratum", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
-    tools = _Tools(config)
+    tools = ToolRunner(config)
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
