@@ -106,7 +106,7 @@ def internal_error_payload(error: BaseException) -> dict[str, Any]:
     return {
         "status": "error",
         "error": "internal_error",
-        "message": f"the server hit an unexpected {type(error).__name__}; the flow state is unchanged",
+        "message": f"the server hit an unexpected {type(error).__name__}; details are in its log",
         "next": "Try the call again; if it keeps failing, report it.",
     }
 
