@@ -1,0 +1,78 @@
+"""The ``stratum-mcp`` command: serve MCP over stdio by default, plus tools for people and scripts.
+
+Each subcommand lives in its own module under :mod:`stratum_mcp.commands` and
+exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``;
+adding one is adding a module to :data:`COMMANDS`.
+
+::
+
+    stratum-mcp                      # serve over stdio (what MCP clients launch)
+    stratum-mcp validate flow.stratum.yaml
+    stratum-mcp audit 3f1c...        # --json for machines
+    stratum-mcp flows --limit 10
+    stratum-mcp schema > stratum-spec.schema.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from stratum_mcp import __version__
+from stratum_mcp.config import ENV_DB, ENV_PROJECT_ROOT
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS: tuple[str, ...] = (
+    "stratum_mcp.commands.serve",
+    "stratum_mcp.commands.validate",
+    "stratum_mcp.commands.audit",
+    "stratum_mcp.commands.flows",
+    "stratum_mcp.commands.schema",
+)
+
+
+def _load(names: Sequence[str]) -> list[ModuleType]:
+    return [importlib.import_module(name) for name in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stratum-mcp",
+        description="MCP server that executes typed .stratum.yaml flows. With no command, serves MCP over stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"stratum-mcp {__version__}")
+    parser.add_argument("--db", metavar="PATH", help=f"flow store file (default: ${ENV_DB} or ~/.stratum/flows.db)")
+    parser.add_argument(
+        "--project-root",
+        metavar="DIR",
+        help=f"directory file_exists/file_contains may read (default: ${ENV_PROJECT_ROOT} or the working directory)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _load(COMMANDS):
+        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stratum-mcp`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from stratum_mcp.commands import serve
+
+        return serve.run(args)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a traceback.
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,301 @@
+"""Every error stratum-mcp raises, in one tree.
+
+::
+
+    StratumMcpError
+    ├── UsageError              the caller's mistake; nothing was changed
+    │   ├── SpecInvalid         the spec failed to load or validate (issues)
+    │   ├── UnknownFlowName     `flow` names no flow of the spec (flow, available)
+    │   ├── InputsInvalid       flow inputs do not match the flow's types (violations)
+    │   ├── ArgumentTooLarge    an argument exceeds a size limit (argument, limit, size)
+    │   ├── InvalidFlowId       not a UUID; rejected before any lookup (value)
+    │   ├── FlowNotFound        a well-formed id that no run has (flow_id)
+    │   ├── FlowFinished        a report for a run that already ended (flow_id, status)
+    │   └── StepMismatch        a report for a step that is not the current one
+    ├── RunFailed               the run is now failed; it stays auditable
+    │   ├── RetriesExhausted    a step failed more often than it may (step_id, attempts, violations)
+    │   └── FlowBudgetExceeded  the flow's `budget.ms` ran out (limit_ms, spent_ms)
+    ├── ExpressionError         ensure expressions
+    │   ├── ExpressionRejected  at validate time: syntax, forbidden construct, unknown name
+    │   └── EvaluationError     at run time: a missing field, a type error, ...
+    │       └── LimitExceeded   a bound on size, steps or time was hit (limit, value)
+    └── StoreError              the store cannot be opened or written
+        └── ConcurrentUpdate    writers kept colliding on one run (flow_id, tries)
+
+Usage errors and run failures are what tools answer with; they are turned into
+tool results in one place, :mod:`stratum_mcp.results`. Expression errors never
+reach a client as such: at validate time they become spec issues, at run time
+ensure violations. Every error carries its facts as attributes, so tests and
+callers read fields, not message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stratum_mcp.engine.state import Violation
+    from stratum_mcp.spec.issues import SpecIssue
+
+__all__ = [
+    "ArgumentTooLarge",
+    "ConcurrentUpdate",
+    "EvaluationError",
+    "ExpressionError",
+    "ExpressionRejected",
+    "FlowBudgetExceeded",
+    "FlowFinished",
+    "FlowNotFound",
+    "InputsInvalid",
+    "InvalidFlowId",
+    "LimitExceeded",
+    "RetriesExhausted",
+    "RunFailed",
+    "SpecInvalid",
+    "StepMismatch",
+    "StoreError",
+    "StratumMcpError",
+    "UnknownFlowName",
+    "UsageError",
+]
+
+
+class StratumMcpError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    #: A stable machine-readable name, used as ``error`` in tool results.
+    code = "error"
+
+    def fields(self) -> Mapping[str, Any]:
+        """The structured facts of this error, JSON-ready."""
+        return {}
+
+
+class UsageError(StratumMcpError):
+    """The caller asked for something invalid. No state was changed."""
+
+    code = "usage_error"
+
+
+class SpecInvalid(UsageError):
+    """The spec did not load or validate; ``issues`` lists every problem found."""
+
+    code = "spec_invalid"
+
+    def __init__(self, issues: Sequence[SpecIssue]) -> None:
+        self.issues = tuple(issues)
+        first = self.issues[0].message if self.issues else "spec is invalid"
+        more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"errors": [issue.to_json() for issue in self.issues]}
+
+
+class UnknownFlowName(UsageError):
+    """``flow`` does not name a flow of the spec."""
+
+    code = "unknown_flow"
+
+    def __init__(self, flow: str, available: Sequence[str], suggestion: str | None) -> None:
+        self.flow = flow
+        self.available = tuple(available)
+        self.suggestion = suggestion
+        hint = f"; {suggestion}" if suggestion else ""
+        super().__init__(f"the spec has no flow `{flow}`{hint}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow": self.flow, "available": list(self.available), "suggestion": self.suggestion}
+
+
+class InputsInvalid(UsageError):
+    """The flow's inputs do not match its declared input types."""
+
+    code = "inputs_invalid"
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = tuple(violations)
+        super().__init__("; ".join(v.message for v in self.violations) or "inputs are invalid")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"violations": [v.to_json() for v in self.violations]}
+
+
+class ArgumentTooLarge(UsageError):
+    """An argument is larger than the server accepts."""
+
+    code = "argument_too_large"
+
+    def __init__(self, argument: str, limit: int, size: int) -> None:
+        self.argument = argument
+        self.limit = limit
+        self.size = size
+        super().__init__(f"`{argument}` is {size} bytes; the limit is {limit} bytes")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"argument": self.argument, "limit": self.limit, "size": self.size}
+
+
+class InvalidFlowId(UsageError):
+    """A flow id that is not a UUID. Checked before any lookup."""
+
+    code = "invalid_flow_id"
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        super().__init__("flow_id must be the UUID returned by stratum_plan")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.value[:64]}
+
+
+class FlowNotFound(UsageError):
+    """No run has this id (it may have been pruned, or belong to another store)."""
+
+    code = "flow_not_found"
+
+    def __init__(self, flow_id: str) -> None:
+        self.flow_id = flow_id
+        super().__init__(f"no flow run with id {flow_id}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id}
+
+
+class FlowFinished(UsageError):
+    """A step was reported for a run that is already complete or failed."""
+
+    code = "flow_finished"
+
+    def __init__(self, flow_id: str, status: str) -> None:
+        self.flow_id = flow_id
+        self.status = status
+        super().__init__(f"flow run {flow_id} is already {status}; use stratum_audit to read its trace")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "flow_status": self.status}
+
+
+class StepMismatch(UsageError):
+    """A step was reported that is not the step the run is waiting for."""
+
+    code = "step_mismatch"
+
+    def __init__(self, flow_id: str, expected: str, got: str, reason: str) -> None:
+        self.flow_id = flow_id
+        self.expected = expected
+        self.got = got
+        self.reason = reason
+        super().__init__(f"{reason}; the flow is waiting for step `{expected}`")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "expected_step": self.expected, "step_id": self.got}
+
+
+class RunFailed(StratumMcpError):
+    """The run cannot go on and is now marked failed; its trace stays auditable."""
+
+    code = "run_failed"
+
+    def __init__(self, flow_id: str, message: str) -> None:
+        self.flow_id = flow_id
+        super().__init__(message)
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id}
+
+
+class RetriesExhausted(RunFailed):
+    """A step's result was rejected on every allowed attempt."""
+
+    code = "retries_exhausted"
+
+    def __init__(self, flow_id: str, step_id: str, attempts: int, violations: Sequence[Violation]) -> None:
+        self.step_id = step_id
+        self.attempts = attempts
+        self.violations = tuple(violations)
+        super().__init__(
+            flow_id, f"step `{step_id}` failed {attempts} attempt(s) and has no retries left; the flow failed"
+        )
+
+    def fields(self) -> Mapping[str, Any]:
+        return {
+            "flow_id": self.flow_id,
+            "step_id": self.step_id,
+            "attempts": self.attempts,
+            "violations": [v.to_json() for v in self.violations],
+        }
+
+
+class FlowBudgetExceeded(RunFailed):
+    """The flow took longer than its ``budget.ms``."""
+
+    code = "flow_budget_exceeded"
+
+    def __init__(self, flow_id: str, limit_ms: int, spent_ms: int) -> None:
+        self.limit_ms = limit_ms
+        self.spent_ms = spent_ms
+        super().__init__(flow_id, f"the flow took {spent_ms} ms; its budget is {limit_ms} ms")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "limit_ms": self.limit_ms, "spent_ms": self.spent_ms}
+
+
+class ExpressionError(StratumMcpError):
+    """Something is wrong with an ensure expression."""
+
+    code = "expression_error"
+
+
+class ExpressionRejected(ExpressionError):
+    """An expression was refused before running: bad syntax or a construct not allowed.
+
+    ``column`` is 1-based where known.
+    """
+
+    code = "expression_rejected"
+
+    def __init__(self, message: str, *, column: int | None = None, suggestion: str | None = None) -> None:
+        self.column = column
+        self.suggestion = suggestion
+        super().__init__(message)
+
+
+class EvaluationError(ExpressionError):
+    """An expression failed while running (a missing field, a type error, ...)."""
+
+    code = "evaluation_error"
+
+
+class LimitExceeded(EvaluationError):
+    """A bound on integer size, string length, collection size, steps or time was hit."""
+
+    code = "limit_exceeded"
+
+    def __init__(self, limit: str, maximum: float, value: float | None = None) -> None:
+        self.limit = limit
+        self.maximum = maximum
+        self.value = value
+        seen = "" if value is None else f" (would be {value:g})"
+        super().__init__(f"{limit} limit of {maximum:g} exceeded{seen}")
+
+
+class StoreError(StratumMcpError):
+    """The flow store could not be opened or written."""
+
+    code = "store_error"
+
+
+class ConcurrentUpdate(StoreError):
+    """Other writers kept changing this run while we tried to update it."""
+
+    code = "concurrent_update"
+
+    def __init__(self, flow_id: str, tries: int) -> None:
+        self.flow_id = flow_id
+        self.tries = tries
+        super().__init__(f"flow run {flow_id} changed under {tries} consecutive updates; try again")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "tries": self.tries}

@@ -1,0 +1,46 @@
+"""Short, JSON-ready previews of values for violations and traces.
+
+Violations echo the actual value so an agent can see what was wrong, but a
+model's output can be large; previews keep each echo small and bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["preview"]
+
+_STR_CHARS = 200
+_ITEMS = 10
+_DEPTH = 4
+
+
+def preview(value: Any, *, depth: int = 0) -> Any:
+    """Return ``value`` as JSON-ready data, cut down to a few hundred characters.
+
+    >>> preview("x" * 300)[-14:]
+    '... (100 more)'
+    """
+    if value is None or isinstance(value, bool | int | float):
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+            return f"<integer of {value.bit_length()} bits>"
+        return value
+    if isinstance(value, str):
+        if len(value) <= _STR_CHARS:
+            return value
+        return f"{value[:_STR_CHARS]}... ({len(value) - _STR_CHARS} more)"
+    if depth >= _DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        items = list(value.items())
+        shown = {str(k)[:_STR_CHARS]: preview(v, depth=depth + 1) for k, v in items[:_ITEMS]}
+        if len(items) > _ITEMS:
+            shown["..."] = f"{len(items) - _ITEMS} more"
+        return shown
+    if isinstance(value, list | tuple | set | frozenset | range):
+        seq = list(value)[: _ITEMS + 1] if not isinstance(value, range) else list(value[: _ITEMS + 1])
+        out = [preview(v, depth=depth + 1) for v in seq[:_ITEMS]]
+        if len(value) > _ITEMS:
+            out.append(f"... ({len(value) - _ITEMS} more)")
+        return out
+    return f"<{type(value).__name__}>"

@@ -1,0 +1,236 @@
+"""Durable flow state behind a small protocol, with SQLite as the embedded implementation.
+
+Each run is one row holding its state as JSON and a ``version``. Updates are
+compare-and-swap on that version, so two servers (or two threads) reporting
+the same step at once cannot both win: the loser re-reads and is judged
+against the new state, and no attempt is lost or counted twice. Every write
+commits before the tool answers; the database runs in WAL mode, so a server
+killed with ``kill -9`` between two calls loses nothing it acknowledged.
+
+History is bounded: past ``finished_runs_kept`` finished runs (and ten times
+fewer abandoned running ones), the oldest are pruned when a new run is created.
+A run whose serialised state would exceed ``run_state_bytes`` is refused with
+:class:`~stratum_mcp.errors.ArgumentTooLarge` and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from stratum_mcp.engine.codec import run_from_json, run_to_json
+from stratum_mcp.engine.state import FlowRun
+from stratum_mcp.errors import ArgumentTooLarge, StoreError
+from stratum_mcp.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["FlowStore", "MemoryStore", "SqliteStore", "StoredRun"]
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as stored, with the version to compare against when updating it."""
+
+    run: FlowRun
+    version: int
+
+
+class FlowStore(Protocol):
+    """Where runs and the specs they were planned from are kept."""
+
+    def create(self, run: FlowRun, spec_text: str) -> None:
+        """Store a new run (version 1) and its spec text."""
+        ...
+
+    def load(self, flow_id: str) -> StoredRun | None: ...
+
+    def update(self, run: FlowRun, expected_version: int) -> bool:
+        """Replace the run if it is still at ``expected_version``; False if someone else won."""
+        ...
+
+    def spec_text(self, digest: str) -> str | None: ...
+
+    def recent(self, limit: int) -> list[FlowRun]:
+        """The most recently updated runs, newest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS specs (
+    digest TEXT PRIMARY KEY,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    flow_id TEXT PRIMARY KEY,
+    flow TEXT NOT NULL,
+    spec_digest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_update ON runs (status, updated_ms);
+"""
+
+
+class SqliteStore:
+    """A :class:`FlowStore` in one SQLite file (WAL, full sync), safe across threads and processes.
+
+    Example::
+
+        store = SqliteStore(Path.home() / ".stratum" / "flows.db")
+    """
+
+    def __init__(self, path: Path, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.path = path
+        self._limits = limits
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Autocommit: every statement outside BEGIN is its own durable transaction.
+            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            with self._transaction() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the flow store at {path}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def create(self, run: FlowRun, spec_text: str) -> None:
+        state = _dump(run, self._limits)
+        try:
+            with self._transaction() as db:
+                db.execute("INSERT OR IGNORE INTO specs (digest, text) VALUES (?, ?)", (run.spec_digest, spec_text))
+                db.execute(
+                    "INSERT INTO runs (flow_id, flow, spec_digest, status, version, created_ms, updated_ms, state)"
+                    " VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                    (run.flow_id, run.flow, run.spec_digest, run.status, run.created_ms, run.updated_ms, state),
+                )
+                self._prune(db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot save flow run {run.flow_id}: {exc}") from exc
+
+    def _prune(self, db: sqlite3.Connection) -> None:
+        kept = self._limits.finished_runs_kept
+        pruned = 0
+        for where, keep in (("status != 'running'", kept), ("status = 'running'", max(1, kept // 10))):
+            pruned += db.execute(
+                f"DELETE FROM runs WHERE flow_id IN (SELECT flow_id FROM runs WHERE {where}"  # noqa: S608 - constants
+                " ORDER BY updated_ms DESC LIMIT -1 OFFSET ?)",
+                (keep,),
+            ).rowcount
+        if pruned:
+            db.execute("DELETE FROM specs WHERE digest NOT IN (SELECT spec_digest FROM runs)")
+
+    def load(self, flow_id: str) -> StoredRun | None:
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT state, version FROM runs WHERE flow_id = ?", (flow_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read flow run {flow_id}: {exc}") from exc
+        return None if row is None else StoredRun(_load(row[0]), row[1])
+
+    def update(self, run: FlowRun, expected_version: int) -> bool:
+        state = _dump(run, self._limits)
+        try:
+            with self._lock:
+                cursor = self._db.execute(
+                    "UPDATE runs SET status = ?, version = version + 1, updated_ms = ?, state = ?"
+                    " WHERE flow_id = ? AND version = ?",
+                    (run.status, run.updated_ms, state, run.flow_id, expected_version),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot save flow run {run.flow_id}: {exc}") from exc
+        return cursor.rowcount == 1
+
+    def spec_text(self, digest: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT text FROM specs WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def recent(self, limit: int) -> list[FlowRun]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state FROM runs ORDER BY updated_ms DESC LIMIT ?", (max(0, limit),)
+            ).fetchall()
+        return [_load(row[0]) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class MemoryStore:
+    """A :class:`FlowStore` in memory, for tests and for callers who want no persistence."""
+
+    def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[str, int, int]] = {}  # flow_id -> (state, version, updated_ms)
+        self._specs: dict[str, str] = {}
+
+    def create(self, run: FlowRun, spec_text: str) -> None:
+        state = _dump(run, self._limits)
+        with self._lock:
+            self._specs[run.spec_digest] = spec_text
+            self._runs[run.flow_id] = (state, 1, run.updated_ms)
+            while len(self._runs) > self._limits.finished_runs_kept:
+                del self._runs[min(self._runs, key=lambda k: self._runs[k][2])]
+
+    def load(self, flow_id: str) -> StoredRun | None:
+        with self._lock:
+            entry = self._runs.get(flow_id)
+        return None if entry is None else StoredRun(_load(entry[0]), entry[1])
+
+    def update(self, run: FlowRun, expected_version: int) -> bool:
+        state = _dump(run, self._limits)
+        with self._lock:
+            entry = self._runs.get(run.flow_id)
+            if entry is None or entry[1] != expected_version:
+                return False
+            self._runs[run.flow_id] = (state, expected_version + 1, run.updated_ms)
+            return True
+
+    def spec_text(self, digest: str) -> str | None:
+        return self._specs.get(digest)
+
+    def recent(self, limit: int) -> list[FlowRun]:
+        with self._lock:
+            runs = [_load(state) for state, _, _ in self._runs.values()]
+        return sorted(runs, key=lambda r: r.updated_ms, reverse=True)[:limit]
+
+    def close(self) -> None:
+        pass
+
+
+def _dump(run: FlowRun, limits: Limits) -> str:
+    state = json.dumps(run_to_json(run), separators=(",", ":"), allow_nan=False)
+    if len(state) > limits.run_state_bytes:
+        # The report that would grow the run this far is refused; the stored run is unchanged.
+        raise ArgumentTooLarge("result (with the run's stored state)", limits.run_state_bytes, len(state))
+    return state
+
+
+def _load(state: str) -> FlowRun:
+    return run_from_json(json.loads(state))

@@ -1,0 +1,270 @@
+"""Ensure expressions: what is allowed, and hostile input failing fast without eval."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stratum_mcp.errors import EvaluationError, ExpressionRejected, LimitExceeded
+from stratum_mcp.expressions import compile_expression, evaluate
+from stratum_mcp.limits import Limits
+from stratum_mcp.project_files import ProjectFiles
+
+ROOTS: dict[str, frozenset[str] | None] = {
+    "result": frozenset({"confidence", "items", "status", "scores", "n", "s", "nested", "path", "text"}),
+    "inputs": None,
+}
+DATA = {
+    "confidence": 0.9,
+    "items": [1, 2, 3],
+    "status": "ok",
+    "scores": [0.5, 2.0],
+    "n": 10,
+    "s": "ab",
+    "nested": {"inner": {"value": 5}, "tags": ["x", "y"]},
+    "path": "notes.txt",
+    "text": "Hello World",
+}
+
+
+def run(source: str, result: Any = None, inputs: Any = None, **kwargs: Any) -> Any:
+    limits = kwargs.pop("limits", Limits())
+    expr = compile_expression(source, ROOTS, limits=limits)
+    variables = {"result": DATA if result is None else result, "inputs": inputs or {"text": "Hello"}}
+    return evaluate(expr, variables, limits=limits, **kwargs)
+
+
+@contextmanager
+def fails_fast(seconds: float = 0.5) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    assert time.perf_counter() - started < seconds
+
+
+def rejected(source: str) -> ExpressionRejected:
+    with fails_fast(), pytest.raises(ExpressionRejected) as caught:
+        compile_expression(source, ROOTS)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("result.confidence > 0.7", True),
+        ("len(result.items) > 0", True),
+        ("result.status in ('ok', 'partial')", True),
+        ("all(x > 0 for x in result.scores)", True),
+        ("any(x > 1 for x in result.scores)", True),
+        ("result.nested.inner.value == 5", True),
+        ("result['nested']['tags'][-1] == 'y'", True),
+        ("result.items[1:] == [2, 3]", True),
+        ("0 < result.confidence <= 1", True),
+        ("sum(result.items) == 6 and max(result.items) == 3 and min(1, 2) == 1", True),
+        ("sorted([3, 1, 2]) == [1, 2, 3]", True),
+        ("lower(result.text) == 'hello world' and startswith(result.text, 'Hell')", True),
+        ("not result.status == 'failed'", True),
+        ("result.n // 3 == 3 and result.n % 3 == 1 and result.n / 4 == 2.5 and 2 ** 10 == 1024", True),
+        ("len([x for x in result.items if x > 1]) == 2", True),
+        ("{x for x in result.items} == {1, 2, 3}", True),
+        ("'yes' if result.n > 5 else 'no'", "yes"),
+        ("result.nested.missing is None if 'missing' in result.nested else True", True),
+        ("inputs.text == 'Hello'", True),
+        ("len(result.s * 3) == 6", True),
+        ("int('42') + float('0.5') == 42.5 and str(3) == '3' and bool(1)", True),
+        ("abs(-2) == 2 and round(2.567, 2) == 2.57", True),
+        ("[k for k, v in [['a', 1], ['b', 2]] if v > 1] == ['b']", True),
+    ],
+)
+def test_allowed_expressions_evaluate_like_python(source: str, expected: Any) -> None:
+    assert run(source).value == expected
+
+
+def test_a_false_expression_reports_the_values_it_looked_at() -> None:
+    evaluation = run("result.confidence > 0.95")
+    assert not evaluation.passed
+    assert evaluation.observed == {"result.confidence": 0.9}
+
+
+def test_a_missing_field_is_an_error_not_false() -> None:
+    with pytest.raises(EvaluationError, match="has no field `inner`"):
+        run("result.nested.inner.value > 1", result={"nested": {}})
+
+
+def test_a_type_error_is_an_error_not_false() -> None:
+    with pytest.raises(EvaluationError):
+        run("result.items < 'a'")
+
+
+def test_division_by_zero_in_data_is_an_error_not_false() -> None:
+    with pytest.raises(EvaluationError):
+        run("result.n / (result.n - 10) > 1")
+
+
+def test_file_helpers_read_only_under_the_project_root(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("release notes")
+    files = ProjectFiles(tmp_path)
+    assert run("file_exists(result.path) and file_contains(result.path, 'notes')", files=files).passed
+    with pytest.raises(EvaluationError, match="outside the project root"):
+        run("file_exists('../../etc/passwd')", files=files)
+
+
+def test_file_helpers_without_a_project_are_an_error() -> None:
+    with pytest.raises(EvaluationError, match="not available"):
+        run("file_exists('x')")
+
+
+# --- hostile expressions: each fails fast, with a clear reason, and leaves the evaluator healthy
+
+
+def test_dunder_attribute_access_is_rejected() -> None:
+    assert "not a data field" in str(rejected("result.__class__"))
+
+
+def test_a_dunder_spelt_with_mathematical_unicode_look_alikes_is_rejected() -> None:
+    # The parser folds these letters to ASCII (NFKC), so this reads as result.__class__.
+    assert "not a data field" in str(rejected("result.__\U0001d41c\U0001d425\U0001d41a\U0001d42c\U0001d42c__"))
+
+
+def test_a_dunder_spelt_with_fullwidth_letters_is_rejected() -> None:
+    assert "not a data field" in str(rejected("result.__ｃｌａｓｓ__.__ｂａｓｅｓ__"))
+
+
+def test_look_alike_letters_that_do_not_fold_to_ascii_are_rejected() -> None:
+    # Cyrillic a (U+0430) stays non-ASCII after normalisation.
+    assert "not a data field" in str(rejected("result.st\u0430tus == 'ok'"))
+
+
+def test_a_generator_frame_escape_is_rejected() -> None:
+    error = rejected("(x for x in result.items).gi_frame.f_back.f_globals")
+    assert "can only be read from data" in str(error)
+
+
+def test_a_generator_frame_escape_through_a_subscript_is_rejected() -> None:
+    rejected("[x for x in result.items].gi_frame")
+    rejected("(x for x in result.items)['gi_frame']")
+
+
+def test_calling_builtins_that_are_not_on_the_list_is_rejected() -> None:
+    for source in ("__import__('os')", "getattr(result, 'x')", "eval('1')", "type(result)", "open('x')"):
+        rejected(source)
+
+
+def test_method_calls_are_rejected() -> None:
+    assert "not a function you can call" in str(rejected("result.status.upper() == 'OK'"))
+
+
+def test_a_huge_power_of_constants_is_rejected_at_validate_time() -> None:
+    assert "integer bits" in str(rejected("10**10**10 > 1"))
+
+
+def test_a_huge_string_repeat_of_constants_is_rejected_at_validate_time() -> None:
+    assert "string length" in str(rejected("len('a'*10**10) > 0"))
+
+
+def test_a_huge_power_from_data_fails_fast_at_run_time() -> None:
+    with fails_fast(), pytest.raises(LimitExceeded) as caught:
+        run("result.n ** result.n ** result.n > 0")
+    assert caught.value.limit == "integer bits"
+
+
+def test_a_huge_string_repeat_from_data_fails_fast_at_run_time() -> None:
+    with fails_fast(), pytest.raises(LimitExceeded) as caught:
+        run("len(result.s * 10**10) > 0")
+    assert caught.value.limit == "string length"
+
+
+def test_a_huge_list_repeat_fails_fast() -> None:
+    with fails_fast(), pytest.raises(LimitExceeded) as caught:
+        run("len(result.items * 10**9) > 0")
+    assert caught.value.limit == "collection items"
+
+
+def test_repeated_squaring_hits_the_integer_bound() -> None:
+    with fails_fast(), pytest.raises(LimitExceeded):
+        run("((result.n ** 100) ** 100) > 0")
+
+
+def test_nested_comprehensions_beyond_two_loops_are_rejected() -> None:
+    assert "nest 3 loops" in str(rejected("[[[0 for a in range(9)] for b in range(9)] for c in range(9)]"))
+
+
+def test_two_loops_over_large_ranges_stop_at_the_step_limit() -> None:
+    with fails_fast(), pytest.raises(LimitExceeded) as caught:
+        run("len([[x for x in range(10000)] for y in range(10000)]) > 0")
+    assert caught.value.limit in ("evaluation steps", "collection items")
+
+
+def test_a_slow_expression_stops_at_the_time_limit() -> None:
+    limits = Limits(eval_seconds=0.02, eval_steps=10**9, collection_items=10**9)
+    with fails_fast(), pytest.raises(LimitExceeded) as caught:
+        run("sum([x * y for x in range(100000) for y in range(1000)]) > 0", limits=limits)
+    assert caught.value.limit == "evaluation seconds"
+
+
+def test_printf_formatting_is_refused() -> None:
+    assert "formatting" in str(rejected("'%999999999d' % 1 == ''"))
+    with fails_fast(), pytest.raises(EvaluationError, match="formatting"):
+        run("result.s % 1 == ''", result={**DATA, "s": "%999999999d"})
+
+
+def test_lambdas_walrus_fstrings_and_star_args_are_rejected() -> None:
+    for source in ("(lambda: 1)()", "(x := 1)", "f'{result}' == ''", "len(*result.items)", "{**result}"):
+        rejected(source)
+
+
+def test_overlong_and_deeply_nested_expressions_are_rejected() -> None:
+    rejected("1 + " * 400 + "1")
+    rejected("-" * 200 + "1")
+    assert "levels deep" in str(rejected("[" * 100 + "1" + "]" * 100))
+    assert "parenthes" in str(rejected("(" * 300 + "1" + ")" * 300))
+
+
+def test_is_compares_only_with_singletons() -> None:
+    assert "`is` compares only" in str(rejected("result.items is result.items"))
+
+
+def test_loop_variables_cannot_shadow_result_or_functions() -> None:
+    rejected("all(result for result in [1])")
+    rejected("all(len for len in [1])")
+
+
+def test_unknown_names_are_rejected_with_a_suggestion() -> None:
+    error = rejected("reslt.confidence > 0")
+    assert error.suggestion == "did you mean `result`?"
+
+
+def test_the_evaluator_is_healthy_after_hostile_input() -> None:
+    for source in ("result.n ** result.n ** result.n > 0", "len(result.s * 10**10) > 0"):
+        with pytest.raises(LimitExceeded):
+            run(source)
+    assert run("result.confidence > 0.7").passed
+
+
+def test_no_string_reaches_eval_or_exec_and_compile_only_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ast
+    import builtins
+
+    calls: list[str] = []
+    real_compile = builtins.compile
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        calls.append("eval/exec")
+        raise AssertionError("eval/exec called")
+
+    def parse_only(source: Any, filename: Any, mode: str, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
+        if not flags & ast.PyCF_ONLY_AST:
+            calls.append("compile to code")
+        return real_compile(source, filename, mode, flags, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    monkeypatch.setattr(builtins, "compile", parse_only)
+    passed = run("all(x > 0 for x in result.items) and result.status == 'ok'").passed
+    monkeypatch.undo()
+    assert passed
+    assert calls == []

@@ -1,0 +1,98 @@
+"""Loading spec text: safe YAML with bounds on size, depth, aliases and expansion."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from stratum_mcp.errors import SpecInvalid
+from stratum_mcp.limits import DEFAULT_LIMITS, Limits
+from stratum_mcp.spec.loader import load_document
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def code_of(text: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    with pytest.raises(SpecInvalid) as caught:
+        load_document(text, limits)
+    return caught.value.issues[0].code
+
+
+def test_a_billion_laughs_document_is_rejected_quickly() -> None:
+    started = time.perf_counter()
+    assert code_of(BILLION_LAUGHS, Limits(yaml_aliases=1000)) == "expansion_too_large"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_billion_laughs_document_is_also_stopped_by_the_alias_count() -> None:
+    assert code_of(BILLION_LAUGHS) == "too_many_aliases"
+
+
+def test_a_recursive_alias_is_rejected() -> None:
+    assert code_of("a: &x [1, *x]") == "recursive_alias"
+
+
+def test_deep_nesting_is_rejected_before_python_recursion_runs_out() -> None:
+    assert code_of("a: " + "[" * 5000 + "]" * 5000) == "too_deep"
+
+
+def test_a_document_over_the_size_limit_is_rejected_before_parsing() -> None:
+    assert code_of("a: " + "x" * 300_000) == "too_large"
+
+
+def test_duplicate_keys_are_an_error_not_a_silent_overwrite() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        load_document("flows: 1\nflows: 2\n", DEFAULT_LIMITS)
+    assert caught.value.issues[0].code == "duplicate_key"
+    assert "line 2" in caught.value.issues[0].message
+
+
+def test_yaml_syntax_errors_carry_the_line() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        load_document("a: [1, 2\nb: 3\n", DEFAULT_LIMITS)
+    issue = caught.value.issues[0]
+    assert issue.code == "yaml_syntax"
+    assert "line" in issue.message
+
+
+def test_python_tags_are_refused_by_the_safe_loader() -> None:
+    assert code_of("a: !!python/object/apply:os.system ['true']") == "yaml_syntax"
+
+
+def test_dates_and_other_non_json_values_are_rejected_with_a_hint() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        load_document("a: {when: 2024-01-01}", DEFAULT_LIMITS)
+    issue = caught.value.issues[0]
+    assert (issue.code, issue.path) == ("non_json_value", "a.when")
+    assert issue.suggestion == "quote the value to make it a string"
+
+
+def test_infinite_numbers_are_rejected() -> None:
+    assert code_of("a: .inf") == "non_json_value"
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment", "- a list", "just text"])
+def test_a_spec_must_be_a_mapping(text: str) -> None:
+    assert code_of(text) in ("empty", "not_a_mapping")
+
+
+def test_a_modest_number_of_aliases_is_fine() -> None:
+    data = load_document("base: &b {type: string}\nx: *b\ny: *b\n", DEFAULT_LIMITS)
+    assert data["y"] == {"type": "string"}
+
+
+def test_keys_that_are_not_strings_are_rejected() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        load_document("a: {1: x}", DEFAULT_LIMITS)
+    assert (caught.value.issues[0].code, caught.value.issues[0].path) == ("non_string_key", "a")

@@ -1,0 +1,102 @@
+"""The package's public face, its error tree, and the one mapping of errors to tool results."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+
+import stratum_mcp
+from stratum_mcp import engine, errors, expressions, spec
+from stratum_mcp.engine import Violation
+from stratum_mcp.errors import (
+    FlowBudgetExceeded,
+    InputsInvalid,
+    RetriesExhausted,
+    SpecInvalid,
+    StepMismatch,
+    StratumMcpError,
+    UsageError,
+)
+from stratum_mcp.results import error_payload
+from stratum_mcp.spec import SpecIssue
+
+
+def test_public_names_are_deliberate() -> None:
+    assert stratum_mcp.__all__ == ["__version__"]
+    assert sorted(expressions.__all__) == sorted(
+        ["FUNCTIONS", "CompiledExpression", "Evaluation", "FileProbe", "compile_expression", "evaluate"])
+    assert sorted(spec.__all__) == sorted(["SPEC_VERSION", "SpecIssue", "load_spec", "spec_digest", "validate_spec"])
+    assert sorted(engine.__all__) == sorted([
+        "Attempt", "AttemptRejected", "Checker", "ExecuteStep", "FlowCompleted", "FlowRun", "Outcome", "RunEnded",
+        "StepRun", "Violation", "audit_view", "report", "start",
+    ])
+
+
+def test_every_error_class_is_exported_and_drawn_in_the_tree() -> None:
+    classes = {name for name, obj in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(obj, StratumMcpError) and obj.__module__ == errors.__name__}
+    assert classes == set(errors.__all__)
+    assert errors.__doc__ is not None
+    for name in classes:
+        assert name in errors.__doc__, name
+
+
+def test_error_codes_are_unique() -> None:
+    classes = [getattr(errors, name) for name in errors.__all__]
+    codes = [cls.code for cls in classes]
+    assert len(codes) == len(set(codes))
+
+
+def test_usage_errors_map_to_error_results_with_their_fields() -> None:
+    payload = error_payload(StepMismatch("f", "a", "b", "step `b` has not been dispatched yet"))
+    assert payload["status"] == "error" and payload["error"] == "step_mismatch"
+    assert (payload["expected_step"], payload["step_id"]) == ("a", "b")
+    assert payload["next"]
+    json.dumps(payload)
+
+
+def test_run_failures_map_to_failed_results() -> None:
+    violation = Violation("ensure", "result.x > 1", "evaluated to false", {"result.x": 0})
+    payload = error_payload(RetriesExhausted("f", "s", 4, [violation]))
+    assert (payload["status"], payload["attempts"]) == ("failed", 4)
+    assert payload["violations"][0]["expression"] == "result.x > 1"
+    assert error_payload(FlowBudgetExceeded("f", 10, 20))["spent_ms"] == 20
+
+
+def test_error_fields_are_json_ready() -> None:
+    samples: list[StratumMcpError] = [
+        SpecInvalid([SpecIssue("a.b", "code", "msg", "hint")]),
+        InputsInvalid([Violation("input", "text", "expected string, got integer", 3)]),
+    ]
+    for error in samples:
+        assert isinstance(error, UsageError)
+        json.dumps(error_payload(error))
+
+
+def test_importing_the_package_does_not_import_the_sdk_or_yaml() -> None:
+    code = (
+        "import sys, stratum_mcp, stratum_mcp.cli; "
+        "print(sorted(m for m in ('mcp', 'yaml', 'jsonschema') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_spec_json_schema_ships_in_the_package() -> None:
+    from stratum_mcp.spec.schema import spec_schema
+
+    schema = spec_schema()
+    assert schema["properties"]["version"] == {"const": "0.1", "description": "Spec format version."}
+
+
+def test_the_usage_examples_in_docstrings_run() -> None:
+    import doctest
+
+    from stratum_mcp import preview
+    from stratum_mcp.spec import references
+
+    for module in (preview, expressions, references):
+        failed, attempted = doctest.testmod(module)
+        assert failed == 0 and attempted > 0, module.__name__

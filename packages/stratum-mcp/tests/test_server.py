@@ -1,0 +1,73 @@
+"""The server's plumbing, in process: tool bodies run off the event loop, and failures map to results."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import anyio
+from conftest import run_async
+
+from stratum_mcp.config import ServerConfig
+from stratum_mcp.errors import FlowNotFound
+from stratum_mcp.server import ToolRunner, build_server
+from stratum_mcp.service import FlowService
+
+
+def tools(tmp_path: Path) -> ToolRunner:
+    return ToolRunner(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
+
+
+def test_a_slow_tool_body_does_not_block_other_calls(tmp_path: Path) -> None:
+    released = threading.Event()
+    handler = tools(tmp_path)
+
+    def slow(service: FlowService) -> dict[str, object]:
+        # Finishes only once the second call has run: impossible if bodies ran on the event loop.
+        assert released.wait(timeout=10)
+        return {"call": "slow"}
+
+    def quick(service: FlowService) -> dict[str, object]:
+        released.set()
+        return {"call": "quick"}
+
+    async def body() -> list[str]:
+        order: list[str] = []
+
+        async def call(fn: object) -> None:
+            result = await handler.call(fn)  # type: ignore[arg-type]
+            assert result.structured_content is not None
+            order.append(str(result.structured_content["call"]))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, slow)
+            group.start_soon(call, quick)
+        return order
+
+    assert run_async(body, timeout=15) == ["quick", "slow"]
+
+
+def test_typed_errors_and_unexpected_exceptions_become_error_results(tmp_path: Path) -> None:
+    handler = tools(tmp_path)
+
+    def not_found(service: FlowService) -> dict[str, object]:
+        raise FlowNotFound("6f1c7a4e-0000-4000-8000-000000000000")
+
+    def crash(service: FlowService) -> dict[str, object]:
+        raise RuntimeError("secret detail")
+
+    async def body() -> None:
+        typed = await handler.call(not_found)
+        assert typed.is_error and typed.structured_content is not None
+        assert typed.structured_content["error"] == "flow_not_found"
+        unexpected = await handler.call(crash)
+        assert unexpected.is_error and unexpected.structured_content is not None
+        assert unexpected.structured_content["error"] == "internal_error"
+        assert "secret detail" not in str(unexpected.structured_content)
+
+    run_async(body)
+
+
+def test_the_store_is_opened_on_the_first_call_not_at_start_up(tmp_path: Path) -> None:
+    build_server(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
+    assert not (tmp_path / "flows.db").exists()

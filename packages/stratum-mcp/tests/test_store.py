@@ -1,0 +1,121 @@
+"""The flow store: durable, compare-and-swap updates, bounded history."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stratum_mcp.engine import FlowRun, StepRun
+from stratum_mcp.errors import StoreError
+from stratum_mcp.limits import Limits
+from stratum_mcp.store import FlowStore, MemoryStore, SqliteStore
+
+
+def a_run(flow_id: str, *, status: str = "running", updated_ms: int = 1) -> FlowRun:
+    return FlowRun(
+        flow_id=flow_id, flow="review", spec_digest="d" * 64, status=status,  # type: ignore[arg-type]
+        inputs={"text": "hi"}, created_ms=1, updated_ms=updated_ms, current=0,
+        steps=(StepRun(step_id="a", function="f", status="running", inputs={"x": 1}, dispatched_ms=1),),
+    )
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> FlowStore:
+    if request.param == "sqlite":
+        return SqliteStore(tmp_path / "flows.db")
+    return MemoryStore()
+
+
+def test_a_created_run_loads_back_equal_at_version_one(store: FlowStore) -> None:
+    run = a_run("r1")
+    store.create(run, "spec text")
+    stored = store.load("r1")
+    assert stored is not None and stored.run == run and stored.version == 1
+    assert store.spec_text(run.spec_digest) == "spec text"
+    assert store.load("missing") is None
+
+
+def test_an_update_at_the_expected_version_wins_and_a_stale_one_loses(store: FlowStore) -> None:
+    store.create(a_run("r1"), "spec")
+    assert store.update(replace(a_run("r1"), updated_ms=2), expected_version=1)
+    assert not store.update(replace(a_run("r1"), updated_ms=3), expected_version=1)
+    stored = store.load("r1")
+    assert stored is not None and (stored.version, stored.run.updated_ms) == (2, 2)
+
+
+def test_recent_lists_the_newest_runs_first(store: FlowStore) -> None:
+    for i in range(5):
+        store.create(a_run(f"r{i}", updated_ms=i), "spec")
+    assert [r.flow_id for r in store.recent(3)] == ["r4", "r3", "r2"]
+
+
+def test_runs_survive_reopening_the_database(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "flows.db").create(a_run("r1"), "spec")
+    stored = SqliteStore(tmp_path / "flows.db").load("r1")
+    assert stored is not None and stored.run.flow_id == "r1"
+
+
+def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "flows.db")
+    mode = sqlite3.connect(tmp_path / "flows.db").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_finished_history_is_pruned_to_its_bound_and_running_runs_are_kept(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=3))
+    store.create(a_run("live", updated_ms=0), "spec")
+    for i in range(6):
+        store.create(a_run(f"done{i}", status="complete", updated_ms=i + 1), "spec")
+    ids = {r.flow_id for r in store.recent(100)}
+    assert ids == {"live", "done3", "done4", "done5"}
+
+
+def test_abandoned_running_runs_are_bounded_too(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=20))
+    for i in range(5):
+        store.create(a_run(f"run{i}", updated_ms=i), "spec")
+    assert [r.flow_id for r in store.recent(100)] == ["run4", "run3"]
+
+
+def test_specs_no_run_uses_are_pruned_with_their_runs(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=1))
+    store.create(replace(a_run("old", status="complete", updated_ms=1), spec_digest="a" * 64), "old spec")
+    store.create(replace(a_run("new", status="complete", updated_ms=2), spec_digest="b" * 64), "new spec")
+    assert store.spec_text("a" * 64) is None
+    assert store.spec_text("b" * 64) == "new spec"
+
+
+def test_an_unopenable_store_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(StoreError):
+        SqliteStore(tmp_path / "file" / "flows.db")
+
+
+def test_a_run_with_attempts_and_violations_round_trips_through_the_store(tmp_path: Path) -> None:
+    from stratum_mcp.engine import Attempt, Violation
+
+    violation = Violation("ensure", "result.x > 1", "evaluated to false", {"result.x": [1, {"a": None}]})
+    step = StepRun(step_id="a", function="f", status="complete", inputs={"x": [1, 2]}, dispatched_ms=None,
+                   attempts=(Attempt(1, 1, 5, "ensure_failed", (violation,)), Attempt(2, 5, 9, "passed")),
+                   output={"x": 2})
+    run = replace(a_run("r1", status="failed"), steps=(step,), finished_ms=9, output={"x": 2},
+                  error={"code": "retries_exhausted", "message": "m"})
+    store = SqliteStore(tmp_path / "flows.db")
+    store.create(run, "spec")
+    stored = store.load("r1")
+    assert stored is not None and stored.run == run
+
+
+def test_a_run_too_large_to_store_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    from stratum_mcp.errors import ArgumentTooLarge
+
+    store = SqliteStore(tmp_path / "flows.db", limits=Limits(run_state_bytes=2000))
+    store.create(a_run("r1"), "spec")
+    big = replace(a_run("r1"), inputs={"text": "x" * 5000})
+    with pytest.raises(ArgumentTooLarge):
+        store.update(big, expected_version=1)
+    stored = store.load("r1")
+    assert stored is not None and stored.version == 1 and stored.run.inputs == {"text": "hi"}
