@@ -20,13 +20,14 @@ Every call, success or failure, leaves a ``TraceRecord``.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import math
 import os
 import random
 import re
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -100,7 +101,7 @@ async def execute(
     *,
     refine_feedback: str | None = None,
     envelope: Envelope | None = None,
-    record_sink: Callable[[TraceRecord], None] | None = None,
+    record_sink: collections.abc.Callable[[TraceRecord], None] | None = None,
 ) -> Any:
     """Run one @infer call to completion (or a typed failure) and trace it.
 
