@@ -317,3 +317,11 @@ async def test_race_through_litellm_closes_the_losing_http_requests() -> None:
         await wait_until(lambda: server.abandoned == 2)
         assert server.answered == 2  # the warm-up and the winner
         assert live_tasks() == before
+
+
+def test_every_primitive_is_exported_from_stratum_concurrency_too() -> None:
+    import stratum.concurrency
+
+    assert set(stratum.concurrency.__all__) == {"Failure", "Probabilistic", "Success", "debate", "parallel", "race"}
+    for name in stratum.concurrency.__all__:
+        assert getattr(stratum.concurrency, name) is getattr(stratum, name)

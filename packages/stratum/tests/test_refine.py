@@ -230,3 +230,18 @@ async def test_refine_through_litellm() -> None:
         result = await describe(product="kettle")
         assert len(server.requests) == 3  # the warm-up and two iterations
     assert result.score == 9
+
+
+async def test_a_refined_function_in_test_mode_warns_once_that_it_was_never_sampled(
+    scripted: ScriptedClient,
+) -> None:
+    @refine(until=lambda d: True, feedback=str)
+    @infer(intent="Write")
+    def write(product: str) -> Draft: ...
+
+    stratum.configure(test_mode=True)
+    scripted.push(draft(1), draft(2))
+    with pytest.warns(stratum.StratumWarning, match="never sampled") as seen:
+        await write(product="kettle")
+    assert seen[0].filename == __file__
+    await write(product="kettle")  # once only: a second warning would fail this suite
