@@ -24,15 +24,17 @@ from __future__ import annotations
 
 from . import trace
 from .budget import Budget
+from .concurrency import Failure, Success, debate, parallel, race
 from .config import configure, reset_defaults
 from .contracts import contract, opaque
-from .decorators import compute, flow, infer
+from .decorators import compute, flow, infer, refine
 from .exceptions import (
     BudgetExceeded,
     ConsensusFailure,
     ContractFailure,
     ConvergenceFailure,
     HITLTimeoutError,
+    ParallelFailure,
     ParallelValidationFailed,
     ParseFailure,
     PostconditionFailed,
@@ -46,6 +48,7 @@ from .exceptions import (
     StratumWarning,
 )
 from .executor import run
+from .probabilistic import Probabilistic
 from .trace import TraceRecord
 
 __version__ = "0.1.0"
@@ -56,11 +59,14 @@ __all__ = [
     "ConsensusFailure",
     "ContractFailure",
     "ConvergenceFailure",
+    "Failure",
     "HITLTimeoutError",
+    "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
     "PostconditionFailed",
     "PreconditionFailed",
+    "Probabilistic",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -68,13 +74,18 @@ __all__ = [
     "StratumRuntimeError",
     "StratumUsageError",
     "StratumWarning",
+    "Success",
     "TraceRecord",
     "compute",
     "configure",
     "contract",
+    "debate",
     "flow",
     "infer",
     "opaque",
+    "parallel",
+    "race",
+    "refine",
     "reset_defaults",
     "run",
     "trace",

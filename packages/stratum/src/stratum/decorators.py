@@ -32,12 +32,15 @@ from . import scope
 from .budget import Budget, Envelope
 from .compiler import parse_template
 from .conditions import describe
+from .config import get_config
 from .contracts import is_opaque, opaque_fields, output_spec
 from .exceptions import StratumCompileError
 from .executor import execute
+from .probabilistic import invoke
+from .refine import refine
 from .spec import CacheScope, InferSpec, Param
 
-__all__ = ["InferFunction", "compute", "flow", "infer"]
+__all__ = ["InferFunction", "compute", "flow", "infer", "refine"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CACHE_SCOPES = ("none", "session", "global")
@@ -62,6 +65,8 @@ class InferFunction:
         self.__signature__ = spec.signature
 
     def __call__(self, *args: Any, **kwargs: Any) -> typing.Coroutine[Any, Any, Any]:
+        if self.spec.quorum is not None or not self.spec.stable or get_config().test_mode:
+            return invoke(self.spec, args, kwargs)  # quorum, Probabilistic[T]: stratum.probabilistic
         return execute(self.spec, args, kwargs)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
@@ -199,16 +204,19 @@ def _check_quorum(
     owner: str, model: type[BaseModel] | None, quorum: int | None, agree_on: str | None, threshold: int | None
 ) -> None:
     if quorum is None:
-        if agree_on is not None or threshold is not None:
-            raise StratumCompileError(f"@infer {owner}: agree_on/threshold need quorum=N")
-        return
-    if isinstance(quorum, bool) or not isinstance(quorum, int) or quorum < 1:
+        if threshold is not None:
+            raise StratumCompileError(f"@infer {owner}: threshold needs quorum=N")
+        if agree_on is None:
+            return
+    elif isinstance(quorum, bool) or not isinstance(quorum, int) or quorum < 1:
         raise StratumCompileError(f"@infer {owner}: quorum must be an int >= 1, got {quorum!r}")
-    if agree_on is None or threshold is None:
+    elif agree_on is None or threshold is None:
         raise StratumCompileError(f"@infer {owner}: quorum={quorum} needs both agree_on= and threshold=")
     if model is None or agree_on not in model.model_fields:
         fields = sorted(model.model_fields) if model is not None else []
         raise StratumCompileError(f"@infer {owner}: agree_on={agree_on!r} is not a field of the contract {fields}")
+    if quorum is None:  # agree_on alone decides agreement for stability sampling and debate
+        return
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= quorum:
         raise StratumCompileError(
             f"@infer {owner}: threshold must be an int in [1, quorum={quorum}], got {threshold!r}"

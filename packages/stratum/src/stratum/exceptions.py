@@ -16,6 +16,7 @@ out), so code can catch the second kind without hiding the first::
         ├── BudgetExceeded             a hard time or cost limit was reached
         ├── ConvergenceFailure         @refine ran out of iterations
         ├── ConsensusFailure           quorum/debate did not agree
+        ├── ParallelFailure            parallel() could not meet `require` (also an ExceptionGroup)
         ├── ParallelValidationFailed   parallel(validate=...) rejected the results
         ├── HITLTimeoutError           a human review timed out
         └── StabilityAssertionError    sampled outputs disagree too often
@@ -42,6 +43,7 @@ __all__ = [
     "ContractFailure",
     "ConvergenceFailure",
     "HITLTimeoutError",
+    "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
     "PostconditionFailed",
@@ -181,12 +183,53 @@ class ConvergenceFailure(StratumRuntimeError):
 
 
 class ConsensusFailure(StratumRuntimeError):
-    def __init__(self, function: str, outputs: Sequence[Any], votes: Mapping[Any, int], threshold: int) -> None:
+    """Too few quorum invocations agreed. ``outputs[i]`` is invocation i's result
+    (None where it failed its contract; ``errors[i]`` then holds that failure)."""
+
+    def __init__(
+        self,
+        function: str,
+        outputs: Sequence[Any],
+        votes: Mapping[Any, int],
+        threshold: int,
+        agree_on: str | None = None,
+        errors: Sequence[BaseException | None] = (),
+    ) -> None:
         self.function = function
         self.outputs = tuple(outputs)
         self.votes = dict(votes)
         self.threshold = threshold
+        self.agree_on = agree_on
+        self.errors = tuple(errors)
         super().__init__(f"{function}: no value reached {threshold} agreeing vote(s): {self.votes}")
+
+
+class ParallelFailure(ExceptionGroup, StratumRuntimeError):  # type: ignore[misc]
+    """``parallel()`` could not meet ``require``; the failed branches are ``exceptions``.
+
+    ``indices[i]`` is the input position of ``exceptions[i]``; ``succeeded``
+    counts the branches that had succeeded when the requirement became
+    unreachable. Being an ``ExceptionGroup``, it also works with ``except*``.
+    """
+
+    require: Any
+    indices: tuple[int, ...]
+    succeeded: int
+
+    def __new__(cls, require: Any, failures: Sequence[tuple[int, Exception]], succeeded: int) -> ParallelFailure:
+        text = f"parallel(require={require!r}): {len(failures)} branch(es) failed, {succeeded} succeeded"
+        self = super().__new__(cls, text, [exc for _, exc in failures])
+        self.require = require
+        self.indices = tuple(i for i, _ in failures)
+        self.succeeded = succeeded
+        return self
+
+    def __init__(self, require: Any, failures: Sequence[tuple[int, Exception]], succeeded: int) -> None:
+        super().__init__(self.message, self.exceptions)
+
+    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
+        # except* splits the group; the parts are plain groups (indices no longer line up).
+        return ExceptionGroup(self.message, excs)
 
 
 class ParallelValidationFailed(StratumRuntimeError):
@@ -203,11 +246,22 @@ class HITLTimeoutError(StratumRuntimeError):
 
 
 class StabilityAssertionError(StratumRuntimeError, AssertionError):
-    def __init__(self, function: str, agreement: float, threshold: float, distinct: Sequence[Any]) -> None:
+    """Sampled outputs disagree. ``distinct`` lists the compared values, most
+    frequent first; ``counts[i]`` is how many samples gave ``distinct[i]``."""
+
+    def __init__(
+        self,
+        function: str,
+        agreement: float,
+        threshold: float,
+        distinct: Sequence[Any],
+        counts: Sequence[int] = (),
+    ) -> None:
         self.function = function
         self.agreement = agreement
         self.threshold = threshold
         self.distinct = tuple(distinct)
+        self.counts = tuple(counts)
         super().__init__(
             f"{function}: agreement {agreement:.0%} below threshold {threshold:.0%}; "
             f"{len(self.distinct)} distinct value(s)"

@@ -20,6 +20,7 @@ Every call, success or failure, leaves a ``TraceRecord``.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import math
 import os
 import random
@@ -108,14 +109,21 @@ async def execute(
     kwargs: Mapping[str, Any],
     *,
     refine_feedback: str | None = None,
+    envelope: Envelope | None = None,
+    record_sink: collections.abc.Callable[[TraceRecord], None] | None = None,
 ) -> Any:
-    """Run one @infer call to completion (or a typed failure) and trace it."""
+    """Run one @infer call to completion (or a typed failure) and trace it.
+
+    Composition passes ``envelope`` (one budget shared by refine iterations or
+    quorum invocations) and ``record_sink`` (to tag or hold the trace record).
+    """
     cfg = get_config()
     bound = spec.signature.bind(*args, **kwargs)
     bound.apply_defaults()
     arguments = bound.arguments
     flow = scope.current()
-    envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
+    if envelope is None:
+        envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
     state = CallState()
     model = spec.model or cfg.default_model
     started_at = datetime.now(UTC)
@@ -141,7 +149,8 @@ async def execute(
         error = exc
         raise
     finally:
-        store().append(_record(spec, model, arguments, ctx, state, output, error, flow, started_at, t0))
+        record = _record(spec, model, arguments, ctx, state, output, error, flow, started_at, t0)
+        (record_sink or store().append)(record)
 
 
 def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:

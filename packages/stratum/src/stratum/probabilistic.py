@@ -1,0 +1,206 @@
+"""``stable=False``: an @infer result as a distribution, ``Probabilistic[T]``.
+
+An ``@infer(stable=False)`` function returns ``Probabilistic[T]`` instead of
+``T``. In normal operation it holds the one output of one call (no extra
+cost). Under ``configure(test_mode=True, sample_n=N)`` the call is made N
+times concurrently, so a test can measure how often the model agrees with
+itself::
+
+    @infer(intent="Classify the tone", stable=False)
+    def classify(text: str) -> Sentiment: ...
+
+    stratum.configure(test_mode=True, sample_n=5)
+    result = await classify(text="Fine, I guess.")
+    result.most_likely()                 # the modal Sentiment
+    result.assert_stable(threshold=0.8)  # StabilityAssertionError below 80 %
+
+Two outputs agree when the contract's ``agree_on`` field is equal (if the
+function declares one); else when every enum, ``Literal`` and ``bool`` field
+is equal; else when the whole outputs are equal.
+
+In test mode a ``stable=True`` function is an unchecked claim: its first call
+warns (``StratumWarning``, once per function) unless its stability was
+sampled with ``Probabilistic.collect``.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import types
+import typing
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel, TypeAdapter
+
+from . import quorum
+from .branches import gather_all
+from .config import get_config
+from .contracts import canonical_json
+from .exceptions import StabilityAssertionError, StratumWarning
+from .spec import InferSpec
+from .trace import TraceRecord, store
+
+__all__ = ["Probabilistic", "invoke", "warn_if_unsampled"]
+
+T = TypeVar("T")
+
+_sampled: set[str] = set()
+_warned: set[str] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Probabilistic(Generic[T]):
+    """Sampled outputs of one call. ``compared[i]`` is what agreement looks at in ``samples[i]``.
+
+    >>> p = Probabilistic("classify", ("positive", "positive", "negative"))
+    >>> p.most_likely(), round(p.agreement, 2), p.distinct
+    ('positive', 0.67, ('positive', 'negative'))
+    """
+
+    function: str
+    samples: tuple[T, ...]
+    compared: tuple[Any, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.samples:
+            raise ValueError("Probabilistic needs at least one sample")
+        if not self.compared:
+            object.__setattr__(self, "compared", tuple(as_json(s) for s in self.samples))
+        elif len(self.compared) != len(self.samples):
+            raise ValueError("Probabilistic: compared must have one entry per sample")
+
+    @classmethod
+    async def collect(cls, fn: Any, /, *args: Any, **kwargs: Any) -> Probabilistic[Any]:
+        """Call the @infer function ``fn`` ``sample_n`` times concurrently, in any mode.
+
+        This is how a ``stable=True`` function's claim is checked; afterwards
+        its calls in test mode no longer warn.
+
+        >>> # result = await Probabilistic.collect(classify, text="hi")
+        >>> # result.assert_stable(0.9)
+        """
+        from .decorators import InferFunction  # stratum.decorators imports this module
+
+        if not isinstance(fn, InferFunction):
+            raise TypeError(f"Probabilistic.collect() needs an @infer function, got {fn!r}")
+        return await _distribution(fn.spec, args, kwargs, get_config().sample_n)
+
+    def most_likely(self) -> T:
+        """The first sample holding the most frequent value (ties: the value seen first)."""
+        modal = self._tally()[0][0]
+        return next(s for s, key in zip(self.samples, self._keys(), strict=True) if key == modal)
+
+    def sample(self) -> T:
+        """One of the samples, drawn uniformly at random."""
+        return random.choice(self.samples)
+
+    @property
+    def agreement(self) -> float:
+        """The share of samples holding the most frequent value (1.0 for a single sample)."""
+        return self._tally()[0][1] / len(self.samples)
+
+    @property
+    def distinct(self) -> tuple[Any, ...]:
+        """The distinct compared values, most frequent first."""
+        first = dict(zip(self._keys(), self.compared, strict=True))
+        return tuple(first[key] for key, _ in self._tally())
+
+    def assert_stable(self, threshold: float = 0.9) -> None:
+        """Raise ``StabilityAssertionError`` if ``agreement`` is below ``threshold``.
+
+        With one sample (outside test mode) agreement is trivially 1.0.
+        """
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+            raise ValueError(f"assert_stable(): threshold must be in (0, 1], got {threshold!r}")
+        if self.agreement < threshold:
+            counts = [n for _, n in self._tally()]
+            raise StabilityAssertionError(self.function, self.agreement, threshold, self.distinct, counts)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _keys(self) -> list[str]:
+        return [canonical_json(c) for c in self.compared]
+
+    def _tally(self) -> list[tuple[str, int]]:
+        # Counter keeps first-seen order and most_common() is stable, so ties go to the value seen first.
+        return Counter(self._keys()).most_common()
+
+
+def invoke(spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Coroutine[Any, Any, Any]:
+    """What calling an @infer function with quorum, ``stable=False`` or in test mode runs."""
+    cfg = get_config()
+    if spec.stable:
+        if cfg.test_mode:
+            warn_if_unsampled(spec, stacklevel=4)
+        return quorum.call(spec, args, kwargs)
+    return _distribution(spec, args, kwargs, cfg.sample_n if cfg.test_mode else 1)
+
+
+def warn_if_unsampled(spec: InferSpec, stacklevel: int = 3) -> None:
+    """In test mode, warn once that ``spec`` claims stability nobody has sampled."""
+    name = spec.qualname
+    if name in _sampled or name in _warned:
+        return
+    _warned.add(name)
+    warnings.warn(
+        f"{name} is declared stable=True but its stability was never sampled; check it with "
+        f"`(await Probabilistic.collect({spec.name}, ...)).assert_stable()` or declare stable=False",
+        StratumWarning,
+        stacklevel=stacklevel,
+    )
+
+
+async def _distribution(
+    spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any], n: int
+) -> Probabilistic[Any]:
+    if n == 1:
+        values = [await quorum.call(spec, args, kwargs)]
+    else:
+        _sampled.add(spec.qualname)
+        group = uuid.uuid4().hex
+
+        def tagged(index: int) -> Callable[[TraceRecord], None]:
+            tag = {"id": group, "index": index, "of": n}
+            return lambda record: store().append(replace(record, extra={**record.extra, "sample": tag}))
+
+        values = await gather_all([quorum.call(spec, args, kwargs, record_sink=tagged(i)) for i in range(n)])
+    project = projector(spec)
+    return Probabilistic(spec.qualname, tuple(values), tuple(project(v) for v in values))
+
+
+def projector(spec: InferSpec) -> Callable[[Any], Any]:
+    """What two outputs of ``spec`` must share to agree (see the module docstring)."""
+    dump = spec.output.dump
+    if spec.agree_on is not None:
+        name = spec.agree_on
+        return lambda value: {name: dump(value)[name]}
+    if not spec.output.wrapped:
+        fields = [n for n, info in spec.output.model.model_fields.items() if _categorical(info.annotation)]
+        if fields:
+            return lambda value: {n: dump(value)[n] for n in fields}
+    return dump
+
+
+def _categorical(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _categorical(get_args(annotation)[0])
+    if origin is Literal:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return all(_categorical(a) for a in get_args(annotation) if a is not type(None))
+    return annotation is bool or (isinstance(annotation, type) and issubclass(annotation, enum.Enum))
+
+
+def as_json(value: Any) -> Any:
+    """A JSON-able form of an output (contract instance or primitive)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return TypeAdapter(Any).dump_python(value, mode="json")
