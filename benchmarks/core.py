@@ -155,14 +155,14 @@ def bench_litellm(calls: int = 300) -> None:
         server.wait(10)
 
 
-_SERVER = """
+_SERVER = f"""
 import sys, json
 from stratum.testing.openai_server import LocalOpenAIServer
-answer = json.loads(%r)
+answer = json.loads({ANSWER!r})
 srv = LocalOpenAIServer(respond=lambda body: answer).start()
 print(srv.url, flush=True)
 sys.stdin.read()
-""" % ANSWER
+"""
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from _support import start
 from pydantic import BaseModel, Field
 
 import stratum
+from _support import start
 from stratum import Budget, compute, contract, flow, infer
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from _support import start
 from pydantic import BaseModel
 
 import stratum
+from _support import start
 from stratum import compute, contract, flow, infer
 
 
@@ -31,7 +31,12 @@ def route_ticket_llm(text: str) -> TicketRoute: ...
 @compute
 async def route_ticket_rules(text: str) -> TicketRoute:
     lowered = text.lower()
-    team = "billing" if "refund" in lowered or "charge" in lowered else "shipping" if "deliver" in lowered else "technical"
+    if "refund" in lowered or "charge" in lowered:
+        team = "billing"
+    elif "deliver" in lowered:
+        team = "shipping"
+    else:
+        team = "technical"
     return TicketRoute(team=team, priority="urgent" if "!" in text else "normal")
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from _support import start
 from pydantic import BaseModel, Field
 
 import stratum
+from _support import start
 from stratum import Budget, contract, flow, infer
 from stratum.testing import Reply
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from _support import start
 from pydantic import BaseModel
 
 import stratum
+from _support import start
 from stratum import Budget, ConvergenceFailure, compute, contract, infer
 from stratum.decorators import refine
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from _support import start
 from pydantic import BaseModel
 
 import stratum
+from _support import start
 from stratum import Budget, contract, flow, infer, opaque
 
 
