@@ -13,11 +13,16 @@ EXPECTED = {
     "ConsensusFailure",
     "ContractFailure",
     "ConvergenceFailure",
+    "HITLDeliveryError",
     "HITLTimeoutError",
+    "HumanDecision",
+    "HumanReviewContext",
+    "InvalidDecision",
     "ParallelValidationFailed",
     "ParseFailure",
     "PostconditionFailed",
     "PreconditionFailed",
+    "ReviewNotPending",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -26,6 +31,7 @@ EXPECTED = {
     "StratumUsageError",
     "StratumWarning",
     "TraceRecord",
+    "await_human",
     "compute",
     "configure",
     "contract",
@@ -48,9 +54,14 @@ def test_all_lists_exactly_the_public_names() -> None:
 def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     assert issubclass(stratum.StratumCompileError, stratum.StratumUsageError)
     assert issubclass(stratum.StratumConfigError, stratum.StratumUsageError)
+    assert issubclass(stratum.InvalidDecision, stratum.StratumUsageError)
+    assert issubclass(stratum.InvalidDecision, TypeError)
+    assert issubclass(stratum.ReviewNotPending, stratum.StratumUsageError)
+    assert issubclass(stratum.ReviewNotPending, LookupError)
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
-        "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "StabilityAssertionError",
+        "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
+        "StabilityAssertionError",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -59,5 +70,11 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
 
 def test_import_stratum_does_not_import_litellm() -> None:
     code = "import sys, stratum, stratum.clients, stratum.testing; print('litellm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_import_stratum_does_not_import_httpx() -> None:
+    code = "import sys, stratum, stratum.hitl; print('httpx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"

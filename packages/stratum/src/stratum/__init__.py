@@ -32,11 +32,14 @@ from .exceptions import (
     ConsensusFailure,
     ContractFailure,
     ConvergenceFailure,
+    HITLDeliveryError,
     HITLTimeoutError,
+    InvalidDecision,
     ParallelValidationFailed,
     ParseFailure,
     PostconditionFailed,
     PreconditionFailed,
+    ReviewNotPending,
     StabilityAssertionError,
     StratumCompileError,
     StratumConfigError,
@@ -46,6 +49,7 @@ from .exceptions import (
     StratumWarning,
 )
 from .executor import run
+from .hitl import HumanDecision, HumanReviewContext, await_human
 from .trace import TraceRecord
 
 __version__ = "0.1.0"
@@ -56,11 +60,16 @@ __all__ = [
     "ConsensusFailure",
     "ContractFailure",
     "ConvergenceFailure",
+    "HITLDeliveryError",
     "HITLTimeoutError",
+    "HumanDecision",
+    "HumanReviewContext",
+    "InvalidDecision",
     "ParallelValidationFailed",
     "ParseFailure",
     "PostconditionFailed",
     "PreconditionFailed",
+    "ReviewNotPending",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -69,6 +78,7 @@ __all__ = [
     "StratumUsageError",
     "StratumWarning",
     "TraceRecord",
+    "await_human",
     "compute",
     "configure",
     "contract",

@@ -46,6 +46,7 @@ from .exceptions import (
     StratumWarning,
     Violation,
 )
+from .hitl.tracking import current_review_id
 from .spec import InferSpec
 from .trace import ErrorInfo, TraceRecord, store
 
@@ -108,6 +109,7 @@ async def execute(
     flow = scope.current()
     envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
     state = CallState()
+    state.review_id = current_review_id(flow)  # the human decision this call follows, if any
     model = spec.model or cfg.default_model
     started_at = datetime.now(timezone.utc)
     t0 = time.perf_counter()
