@@ -168,3 +168,21 @@ async def test_options_and_the_timeout_fallback_are_checked_before_anyone_is_ask
         await await_human("Approve?", object())
     assert sink.emitted.empty() and sink.pending() == []
     assert stratum.trace.all_records() == []
+
+
+def test_decision_types_are_named_the_way_a_reviewer_reads_them() -> None:
+    from typing import Annotated
+
+    from pydantic import Field
+
+    from stratum.hitl import DecisionType
+    from stratum.hitl.decision import decision_type_of
+
+    assert decision_type_of(int).name == "int"
+    assert decision_type_of(Resolution).name == "Resolution"
+    assert decision_type_of(Literal["approve", "reject"]).name == "Literal['approve', 'reject']"
+    constrained = decision_type_of(Annotated[str, Field(min_length=2, max_length=5)])
+    assert isinstance(constrained, DecisionType)
+    assert constrained.name == "str (minLength=2, maxLength=5)"
+    with pytest.raises(InvalidDecision):
+        constrained.validate("x")

@@ -85,14 +85,14 @@ def _cached(annotation: Any) -> DecisionType:
 def _build(annotation: Any) -> DecisionType:
     if annotation is None or annotation is typing.Any:
         raise StratumCompileError("await_human: decision_type must be a concrete type, e.g. bool or a contract")
-    name = _name(annotation)
     try:
         adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
         schema = adapter.json_schema()
     except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError, TypeError, NameError) as exc:
         raise StratumCompileError(
-            f"await_human: decision_type {name} cannot be validated or described as JSON Schema: {exc}"
+            f"await_human: decision_type {annotation!r} cannot be validated or described as JSON Schema: {exc}"
         ) from exc
+    name = _name(annotation, schema)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         content_hash = get_hash(annotation)
     else:
@@ -100,7 +100,16 @@ def _build(annotation: Any) -> DecisionType:
     return DecisionType(annotation, name, adapter, json.loads(json.dumps(schema)), content_hash)
 
 
-def _name(annotation: Any) -> str:
+# Constraint keywords worth showing a reviewer next to the type's name.
+_SHOWN_CONSTRAINTS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "minItems", "maxItems")
+
+
+def _name(annotation: Any, schema: dict[str, Any]) -> str:
+    """``int``, ``Resolution``, ``Literal['a', 'b']``; ``str (maxLength=400)`` for a constrained type."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        base = _name(typing.get_args(annotation)[0], {})
+        limits = [f"{k}={schema[k]}" for k in _SHOWN_CONSTRAINTS if k in schema]
+        return f"{base} ({', '.join(limits)})" if limits else base
     if isinstance(annotation, type):
         return annotation.__qualname__
     return str(typing._type_repr(annotation)).replace("typing.", "")  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ __all__ = ["await_human"]
 
 T = TypeVar("T")
 _PAUSE_KEY = "hitl_pause"
+_UNWIND_S = 1.0
 
 
 @overload
@@ -156,9 +157,15 @@ async def _deliver_and_wait(sink: ReviewSink, review: PendingReview) -> HumanDec
     finally:
         delivery.cancel()
         decided.cancel()
-        await asyncio.wait((delivery, decided))
-        if not delivery.cancelled():
-            delivery.exception()  # retrieved, so asyncio does not log it as lost
+        # Let the sink unwind (release the console, forget a webhook review), but
+        # never wait long on one that ignores cancellation.
+        await asyncio.wait((delivery, decided), timeout=_UNWIND_S)
+        delivery.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as lost
 
 
 def _options(options: Iterable[Any]) -> Iterable[Any]:

@@ -74,7 +74,7 @@ class WebhookReviewSink(QueueReviewSink):
 
     async def emit(self, review: PendingReview) -> None:
         # Registered before the POST: a fast reviewer may answer before it returns.
-        self._register(review)
+        await super().emit(review)
         try:
             await self._post(review)
         except BaseException:
