@@ -4,7 +4,8 @@ An @infer call drafts a reply to a complaint; the flow then suspends on
 ``await_human`` until a reviewer decides, and acts on the typed decision:
 approve sends the draft, edit asks for the replacement text (a second,
 length-checked review), reject escalates. The reviewer's minutes do not
-count against the flow's 30-second budget.
+count against the flow's 30-second budget, and the trace shows which model
+call ran after which human decision.
 
 Interactive: ``python examples/06_hitl.py``. Unattended:
 ``python examples/06_hitl.py < examples/06_hitl.stdin`` (the answers there
@@ -47,6 +48,15 @@ class Draft(BaseModel):
 def draft_reply(complaint: str) -> Draft: ...
 
 
+@contract
+class CaseNote(BaseModel):
+    summary: str
+
+
+@infer(intent="Write a one-line case note for the CRM: what the customer wanted and what we did")
+def case_note(complaint: str, outcome: str) -> CaseNote: ...
+
+
 Action = Literal["approve", "edit", "reject"]
 # What an editor may send: non-empty, and short enough for the ticket system.
 ReplyText = Annotated[str, Field(min_length=10, max_length=400)]
@@ -64,6 +74,14 @@ def escalate(complaint: str) -> str:
 
 @flow(budget=Budget(ms=30_000, usd=0.01))
 async def answer_complaint(complaint: str) -> str:
+    outcome = await decide_and_act(complaint)
+    # Runs after the reviews: its trace record carries the last review's id.
+    note = await case_note(complaint=complaint, outcome=outcome)
+    print(f"case note: {note.summary}")
+    return outcome
+
+
+async def decide_and_act(complaint: str) -> str:
     draft = await draft_reply(complaint=complaint)
     decision = await await_human(
         HumanReviewContext(
@@ -91,6 +109,7 @@ async def answer_complaint(complaint: str) -> str:
 
 SCRIPT = [
     {"reply": "We're sorry your parcel is late. It is on its way and should arrive tomorrow.", "tone": "apologetic"},
+    {"summary": "Late parcel, no email answers; sent an edited apology with a delivery-fee refund."},
 ]
 
 
