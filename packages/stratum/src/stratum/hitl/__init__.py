@@ -28,7 +28,6 @@ from .decision import DecisionType
 from .queue_sink import QueueReviewSink
 from .review import HumanDecision, HumanReviewContext, PendingReview, ReviewSink, ReviewState
 from .suspend import await_human
-from .tracking import current_review_id
 from .webhook import WebhookReviewSink
 
 __all__ = [
@@ -42,5 +41,4 @@ __all__ = [
     "ReviewState",
     "WebhookReviewSink",
     "await_human",
-    "current_review_id",
 ]
