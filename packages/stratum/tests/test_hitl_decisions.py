@@ -186,3 +186,12 @@ def test_decision_types_are_named_the_way_a_reviewer_reads_them() -> None:
     assert constrained.name == "str (minLength=2, maxLength=5)"
     with pytest.raises(InvalidDecision):
         constrained.validate("x")
+
+
+def test_a_pending_review_checks_its_options_and_expiry_when_built() -> None:
+    with pytest.raises(InvalidDecision):
+        PendingReview("r-2", HumanReviewContext("Pick"), ["approve", "later"], None, Literal["approve", "reject"])
+    with pytest.raises(ValueError):
+        PendingReview("r-3", HumanReviewContext("Pick"), None, datetime(2030, 1, 1), bool)  # naive expiry
+    review = PendingReview("r-4", HumanReviewContext("Pick"), [{"action": "edit"}], None, Resolution)
+    assert review.options == (Resolution(action="edit"),)  # options are typed like decisions

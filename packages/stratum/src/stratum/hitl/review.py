@@ -153,13 +153,16 @@ class PendingReview:
         *,
         flow_id: str | None = None,
     ) -> None:
+        if expires_at is not None and expires_at.utcoffset() is None:
+            raise ValueError(f"PendingReview.expires_at must be timezone-aware, got {expires_at!r}")
         self.review_id = review_id
         self.context = context
-        self.options = None if options is None else tuple(options)
-        self.expires_at = expires_at
         self.decision_type = (
             decision_type if isinstance(decision_type, DecisionType) else decision_type_of(decision_type)
         )
+        # Every option must be a decision the review would accept.
+        self.options = None if options is None else tuple(self.decision_type.validate(o, review_id) for o in options)
+        self.expires_at = expires_at
         self.flow_id = flow_id
         self.created_at = _utcnow()
         self._lock = threading.Lock()

@@ -94,7 +94,6 @@ async def await_human(
     review_id = str(uuid.uuid4())
     # Options and the fallback are checked before anyone is asked: a typo here
     # must fail the call, not surface hours later when the review times out.
-    choices = None if options is None else tuple(kind.validate(o, review_id) for o in _options(options))
     seconds = _seconds(timeout)
     auto = on_timeout != "raise" if isinstance(on_timeout, str) else True
     fallback = kind.validate(on_timeout, review_id) if auto else None
@@ -102,6 +101,7 @@ async def await_human(
     flow = scope.current()
     started_at = datetime.now(UTC)
     expires_at = None if seconds is None else started_at + timedelta(seconds=seconds)
+    choices = None if options is None else _options(options)
     review = PendingReview(review_id, context, choices, expires_at, kind, flow_id=flow.flow_id if flow else None)
     t0 = time.perf_counter()
     decision: HumanDecision[Any] | None = None
