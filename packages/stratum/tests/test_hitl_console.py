@@ -17,8 +17,8 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import HITLTimeoutError, await_human, contract, flow, infer
-from stratum.hitl import ConsoleReviewSink
+from stratum import HITLTimeoutError, HumanDecision, await_human, contract, flow, infer
+from stratum.hitl import ConsoleReviewSink, PendingReview
 from stratum.testing import ScriptedClient
 
 # Three reviews in one process, answered from piped stdin; the third finds
@@ -202,3 +202,27 @@ async def test_an_answer_typed_after_its_review_timed_out_is_not_applied_to_the_
     decision = await asyncio.wait_for(waiting, 5)
     assert decision.value == "reject"
     assert "ignoring an answer given after its review closed: 'approve'" in out.getvalue()
+
+
+async def test_a_decision_arriving_another_way_stops_the_console_question(pipe: tuple[IO[str], IO[str]]) -> None:
+    reader, writer = pipe
+    out = Transcript()
+    console = ConsoleReviewSink(stdin=reader, stdout=out)
+    shown: list[PendingReview] = []
+
+    class ConsoleAndWeb:  # asks on the console, while a web page may answer first
+        async def emit(self, review: PendingReview) -> None:
+            shown.append(review)
+            await console.emit(review)
+
+    waiting = asyncio.create_task(await_human("Approve?", bool, sink=ConsoleAndWeb()))
+    await out.shows("Decision: ")
+    await shown[0].resolve(HumanDecision(True, reviewer="web"))
+    decision = await asyncio.wait_for(waiting, 5)
+    assert (decision.value, decision.reviewer) == (True, "web")
+
+    nxt = asyncio.create_task(await_human("Again?", bool, sink=console))  # the console is free again
+    await out.shows("Again?")
+    writer.write("false\n")
+    writer.flush()
+    assert (await asyncio.wait_for(nxt, 5)).value is False

@@ -233,7 +233,7 @@ def _stop(node: scope.FlowScope) -> None:
     pause.restart_envelope = node.envelope.pause()
     pause.paused_at = asyncio.get_running_loop().time()
     pause.timer_when = None
-    timer = node.extras.get("timeout")  # the flow's asyncio.Timeout, when it has a time budget
+    timer = node.extras.get("flow_timeout")  # the flow's asyncio.Timeout, when it has a time budget
     if timer is not None and timer.when() is not None:
         try:
             when = timer.when()
@@ -251,7 +251,7 @@ def _restart(node: scope.FlowScope) -> None:
     if pause.restart_envelope is not None:
         pause.restart_envelope()
         pause.restart_envelope = None
-    timer = node.extras.get("timeout")
+    timer = node.extras.get("flow_timeout")
     if timer is not None and pause.timer_when is not None:
         shift = asyncio.get_running_loop().time() - pause.paused_at
         with suppress(RuntimeError):  # the flow already returned
