@@ -51,7 +51,7 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def piped_session() -> Iterator[tuple[str, list[dict[str, object]]]]:
+def piped_run() -> Iterator[tuple[str, list[dict[str, object]]]]:
     answers = "maybe\n2\nlots\n 42 \n"
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     done = subprocess.run(
@@ -62,8 +62,8 @@ def piped_session() -> Iterator[tuple[str, list[dict[str, object]]]]:
     yield done.stdout, results
 
 
-def test_piped_stdin_answers_a_review_by_option_number(piped_session: tuple[str, list[dict[str, object]]]) -> None:
-    transcript, results = piped_session
+def test_piped_stdin_answers_a_review_by_option_number(piped_run: tuple[str, list[dict[str, object]]]) -> None:
+    transcript, results = piped_run
     assert "[HITL] Review required: Send the reply?" in transcript
     assert "draft: Hello there" in transcript
     assert "[0] approve" in transcript and "[2] reject" in transcript
@@ -71,14 +71,14 @@ def test_piped_stdin_answers_a_review_by_option_number(piped_session: tuple[str,
     assert isinstance(results[0]["review_id"], str)
 
 
-def test_invalid_piped_input_is_explained_and_asked_again(piped_session: tuple[str, list[dict[str, object]]]) -> None:
-    transcript, results = piped_session
+def test_invalid_piped_input_is_explained_and_asked_again(piped_run: tuple[str, list[dict[str, object]]]) -> None:
+    transcript, results = piped_run
     assert transcript.count("not accepted") == 2  # "maybe" and "lots"
     assert results[1]["value"] == 42  # free text cast to int, surrounding spaces ignored
 
 
-def test_stdin_closing_before_an_answer_fails_the_review(piped_session: tuple[str, list[dict[str, object]]]) -> None:
-    _, results = piped_session
+def test_stdin_closing_before_an_answer_fails_the_review(piped_run: tuple[str, list[dict[str, object]]]) -> None:
+    _, results = piped_run
     assert results[2]["error"] == "HITLDeliveryError"
     assert results[2]["sink"] == "ConsoleReviewSink"
     assert results[2]["attempts"] == 1

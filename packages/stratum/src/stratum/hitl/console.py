@@ -77,7 +77,7 @@ class ConsoleReviewSink:
                     review.review_id, "ConsoleReviewSink", "standard input closed before a valid answer", tries
                 )
             if not _interactive(stream):
-                self._say(line)  # echo piped answers so the transcript reads like a session
+                self._say(line)  # echo piped answers so the transcript reads like a live exchange
             try:
                 value = _choose(review, line)
                 await review.resolve(HumanDecision(value, reviewer=self.reviewer, review_id=review.review_id))
