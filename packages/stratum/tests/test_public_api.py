@@ -14,13 +14,18 @@ EXPECTED = {
     "ContractFailure",
     "ConvergenceFailure",
     "Failure",
+    "HITLDeliveryError",
     "HITLTimeoutError",
+    "HumanDecision",
+    "HumanReviewContext",
+    "InvalidDecision",
     "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
+    "ReviewNotPending",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -30,6 +35,7 @@ EXPECTED = {
     "StratumWarning",
     "Success",
     "TraceRecord",
+    "await_human",
     "compute",
     "configure",
     "contract",
@@ -56,9 +62,14 @@ def test_all_lists_exactly_the_public_names() -> None:
 def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     assert issubclass(stratum.StratumCompileError, stratum.StratumUsageError)
     assert issubclass(stratum.StratumConfigError, stratum.StratumUsageError)
+    assert issubclass(stratum.InvalidDecision, stratum.StratumUsageError)
+    assert issubclass(stratum.InvalidDecision, TypeError)
+    assert issubclass(stratum.ReviewNotPending, stratum.StratumUsageError)
+    assert issubclass(stratum.ReviewNotPending, LookupError)
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
-        "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "StabilityAssertionError",
+        "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
+        "StabilityAssertionError",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -67,5 +78,11 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
 
 def test_import_stratum_does_not_import_litellm() -> None:
     code = "import sys, stratum, stratum.clients, stratum.testing; print('litellm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_import_stratum_does_not_import_httpx() -> None:
+    code = "import sys, stratum, stratum.hitl; print('httpx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"

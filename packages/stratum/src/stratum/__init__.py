@@ -33,12 +33,15 @@ from .exceptions import (
     ConsensusFailure,
     ContractFailure,
     ConvergenceFailure,
+    HITLDeliveryError,
     HITLTimeoutError,
+    InvalidDecision,
     ParallelFailure,
     ParallelValidationFailed,
     ParseFailure,
     PostconditionFailed,
     PreconditionFailed,
+    ReviewNotPending,
     StabilityAssertionError,
     StratumCompileError,
     StratumConfigError,
@@ -48,6 +51,7 @@ from .exceptions import (
     StratumWarning,
 )
 from .executor import run
+from .hitl import HumanDecision, HumanReviewContext, await_human
 from .probabilistic import Probabilistic
 from .trace import TraceRecord
 
@@ -60,13 +64,18 @@ __all__ = [
     "ContractFailure",
     "ConvergenceFailure",
     "Failure",
+    "HITLDeliveryError",
     "HITLTimeoutError",
+    "HumanDecision",
+    "HumanReviewContext",
+    "InvalidDecision",
     "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
+    "ReviewNotPending",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -76,6 +85,7 @@ __all__ = [
     "StratumWarning",
     "Success",
     "TraceRecord",
+    "await_human",
     "compute",
     "configure",
     "contract",

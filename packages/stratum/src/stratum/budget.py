@@ -97,6 +97,24 @@ class Envelope:
                 best = env
         return best
 
+    def pause(self) -> Callable[[], float]:
+        """Stop this envelope's clock; the returned function restarts it.
+
+        The time in between does not count against ``ms`` (a flow waiting on
+        a human is not spending its time budget): the start and the deadline
+        move later by the paused seconds, which the restart returns.
+        """
+        paused_at = self._clock()
+
+        def restart() -> float:
+            paused = max(0.0, self._clock() - paused_at)
+            self.started += paused
+            if self.deadline is not None:
+                self.deadline += paused
+            return paused
+
+        return restart
+
     # -- money --------------------------------------------------------------
     def remaining_usd(self) -> float | None:
         """USD left in the tightest envelope of the chain, or None if unlimited."""

@@ -270,6 +270,7 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
                     return await func(*args, **kwargs)
                 try:
                     async with asyncio.timeout(left) as deadline:
+                        opened.extras["flow_timeout"] = deadline  # paused while a human decides (stratum.hitl)
                         return await func(*args, **kwargs)
                 except TimeoutError:
                     if deadline.expired():

@@ -7,7 +7,9 @@ out), so code can catch the second kind without hiding the first::
     StratumError
     ├── StratumUsageError              the caller's mistake; fix the code
     │   ├── StratumCompileError        bad decorator/contract, found at decoration
-    │   └── StratumConfigError         nothing to call: no model, no client
+    │   ├── StratumConfigError         nothing to call: no model, no client
+    │   ├── InvalidDecision            a human decision does not fit its type (also a TypeError)
+    │   └── ReviewNotPending           resolving a review that is unknown or closed (also a LookupError)
     └── StratumRuntimeError            a run-time failure; handle or report it
         ├── PreconditionFailed         a `given` predicate was False; no request sent
         ├── ContractFailure            the model never produced an acceptable output
@@ -19,6 +21,7 @@ out), so code can catch the second kind without hiding the first::
         ├── ParallelFailure            parallel() could not meet `require` (also an ExceptionGroup)
         ├── ParallelValidationFailed   parallel(validate=...) rejected the results
         ├── HITLTimeoutError           a human review timed out
+        ├── HITLDeliveryError          a review could not reach a human (webhook down, stdin closed)
         └── StabilityAssertionError    sampled outputs disagree too often
 
     StratumWarning (a UserWarning)     something worth knowing that does not stop the call
@@ -42,12 +45,15 @@ __all__ = [
     "ConsensusFailure",
     "ContractFailure",
     "ConvergenceFailure",
+    "HITLDeliveryError",
     "HITLTimeoutError",
+    "InvalidDecision",
     "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
     "PostconditionFailed",
     "PreconditionFailed",
+    "ReviewNotPending",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -243,6 +249,52 @@ class HITLTimeoutError(StratumRuntimeError):
         self.review_id = review_id
         self.timeout_s = timeout_s
         super().__init__(f"human review {review_id} timed out after {timeout_s}s")
+
+
+class HITLDeliveryError(StratumRuntimeError):
+    """A review never reached a human: ``sink`` gave up after ``attempts``.
+
+    ``status`` is the last HTTP status when the sink speaks HTTP.
+    """
+
+    def __init__(self, review_id: str, sink: str, reason: str, attempts: int = 1, status: int | None = None) -> None:
+        self.review_id = review_id
+        self.sink = sink
+        self.reason = reason
+        self.attempts = attempts
+        self.status = status
+        super().__init__(f"human review {review_id} not delivered by {sink} after {attempts} attempt(s): {reason}")
+
+
+class InvalidDecision(StratumUsageError, TypeError):
+    """A decision value does not fit the review's ``decision_type``.
+
+    The review stays pending, so a corrected decision can still resolve it.
+    ``errors`` lists what did not fit, one line per problem.
+    """
+
+    def __init__(self, review_id: str | None, expected: str, value: Any, errors: Sequence[str]) -> None:
+        self.review_id = review_id
+        self.expected = expected
+        self.value = value
+        self.errors = tuple(errors)
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(f"{shown} is not a valid {expected}: {'; '.join(self.errors)}")
+
+
+class ReviewNotPending(StratumUsageError, LookupError):
+    """A decision arrived for a review that cannot take one.
+
+    ``state`` is ``"unknown"`` (no such id here), ``"resolved"``,
+    ``"timed_out"`` or ``"cancelled"``.
+    """
+
+    def __init__(self, review_id: str, state: str) -> None:
+        self.review_id = review_id
+        self.state = state
+        why = "is not known here" if state == "unknown" else f"is already closed ({state})"
+        super().__init__(f"human review {review_id} {why}")
 
 
 class StabilityAssertionError(StratumRuntimeError, AssertionError):

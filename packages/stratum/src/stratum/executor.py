@@ -47,6 +47,7 @@ from .exceptions import (
     StratumWarning,
     Violation,
 )
+from .hitl.tracking import current_review_id
 from .spec import InferSpec
 from .trace import ErrorInfo, TraceRecord, store
 
@@ -125,6 +126,7 @@ async def execute(
     if envelope is None:
         envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
     state = CallState()
+    state.review_id = current_review_id(flow)  # the human decision this call follows, if any
     model = spec.model or cfg.default_model
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
