@@ -18,9 +18,10 @@ import sys
 from datetime import timedelta
 from typing import Annotated, Literal
 
+from pydantic import BaseModel, Field
+
 import stratum
 from _support import start
-from pydantic import BaseModel, Field
 from stratum import (
     Budget,
     HITLDeliveryError,
