@@ -9,7 +9,7 @@ matching ``tool_result`` blocks, whose text is the tool's JSON answer.
 
 Transcripts can be large and are not ours, so reading is bounded: the newest
 files first, a cap on files, on bytes per file and on the length of a line;
-only lines that mention a stratum tool are parsed at all; a line that is not
+only lines that call a stratum tool, or answer such a call, are parsed at all; a line that is not
 JSON, or not in the expected shape, is skipped and counted. Since the slug is
 lossy (``/a/b-c`` and ``/a/b/c`` share one), lines that record a ``cwd``
 outside the project are ignored.
@@ -78,10 +78,10 @@ def _lines(path: Path, limits: TranscriptLimits) -> Iterator[bytes | None]:
                     skipping = False  # the tail of an overlong line
                     yield None
                 else:
-                    yield line
+                    yield None if len(line) > limits.line_bytes else line
             if len(pending) > limits.line_bytes:
                 pending, skipping = b"", True
-        if pending and not skipping and left > 0:
+        if pending and not skipping and left > 0 and len(pending) <= limits.line_bytes:
             yield pending
 
 
@@ -116,6 +116,10 @@ class _Session:
         self.status: dict[str, str] = {}
         self.errors: dict[str, tuple[str, str | None]] = {}
         self.rejections: list[Rejection] = []
+
+    def wants(self, line: bytes) -> bool:
+        """Whether the line may answer a pending stratum call (some answers never name a tool)."""
+        return any(call_id.encode() in line for call_id in self.calls)
 
     def add(self, entry: dict[str, Any]) -> None:
         content = (entry.get("message") or {}).get("content")
@@ -192,9 +196,11 @@ def read_transcripts(dirs: list[Path], root: Path, limits: TranscriptLimits = Tr
         session = _Session()
         try:
             for line in _lines(path, limits):
-                # Most lines are unrelated; only those that mention a stratum tool are worth parsing.
-                if line is None or b"stratum_" not in line:
-                    skipped += line is None
+                # Most lines are unrelated: parse only those that call a stratum tool or answer one.
+                if line is None:
+                    skipped += 1
+                    continue
+                if b"stratum_" not in line and not session.wants(line):
                     continue
                 try:
                     entry = json.loads(line)

@@ -62,7 +62,7 @@ def _span(text: str, markers: Markers, path: Path) -> tuple[int, int] | None:
         problem = "appear more than once" if len(begins) > 1 or len(ends) > 1 else (
             "have a begin line but no end line" if begins else "have an end line but no begin line")
         raise MarkersBroken(path, markers.name, problem)
-    if ends[0] < begins[0]:
+    if ends[0] <= begins[0]:
         raise MarkersBroken(path, markers.name, "have the end line before the begin line")
     return begins[0], ends[0]
 
@@ -90,10 +90,9 @@ def put_block(text: str | None, markers: Markers, body: str, path: Path) -> str:
     span = _span(current, markers, path)
     if span is not None:
         return current[: span[0]] + block + current[span[1] :]
+    # One blank line before the block, always added the same way, so dropping it is the inverse.
     if not current:
         return block
-    if current.endswith(newline * 2):
-        return current + block
     if current.endswith(newline):
         return current + newline + block
     return current + newline * 2 + block

@@ -185,7 +185,8 @@ def _toml_with(path: Path, text: str | None, launch: ServerLaunch) -> str:
         document["mcp_servers"] = tomlkit.table(is_super_table=True)
     table = document["mcp_servers"]
     if current is None:
-        entry = tomlkit.table()
+        # `mcp_servers = { ... }` is an inline table, and those may only hold inline tables.
+        entry = tomlkit.inline_table() if isinstance(table, tomlkit.items.InlineTable) else tomlkit.table()
         entry["command"] = launch.command
         entry["args"] = list(launch.args)
         table[SERVER_NAME] = entry

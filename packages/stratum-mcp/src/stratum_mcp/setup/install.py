@@ -104,6 +104,7 @@ def plan_setup(root: Path, clients: tuple[str, ...], *, force: bool = False) -> 
 
     skills = manifest.skills
     home_dirs = set(manifest.home_dirs)
+    retired: list[Path] = []
     if any(CLIENTS[name].installs_skills for name in clients):
         command = shlex.join(stratum_command())
         skill_plan = plan_skill_install(claude_home() / "skills", shipped_skills(command), manifest.skills,
@@ -115,6 +116,8 @@ def plan_setup(root: Path, clients: tuple[str, ...], *, force: bool = False) -> 
         for change in skill_plan.changes:
             if change.after is not None:
                 home_dirs.update(str(d) for d in missing_dirs(change.path, Path.home()))
+            else:
+                retired.append(change.path.parent)  # a skill no longer shipped: its directory goes if empty
     if problems:
         return replace(plan, problems=tuple(problems))
 
@@ -130,7 +133,7 @@ def plan_setup(root: Path, clients: tuple[str, ...], *, force: bool = False) -> 
     except SetupError as exc:
         return replace(plan, problems=(exc,))
     changes.append(FileChange(path, current, written, "the setup manifest"))
-    return replace(plan, changes=tuple(changes), notes=tuple(notes))
+    return replace(plan, changes=tuple(changes), notes=tuple(notes), dirs_to_remove=tuple(retired))
 
 
 def _original(item: ProjectFile, path: Path, before: str | None, record: FileRecord | None) -> str | None:
