@@ -77,6 +77,14 @@ def test_doctor_without_any_configuration_says_to_run_setup(spaces: tuple[Path, 
     assert "no client config in this project has the stratum server" in done.stdout
 
 
+def test_doctor_reports_a_broken_config_rather_than_ignoring_it(spaces: tuple[Path, Path]) -> None:
+    home, project = spaces
+    (project / ".mcp.json").write_text('{"mcpServers": ')
+    done = cli(["doctor"], cwd=project, home=home)
+    assert done.returncode == 1
+    assert "[FAIL] .mcp.json:" in done.stdout and "invalid JSON" in done.stdout
+
+
 def test_doctor_warns_about_an_outdated_block_and_missing_skills(spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     assert cli(["setup"], cwd=project, home=home).returncode == 0

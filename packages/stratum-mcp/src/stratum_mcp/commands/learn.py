@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stratum_mcp.commands._output import fail, print_json
     from stratum_mcp.config import resolve_config
-    from stratum_mcp.errors import SetupError
+    from stratum_mcp.errors import StratumMcpError
     from stratum_mcp.learn import LearnSources, learn
     from stratum_mcp.learn.transcripts import TranscriptLimits
     from stratum_mcp.setup.files import apply_changes
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         )
         result = learn(sources)
         changed = bool(apply_changes([result.change])) if not args.dry_run else False
-    except SetupError as exc:
+    except StratumMcpError as exc:  # a refused MEMORY.md, or a store that cannot be opened
         return fail(str(exc))
     evidence = result.evidence
     if args.json:

@@ -55,7 +55,7 @@ def diagnose(root: Path, clients: Sequence[str] | None = None, *, timeout: float
     """Every check for ``root``; ``clients=None`` checks each client whose config has the server."""
     checks = [Check("ok", "project", str(root))]
     if clients is None:
-        clients = [name for name, client in CLIENTS.items() if _entry(root, client, quiet=True) is not None]
+        clients = [name for name, client in CLIENTS.items() if _configured(root, client)]
         if not clients:
             return [*checks, Check("fail", "configuration", "no client config in this project has the stratum "
                                    "server", "run `stratum-mcp setup` (add --client codex or cursor for those)")]
@@ -63,7 +63,7 @@ def diagnose(root: Path, clients: Sequence[str] | None = None, *, timeout: float
     for name in clients:
         client = CLIENTS[name]
         try:
-            entry = _entry(root, client, quiet=False)
+            entry = _entry(root, client)
         except SetupError as exc:
             checks.append(Check("fail", client.config, str(exc), "fix the file, then run `stratum-mcp setup`"))
             continue
@@ -82,14 +82,17 @@ def diagnose(root: Path, clients: Sequence[str] | None = None, *, timeout: float
     return checks
 
 
-def _entry(root: Path, client: Client, *, quiet: bool) -> ServerEntry | None:
-    path = root / client.config
+def _configured(root: Path, client: Client) -> bool:
+    """Whether the client's config has the server, or exists and is broken (which is worth reporting)."""
     try:
-        return read_server(client, path, read_text(path))
+        return _entry(root, client) is not None
     except SetupError:
-        if quiet:
-            return None
-        raise
+        return True
+
+
+def _entry(root: Path, client: Client) -> ServerEntry | None:
+    path = root / client.config
+    return read_server(client, path, read_text(path))
 
 
 def _command_exists(command: str) -> bool:
