@@ -167,6 +167,10 @@ def test_dry_run_and_json_write_nothing(project: Path, home: Path, capsys: pytes
     assert (report["runs"], report["rejections"], report["changed"], report["would_change"]) == (2, 4, False, True)
     assert {lesson["subject"] for lesson in report["lessons"]} == {
         "`result.confidence > 0.7` in `classify`", "`quote_count` of `summarize` results"}
+    assert main(["--db", str(db), "learn", "--dry-run", "--no-transcripts"]) == 0
+    out = capsys.readouterr().out
+    assert "MEMORY.md would be updated (dry run)" in out
+    assert "## Learned from Stratum runs" in out and "- `quote_count` of `summarize` results" in out
     assert not (project / "MEMORY.md").exists()
 
 

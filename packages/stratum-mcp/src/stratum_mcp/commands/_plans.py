@@ -19,8 +19,7 @@ _PAST = {"create": "created", "update": "updated", "delete": "removed"}
 
 def add_project_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", metavar="DIR",
-                        help="the project to configure (default: the nearest parent with .git, else the working "
-                             "directory)")
+                        help="the project (default: the nearest parent with .git, else the working directory)")
 
 
 def display(path: Path, root: Path) -> str:

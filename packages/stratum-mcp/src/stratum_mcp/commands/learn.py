@@ -61,12 +61,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"Read {len(evidence.runs)} run(s) with {len(evidence.rejections)} rejected attempt(s) and "
           f"{evidence.sessions} session transcript(s) for {root}.")
-    for conclusion in result.conclusions:
-        print(f"  - {conclusion.text}")
+    if not args.dry_run:  # a dry run prints the whole section instead
+        for conclusion in result.conclusions:
+            print(f"  - {conclusion.text}")
     name = Path(result.change.path).name
     if args.dry_run:
+        from stratum_mcp.learn.memory import LEARNED
+        from stratum_mcp.setup.blocks import block_body
+
         verdict = "would stay as it is" if result.change.action == "unchanged" else "would be updated"
-        print(f"{name} {verdict} (dry run).")
+        print(f"{name} {verdict} (dry run); its learned section would read:\n")
+        print((block_body(result.change.after, LEARNED, result.change.path) or "").rstrip())
     else:
         print(f"{name} updated." if changed else f"{name} is already up to date.")
     return 0
