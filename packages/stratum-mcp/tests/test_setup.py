@@ -109,15 +109,17 @@ def test_setup_creates_claude_md_when_missing(project: Path) -> None:
     assert text.startswith(BEGIN) and text.count(BEGIN) == 1
 
 
+@pytest.mark.parametrize("clients", [["claude"], ["codex"], ["cursor"], ["claude", "codex", "cursor"]])
 def test_running_setup_twice_changes_nothing_and_says_so(
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    project: Path, home: Path, capsys: pytest.CaptureFixture[str], clients: list[str]
 ) -> None:
     (project / "CLAUDE.md").write_text("# Notes\n")
-    assert main(["setup"]) == 0
+    options = [arg for name in clients for arg in ("--client", name)]
+    assert main(["setup", *options]) == 0
     before = {**snapshot(project), **snapshot(home)}
     mtimes = {p: p.stat().st_mtime_ns for root in (project, home) for p in root.rglob("*") if p.is_file()}
     capsys.readouterr()
-    assert main(["setup"]) == 0
+    assert main(["setup", *options]) == 0
     assert "Nothing to change" in capsys.readouterr().out
     assert {**snapshot(project), **snapshot(home)} == before
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes

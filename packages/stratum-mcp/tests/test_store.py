@@ -122,10 +122,10 @@ def test_a_run_too_large_to_store_is_refused_and_nothing_is_written(tmp_path: Pa
 
 
 def test_recent_can_be_limited_to_the_runs_of_one_project(store: FlowStore) -> None:
-    store.create(a_run("here", updated_ms=1), "spec", project="/work/app")
-    store.create(a_run("there", updated_ms=2), "spec", project="/work/other")
+    store.create(a_run("here", updated_ms=1), "spec", project="/home/me/app")
+    store.create(a_run("there", updated_ms=2), "spec", project="/home/me/other")
     store.create(a_run("untagged", updated_ms=3), "spec")
-    assert [r.flow_id for r in store.recent(10, project="/work/app")] == ["here"]
+    assert [r.flow_id for r in store.recent(10, project="/home/me/app")] == ["here"]
     assert [r.flow_id for r in store.recent(10)] == ["untagged", "there", "here"]
 
 
@@ -138,9 +138,9 @@ def test_a_store_written_before_runs_had_a_project_gains_the_column_and_keeps_it
     db.commit()
     db.close()
     reopened = SqliteStore(path)
-    reopened.create(a_run("new", updated_ms=2), "spec", project="/work/app")
+    reopened.create(a_run("new", updated_ms=2), "spec", project="/home/me/app")
     assert [r.flow_id for r in reopened.recent(10)] == ["new", "old"]
-    assert [r.flow_id for r in reopened.recent(10, project="/work/app")] == ["new"]
+    assert [r.flow_id for r in reopened.recent(10, project="/home/me/app")] == ["new"]
 
 
 def test_the_service_tags_each_planned_run_with_its_resolved_project_root(tmp_path: Path, review_spec: str) -> None:

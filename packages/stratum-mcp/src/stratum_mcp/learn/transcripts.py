@@ -3,7 +3,7 @@
 Claude Code keeps one JSONL file per session under
 ``<claude home>/projects/<slug>/``, where the slug is the session's working
 directory with every character other than an ASCII letter or digit replaced
-by ``-`` (``/work/my_app`` -> ``-work-my-app``). Assistant lines carry
+by ``-`` (``/home/me/my_app`` -> ``-home-me-my-app``). Assistant lines carry
 ``tool_use`` blocks (``name`` is ``mcp__<server>__<tool>``), user lines the
 matching ``tool_result`` blocks, whose text is the tool's JSON answer.
 

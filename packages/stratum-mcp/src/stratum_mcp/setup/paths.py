@@ -19,7 +19,7 @@ SERVER_NAME = "stratum"
 def find_project_root(start: Path | None = None, override: str | os.PathLike[str] | None = None) -> Path:
     """The project to configure: ``override`` if given, else the nearest parent with ``.git``, else ``start``.
 
-    ``.git`` may be a file (worktrees, submodules) as well as a directory. The
+    ``.git`` may be a file (linked checkouts, submodules) as well as a directory. The
     result is resolved, so it is spelled the way the server and Claude Code
     spell their working directory.
     """
