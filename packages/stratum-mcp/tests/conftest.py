@@ -103,3 +103,29 @@ async def mcp_client(db: Path, *, args: list[str] | None = None, errlog: Any = N
                 ClientSession(read, write) as session:
             await session.initialize()
             yield Client(session)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary HOME for setup, uninstall, doctor and learn: the real ~/.claude is never touched."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("STRATUM_MCP_DB", raising=False)
+    monkeypatch.delenv("STRATUM_MCP_PROJECT_ROOT", raising=False)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary git project (just a `.git` directory), and the working directory inside it."""
+    path = tmp_path / "project"
+    (path / ".git").mkdir(parents=True)
+    monkeypatch.chdir(path)
+    return path.resolve()
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file and directory under ``root``: bytes for files, None for directories."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}

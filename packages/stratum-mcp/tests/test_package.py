@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import stratum_mcp
-from stratum_mcp import engine, errors, expressions, spec
+from stratum_mcp import engine, errors, expressions, learn, setup, spec
 from stratum_mcp.engine import Violation
 from stratum_mcp.errors import (
     FlowBudgetExceeded,
@@ -28,6 +28,8 @@ def test_public_names_are_deliberate() -> None:
     assert sorted(expressions.__all__) == sorted(
         ["FUNCTIONS", "CompiledExpression", "Evaluation", "FileProbe", "compile_expression", "evaluate"])
     assert sorted(spec.__all__) == sorted(["SPEC_VERSION", "SpecIssue", "load_spec", "spec_digest", "validate_spec"])
+    assert sorted(setup.__all__) == ["Plan", "apply_plan", "find_project_root", "plan_setup", "plan_uninstall"]
+    assert sorted(learn.__all__) == ["Conclusion", "Evidence", "LearnResult", "LearnSources", "learn"]
     assert sorted(engine.__all__) == sorted([
         "Attempt", "AttemptRejected", "Checker", "ExecuteStep", "FlowCompleted", "FlowRun", "Outcome", "RunEnded",
         "StepRun", "Violation", "audit_view", "report", "start",

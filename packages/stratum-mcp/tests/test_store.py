@@ -119,3 +119,36 @@ def test_a_run_too_large_to_store_is_refused_and_nothing_is_written(tmp_path: Pa
         store.update(big, expected_version=1)
     stored = store.load("r1")
     assert stored is not None and stored.version == 1 and stored.run.inputs == {"text": "hi"}
+
+
+def test_recent_can_be_limited_to_the_runs_of_one_project(store: FlowStore) -> None:
+    store.create(a_run("here", updated_ms=1), "spec", project="/home/me/app")
+    store.create(a_run("there", updated_ms=2), "spec", project="/home/me/other")
+    store.create(a_run("untagged", updated_ms=3), "spec")
+    assert [r.flow_id for r in store.recent(10, project="/home/me/app")] == ["here"]
+    assert [r.flow_id for r in store.recent(10)] == ["untagged", "there", "here"]
+
+
+def test_a_store_written_before_runs_had_a_project_gains_the_column_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "flows.db"
+    SqliteStore(path).create(a_run("old"), "spec")
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX runs_by_project")
+    db.execute("ALTER TABLE runs DROP COLUMN project")
+    db.commit()
+    db.close()
+    reopened = SqliteStore(path)
+    reopened.create(a_run("new", updated_ms=2), "spec", project="/home/me/app")
+    assert [r.flow_id for r in reopened.recent(10)] == ["new", "old"]
+    assert [r.flow_id for r in reopened.recent(10, project="/home/me/app")] == ["new"]
+
+
+def test_the_service_tags_each_planned_run_with_its_resolved_project_root(tmp_path: Path, review_spec: str) -> None:
+    from stratum_mcp.service import FlowService
+
+    store = SqliteStore(tmp_path / "flows.db")
+    (tmp_path / "app").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "app")
+    first = FlowService(store, project_root=link).plan(review_spec, "review", {"text": "fine"})
+    assert [r.flow_id for r in store.recent(10, project=str((tmp_path / "app").resolve()))] == [first.flow_id]

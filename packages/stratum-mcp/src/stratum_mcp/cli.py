@@ -11,6 +11,10 @@ adding one is adding a module to :data:`COMMANDS`.
     stratum-mcp audit 3f1c...        # --json for machines
     stratum-mcp flows --limit 10
     stratum-mcp schema > stratum-spec.schema.json
+    stratum-mcp setup                # configure this project for Claude Code (--client codex|cursor)
+    stratum-mcp doctor               # check the configuration; start the server and list its tools
+    stratum-mcp learn                # turn recurring failures into MEMORY.md conclusions
+    stratum-mcp uninstall            # remove exactly what setup added
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ COMMANDS: tuple[str, ...] = (
     "stratum_mcp.commands.audit",
     "stratum_mcp.commands.flows",
     "stratum_mcp.commands.schema",
+    "stratum_mcp.commands.setup",
+    "stratum_mcp.commands.uninstall",
+    "stratum_mcp.commands.doctor",
+    "stratum_mcp.commands.learn",
 )
 
 

@@ -19,9 +19,19 @@
     │   ├── ExpressionRejected  at validate time: syntax, forbidden construct, unknown name
     │   └── EvaluationError     at run time: a missing field, a type error, ...
     │       └── LimitExceeded   a bound on size, steps or time was hit (limit, value)
-    └── StoreError              the store cannot be opened or written
-        └── ConcurrentUpdate    writers kept colliding on one run (flow_id, tries)
+    ├── StoreError              the store cannot be opened or written
+    │   └── ConcurrentUpdate    writers kept colliding on one run (flow_id, tries)
+    └── SetupError              setup, uninstall or learn refused to touch a file (path)
+        ├── ProjectNotFound     the project directory does not exist (path)
+        ├── FileUnreadable      not a regular UTF-8 file within the size bound (path, reason)
+        ├── ConfigUnparsable    an existing config is not valid JSON/TOML or has the wrong shape (path, reason)
+        ├── MarkersBroken       a marked block's begin and end lines do not pair up (path, marker)
+        ├── FileReadOnly        a file to change is read-only (path)
+        ├── FileChanged         a file changed between reading and writing it (path)
+        └── WriteFailed         the system refused a write; the file is as it was (path, reason)
 
+Setup errors belong to the command line (``setup``, ``uninstall``, ``learn``): each
+names the file it refused, and none is raised after a file was half-written.
 Usage errors and run failures are what tools answer with; they are turned into
 tool results in one place, :mod:`stratum_mcp.results`. Expression errors never
 reach a client as such: at validate time they become spec issues, at run time
@@ -35,29 +45,39 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from stratum_mcp.engine.state import Violation
     from stratum_mcp.spec.issues import SpecIssue
 
 __all__ = [
     "ArgumentTooLarge",
     "ConcurrentUpdate",
+    "ConfigUnparsable",
     "EvaluationError",
     "ExpressionError",
     "ExpressionRejected",
+    "FileChanged",
+    "FileReadOnly",
+    "FileUnreadable",
     "FlowBudgetExceeded",
     "FlowFinished",
     "FlowNotFound",
     "InputsInvalid",
     "InvalidFlowId",
     "LimitExceeded",
+    "MarkersBroken",
+    "ProjectNotFound",
     "RetriesExhausted",
     "RunFailed",
+    "SetupError",
     "SpecInvalid",
     "StepMismatch",
     "StoreError",
     "StratumMcpError",
     "UnknownFlowName",
     "UsageError",
+    "WriteFailed",
 ]
 
 
@@ -299,3 +319,99 @@ class ConcurrentUpdate(StoreError):
 
     def fields(self) -> Mapping[str, Any]:
         return {"flow_id": self.flow_id, "tries": self.tries}
+
+
+class SetupError(StratumMcpError):
+    """Setup, uninstall or learn would not touch ``path``; the message says why and what to do."""
+
+    code = "setup_error"
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"path": str(self.path)}
+
+
+class ProjectNotFound(SetupError):
+    """The project directory given does not exist or is not a directory."""
+
+    code = "project_not_found"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "no such directory; pass an existing project directory with --project")
+
+
+class FileUnreadable(SetupError):
+    """A file that must be read is not a regular UTF-8 text file within the size bound."""
+
+    code = "file_unreadable"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(path, f"cannot read it ({reason}); it was left untouched")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+class ConfigUnparsable(SetupError):
+    """An existing configuration file is not valid JSON or TOML, or not in the shape its client expects."""
+
+    code = "config_unparsable"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(path, f"cannot be parsed ({reason}); it was left untouched: fix it, or move it aside "
+                               "and run the command again")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+class MarkersBroken(SetupError):
+    """A marked block's begin and end lines do not pair up, so its extent cannot be known."""
+
+    code = "markers_broken"
+
+    def __init__(self, path: Path, marker: str, reason: str) -> None:
+        self.marker = marker
+        self.reason = reason
+        super().__init__(path, f"the `{marker}` markers {reason}; it was left untouched: restore or remove the "
+                               "marker lines and run the command again")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"path": str(self.path), "marker": self.marker, "reason": self.reason}
+
+
+class FileReadOnly(SetupError):
+    """A file that would change is read-only; nothing was written."""
+
+    code = "file_read_only"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "is read-only; it was left untouched: make it writable to let the command change it")
+
+
+class FileChanged(SetupError):
+    """A file changed between being read and being written (another program wrote it)."""
+
+    code = "file_changed"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "changed while the command ran; it was left as the other writer left it: "
+                               "run the command again")
+
+
+class WriteFailed(SetupError):
+    """The operating system refused a write. Writes go to a temporary file first, so the target is intact."""
+
+    code = "write_failed"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(path, f"could not be written ({reason}); it is as it was")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"path": str(self.path), "reason": self.reason}

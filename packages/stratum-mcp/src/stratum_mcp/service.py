@@ -78,6 +78,8 @@ class FlowService:
         self.limits = limits
         self._clock = clock
         files = ProjectFiles(project_root, limits=limits) if project_root is not None else None
+        # Runs are tagged with the resolved root, the same spelling `stratum-mcp learn` asks for.
+        self._project = str(files.root) if files is not None else None
         self._checker = ResultChecker(files=files, limits=limits)
         # Compiled specs by digest: bounded, and rebuilt from the store after a restart.
         self._specs: OrderedDict[str, Spec] = OrderedDict()
@@ -121,7 +123,7 @@ class FlowService:
         inputs = {} if inputs is None else inputs
         _json_size(inputs, "inputs", self.limits.argument_bytes)
         run, first = start(spec, flow, str(uuid.uuid4()), inputs, self._now_ms(), self._checker)
-        self.store.create(run, text)
+        self.store.create(run, text, project=self._project)
         return first
 
     def step_done(self, flow_id: str, step_id: str, result: Any) -> Outcome:

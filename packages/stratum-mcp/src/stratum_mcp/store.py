@@ -11,6 +11,9 @@ History is bounded: past ``finished_runs_kept`` finished runs (and ten times
 fewer abandoned running ones), the oldest are pruned when a new run is created.
 A run whose serialised state would exceed ``run_state_bytes`` is refused with
 :class:`~stratum_mcp.errors.ArgumentTooLarge` and nothing is written.
+
+Each run may be tagged with the project root it ran in, so ``stratum-mcp learn``
+can draw conclusions for one project out of a store that several share.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ class StoredRun:
 class FlowStore(Protocol):
     """Where runs and the specs they were planned from are kept."""
 
-    def create(self, run: FlowRun, spec_text: str) -> None:
-        """Store a new run (version 1) and its spec text."""
+    def create(self, run: FlowRun, spec_text: str, *, project: str | None = None) -> None:
+        """Store a new run (version 1) and its spec text, tagged with the project root it runs in."""
         ...
 
     def load(self, flow_id: str) -> StoredRun | None: ...
@@ -55,8 +58,8 @@ class FlowStore(Protocol):
 
     def spec_text(self, digest: str) -> str | None: ...
 
-    def recent(self, limit: int) -> list[FlowRun]:
-        """The most recently updated runs, newest first."""
+    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
+        """The most recently updated runs, newest first; only ``project``'s runs when given."""
         ...
 
     def close(self) -> None: ...
@@ -79,6 +82,10 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_update ON runs (status, updated_ms);
 """
+
+# Added after the first release: stores created before it gain the column on open.
+_PROJECT_COLUMN = "ALTER TABLE runs ADD COLUMN project TEXT"
+_PROJECT_INDEX = "CREATE INDEX IF NOT EXISTS runs_by_project ON runs (project, updated_ms)"
 
 
 class SqliteStore:
@@ -103,6 +110,10 @@ class SqliteStore:
             with self._transaction() as db:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+                if "project" not in columns:
+                    db.execute(_PROJECT_COLUMN)
+                db.execute(_PROJECT_INDEX)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the flow store at {path}: {exc}") from exc
 
@@ -117,15 +128,16 @@ class SqliteStore:
                 raise
             self._db.execute("COMMIT")
 
-    def create(self, run: FlowRun, spec_text: str) -> None:
+    def create(self, run: FlowRun, spec_text: str, *, project: str | None = None) -> None:
         state = _dump(run, self._limits)
         try:
             with self._transaction() as db:
                 db.execute("INSERT OR IGNORE INTO specs (digest, text) VALUES (?, ?)", (run.spec_digest, spec_text))
                 db.execute(
-                    "INSERT INTO runs (flow_id, flow, spec_digest, status, version, created_ms, updated_ms, state)"
-                    " VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                    (run.flow_id, run.flow, run.spec_digest, run.status, run.created_ms, run.updated_ms, state),
+                    "INSERT INTO runs (flow_id, flow, spec_digest, status, version, created_ms, updated_ms, state,"
+                    " project) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                    (run.flow_id, run.flow, run.spec_digest, run.status, run.created_ms, run.updated_ms, state,
+                     project),
                 )
                 self._prune(db)
         except sqlite3.Error as exc:
@@ -169,11 +181,17 @@ class SqliteStore:
             row = self._db.execute("SELECT text FROM specs WHERE digest = ?", (digest,)).fetchone()
         return None if row is None else str(row[0])
 
-    def recent(self, limit: int) -> list[FlowRun]:
+    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT state FROM runs ORDER BY updated_ms DESC LIMIT ?", (max(0, limit),)
-            ).fetchall()
+            if project is None:
+                rows = self._db.execute(
+                    "SELECT state FROM runs ORDER BY updated_ms DESC LIMIT ?", (max(0, limit),)
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT state FROM runs WHERE project = ? ORDER BY updated_ms DESC LIMIT ?",
+                    (project, max(0, limit)),
+                ).fetchall()
         return [_load(row[0]) for row in rows]
 
     def close(self) -> None:
@@ -188,15 +206,18 @@ class MemoryStore:
         self._limits = limits
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[str, int, int]] = {}  # flow_id -> (state, version, updated_ms)
+        self._projects: dict[str, str | None] = {}
         self._specs: dict[str, str] = {}
 
-    def create(self, run: FlowRun, spec_text: str) -> None:
+    def create(self, run: FlowRun, spec_text: str, *, project: str | None = None) -> None:
         state = _dump(run, self._limits)
         with self._lock:
             self._specs[run.spec_digest] = spec_text
             self._runs[run.flow_id] = (state, 1, run.updated_ms)
+            self._projects[run.flow_id] = project
             while len(self._runs) > self._limits.finished_runs_kept:
-                del self._runs[min(self._runs, key=lambda k: self._runs[k][2])]
+                oldest = min(self._runs, key=lambda k: self._runs[k][2])
+                del self._runs[oldest], self._projects[oldest]
 
     def load(self, flow_id: str) -> StoredRun | None:
         with self._lock:
@@ -215,9 +236,10 @@ class MemoryStore:
     def spec_text(self, digest: str) -> str | None:
         return self._specs.get(digest)
 
-    def recent(self, limit: int) -> list[FlowRun]:
+    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
         with self._lock:
-            runs = [_load(state) for state, _, _ in self._runs.values()]
+            runs = [_load(state) for flow_id, (state, _, _) in self._runs.items()
+                    if project is None or self._projects[flow_id] == project]
         return sorted(runs, key=lambda r: r.updated_ms, reverse=True)[:limit]
 
     def close(self) -> None:
