@@ -29,11 +29,13 @@ EXPECTED = {
     "compute",
     "configure",
     "contract",
+    "exporters",
     "flow",
     "infer",
     "opaque",
     "reset_defaults",
     "run",
+    "shutdown",
     "trace",
 }
 

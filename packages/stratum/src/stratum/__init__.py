@@ -22,7 +22,7 @@ Importing stratum does not import LiteLLM; that happens on the first call.
 
 from __future__ import annotations
 
-from . import trace
+from . import exporters, trace
 from .budget import Budget
 from .config import configure, reset_defaults
 from .contracts import contract, opaque
@@ -46,6 +46,7 @@ from .exceptions import (
     StratumWarning,
 )
 from .executor import run
+from .exporters import shutdown
 from .trace import TraceRecord
 
 __version__ = "0.1.0"
@@ -72,10 +73,12 @@ __all__ = [
     "compute",
     "configure",
     "contract",
+    "exporters",
     "flow",
     "infer",
     "opaque",
     "reset_defaults",
     "run",
+    "shutdown",
     "trace",
 ]

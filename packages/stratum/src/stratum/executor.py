@@ -20,6 +20,7 @@ Every call, success or failure, leaves a ``TraceRecord``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import random
@@ -32,8 +33,9 @@ from typing import Any
 
 import pydantic
 
-from . import scope
+from . import scope, spans
 from .budget import Envelope
+from .cache import through_cache
 from .clients.base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 from .compiler import ContextObject, build_context, debug_log, jsonable
 from .conditions import check_ensure, check_given
@@ -114,6 +116,7 @@ async def execute(
     ctx: ContextObject | None = None
     output: Any = None
     error: BaseException | None = None
+    span = spans.start_infer(spec.qualname, cfg.tracer) if cfg.tracer is not None else None
     try:
         if spec.given:
             await check_given(spec.qualname, spec.given, arguments)
@@ -125,14 +128,21 @@ async def execute(
         if refine_feedback:
             ctx = _with_refine_feedback(ctx, refine_feedback)
         state.prompt_hash = ctx.prompt_hash()
-        value = await _attempts(spec, ctx, model, envelope, state, cfg)
+        if spec.cache == "none":
+            value = await _attempts(spec, ctx, model, envelope, state, cfg)
+        else:
+            run = functools.partial(_attempts, spec, ctx, model, envelope, state, cfg)
+            value = await through_cache(spec, ctx, model, envelope, state, run)
         output = spec.output.dump(value)
         return value
     except BaseException as exc:
         error = exc
         raise
     finally:
-        store().append(_record(spec, model, arguments, ctx, state, output, error, flow, started_at, t0))
+        record = _record(spec, model, arguments, ctx, state, output, error, flow, started_at, t0)
+        store().append(record)
+        if span is not None:
+            spans.end_infer(span, record, error)
 
 
 def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:
@@ -183,6 +193,7 @@ async def _attempts(
         prompt_hash = state.prompt_hash if attempt == 1 else attempt_ctx.prompt_hash()
         kept = last_raw[:_RAW_KEEP_CHARS] if last_raw else last_raw
         history.append(AttemptRecord(attempt, prompt_hash or "", kept, tuple(violations)))
+        spans.attempt_failed(attempt, violations, prompt_hash or "")
         state.retry_reasons.append("; ".join(v.message for v in violations))
         attempt_ctx = ctx.with_feedback([v.message for v in violations])
     failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed
