@@ -357,7 +357,8 @@ _SCRIPT_PRELUDE = """
 
 
 def test_queued_spans_are_sent_at_interpreter_exit(receiver: LocalOTLPReceiver) -> None:
-    done = _run_script(_SCRIPT_PRELUDE + "\n    stratum.run(main('exit'))\n", ENDPOINT=receiver.endpoint, SERVICE="exit")
+    code = _SCRIPT_PRELUDE + "\n    stratum.run(main('exit'))\n"
+    done = _run_script(code, ENDPOINT=receiver.endpoint, SERVICE="exit")
     assert done.returncode == 0, done.stderr
     assert sorted(s["name"] for s in receiver.spans()) == ["flow main", "infer yes"]
 

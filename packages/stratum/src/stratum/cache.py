@@ -61,7 +61,8 @@ _flights = weakref.WeakKeyDictionary()
 
 def cache_key(spec: InferSpec, ctx: ContextObject, model: str) -> str:
     """The cache key of one call: prompt, contract and model, hashed."""
-    material = canonical_json({"v": _KEY_VERSION, "messages": ctx.messages(), "contract": spec.output.hash, "model": model})
+    parts = {"v": _KEY_VERSION, "messages": ctx.messages(), "contract": spec.output.hash, "model": model}
+    material = canonical_json(parts)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 

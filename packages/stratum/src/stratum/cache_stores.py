@@ -146,7 +146,9 @@ class SQLiteCacheStore:
             import sqlite3  # deferred: most programs never use the global cache
 
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                str(self.path), timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+            )
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -187,7 +189,8 @@ class SQLiteCacheStore:
             (key, value, now, expires),
         )
         self._writes += 1
-        if self._writes % self._SWEEP_EVERY == 1:
+        # First write of each process too: short-lived processes must not grow the file forever.
+        if (self._writes - 1) % self._SWEEP_EVERY == 0:
             self._sweep(conn, now)
 
     def _sweep(self, conn: Any, now: float) -> None:

@@ -26,6 +26,7 @@ per call.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -100,13 +101,13 @@ class SpanData:
 class Span:
     """An open span. It becomes the current span until ``end()``."""
 
-    __slots__ = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "events", "_tracer", "_token")
+    __slots__ = ("_token", "_tracer", "events", "kind", "name", "parent_span_id", "span_id", "start_ns", "trace_id")
 
     def __init__(self, name: str, kind: int, tracer: Any) -> None:
         parent = _current.get()
-        self.trace_id = parent.trace_id if parent is not None else _new_id(16)
-        self.parent_span_id = parent.span_id if parent is not None else None
-        self.span_id = _new_id(8)
+        self.trace_id: str = parent.trace_id if parent is not None else _new_id(16)
+        self.parent_span_id: str | None = parent.span_id if parent is not None else None
+        self.span_id: str = _new_id(8)
         self.name = name
         self.kind = kind
         self.start_ns = time.time_ns()
@@ -124,10 +125,8 @@ class Span:
         token, self._token = self._token, None
         if token is None:
             return  # already ended
-        try:
+        with contextlib.suppress(ValueError):  # ended from another context: nothing to restore here
             _current.reset(token)
-        except ValueError:  # ended from another context; the parent there is untouched
-            pass
         status, message = STATUS_UNSET, None
         if error is not None:
             status, message = STATUS_ERROR, _clip(str(error)) or type(error).__name__

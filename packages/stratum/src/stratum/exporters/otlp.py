@@ -114,7 +114,7 @@ class OTLPExporter:
                 raise ValueError(f"{name} must be a positive number, got {number!r}")
         if not (isinstance(max_queue_size, int) and max_queue_size >= 1):
             raise ValueError(f"max_queue_size must be an int >= 1, got {max_queue_size!r}")
-        if not (isinstance(max_batch_size, int) and 1 <= max_batch_size):
+        if not (isinstance(max_batch_size, int) and max_batch_size >= 1):
             raise ValueError(f"max_batch_size must be an int >= 1, got {max_batch_size!r}")
         self.url = endpoint
         self._headers = {"Content-Type": "application/json", **dict(headers or {})}
