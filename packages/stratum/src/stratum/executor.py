@@ -140,9 +140,9 @@ async def execute(
         raise
     finally:
         record = _record(spec, model, arguments, ctx, state, output, error, flow, started_at, t0)
-        store().append(record)
-        if span is not None:
+        if span is not None:  # first: it restores the caller's current span, whatever follows
             spans.end_infer(span, record, error)
+        store().append(record)
 
 
 def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:
