@@ -197,6 +197,8 @@ class OTLPExporter:
             self._cv.notify_all()
         if thread is not None:
             thread.join(max(0.0, (self._deadline or 0.0) - time.monotonic()) + 0.5)
+        else:
+            self._client.close()  # never started: the sender thread would have closed it
         with self._cv:
             return self._settled >= self._accepted and self._dropped_queue + self._dropped_failed == dropped
 
@@ -284,9 +286,11 @@ class OTLPExporter:
                 return False
             except _Retryable as exc:
                 failures += 1
-                wait = exc.retry_after
-                if wait is None:
-                    wait = random.uniform(0, min(self._retry_max, self._retry_initial * 2 ** (failures - 1)))
+                backoff = min(self._retry_max, self._retry_initial * 2 ** (failures - 1))
+                wait = random.uniform(0, backoff)
+                if exc.retry_after is not None:
+                    # At least what the receiver asked for; never a tight loop on "Retry-After: 0".
+                    wait = max(exc.retry_after, backoff / 2)
                 limit = started + self._max_retry
                 if self._deadline is not None:
                     limit = min(limit, self._deadline)
