@@ -458,3 +458,9 @@ def test_exporters_are_tracked_weakly() -> None:
     exporter = OTLPExporter("http://127.0.0.1:9/v1/traces")
     assert exporter in set(otlp_module._live)
     exporter.shutdown(0.1)
+
+
+def test_import_stratum_loads_no_http_client_database_or_redis() -> None:
+    code = "import sys, stratum; print(sorted(m for m in ('httpx', 'sqlite3', 'redis') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
