@@ -171,16 +171,27 @@ async def test_spans_through_litellm_carry_genai_attributes(
     via_litellm: LocalOpenAIServer, receiver: LocalOTLPReceiver, make_exporter: Callable[..., OTLPExporter]
 ) -> None:
     stratum.configure(tracer=make_exporter(receiver.endpoint))
-    via_litellm.push(Served(content={"label": "yes", "confidence": 0.95}, prompt_tokens=321, completion_tokens=12))
+    via_litellm.push(
+        Served(content={"label": "yes", "confidence": 0.2}, prompt_tokens=300, completion_tokens=10),
+        Served(content={"label": "yes", "confidence": 0.95}, prompt_tokens=321, completion_tokens=12),
+    )
     await review("great")
     spans = receiver.wait_for_spans(2)
-    values = attributes(next(s for s in spans if s["name"] == "infer judge"))
+    infer_span = next(s for s in spans if s["name"] == "infer judge")
+    flow_span = next(s for s in spans if s["name"] == "flow review")
+    assert infer_span["parentSpanId"] == flow_span["spanId"] and infer_span["traceId"] == flow_span["traceId"]
+    (event,) = infer_span["events"]
+    assert attributes(event)["stratum.violations"]["arrayValue"]["values"] == [
+        {"stringValue": "ensure `r.confidence > 0.5` failed (actual: confidence=0.2)"}
+    ]
+    values = attributes(infer_span)
     assert values["gen_ai.operation.name"] == {"stringValue": "chat"}
     assert values["gen_ai.provider.name"] == values["gen_ai.system"] == {"stringValue": "openai"}
     assert values["gen_ai.request.model"] == {"stringValue": "gpt-4o-mini"}
     assert values["gen_ai.response.model"] == {"stringValue": "gpt-4o-mini"}
-    assert values["gen_ai.usage.input_tokens"] == {"intValue": "321"}
-    assert values["gen_ai.usage.output_tokens"] == {"intValue": "12"}
+    assert values["gen_ai.usage.input_tokens"] == {"intValue": "621"}  # both attempts
+    assert values["gen_ai.usage.output_tokens"] == {"intValue": "22"}
+    assert values["stratum.attempts"] == {"intValue": "2"}
     record = stratum.trace.all_records()[0]
     assert values["stratum.cost_usd"] == {"doubleValue": pytest.approx(record.cost_usd)}
     assert record.cost_usd and record.cost_usd > 0
