@@ -40,6 +40,7 @@ EXPECTED = {
     "configure",
     "contract",
     "debate",
+    "exporters",
     "flow",
     "infer",
     "opaque",
@@ -48,6 +49,7 @@ EXPECTED = {
     "refine",
     "reset_defaults",
     "run",
+    "shutdown",
     "trace",
 }
 

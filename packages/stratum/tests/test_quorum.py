@@ -239,3 +239,17 @@ def _json(value: dict[str, Any]) -> str:
     import json
 
     return json.dumps(value)
+
+
+async def test_a_cached_quorum_function_still_asks_the_model_once_per_vote(scripted: ScriptedClient) -> None:
+    @infer(intent="Classify", quorum=3, agree_on="label", threshold=2, cache="session")
+    def cached(text: str) -> Sentiment: ...
+
+    scripted.push(said("positive"), said("positive"), said("negative"))
+
+    @stratum.flow
+    async def run() -> Sentiment:
+        return await cached(text="x")
+
+    assert (await run()).label == "positive"
+    assert len(scripted.requests) == 3

@@ -22,7 +22,7 @@ Importing stratum does not import LiteLLM; that happens on the first call.
 
 from __future__ import annotations
 
-from . import trace
+from . import exporters, trace
 from .budget import Budget
 from .concurrency import Failure, Success, debate, parallel, race
 from .config import configure, reset_defaults
@@ -51,6 +51,7 @@ from .exceptions import (
     StratumWarning,
 )
 from .executor import run
+from .exporters import shutdown
 from .hitl import HumanDecision, HumanReviewContext, await_human
 from .probabilistic import Probabilistic
 from .trace import TraceRecord
@@ -90,6 +91,7 @@ __all__ = [
     "configure",
     "contract",
     "debate",
+    "exporters",
     "flow",
     "infer",
     "opaque",
@@ -98,5 +100,6 @@ __all__ = [
     "refine",
     "reset_defaults",
     "run",
+    "shutdown",
     "trace",
 ]

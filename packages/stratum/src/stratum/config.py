@@ -83,6 +83,10 @@ def configure(
         raise ValueError("max_output_tokens must be >= 1")
     if trace_capacity is not None and trace_capacity < 1:
         raise ValueError("trace_capacity must be >= 1")
+    if tracer is not None and not callable(getattr(tracer, "export", None)):
+        raise ValueError(f"tracer must have export(span), e.g. stratum.exporters.otel(...); got {tracer!r}")
+    if cache_store is not None and not all(callable(getattr(cache_store, m, None)) for m in ("get", "set", "delete")):
+        raise ValueError(f"cache_store must have async get/set/delete (see stratum.cache_stores); got {cache_store!r}")
     given = {
         "default_model": default_model,
         "review_sink": review_sink,

@@ -28,7 +28,7 @@ from typing import Any, TypeVar, get_args, get_origin, overload
 
 from pydantic import BaseModel
 
-from . import scope
+from . import scope, spans
 from .budget import Budget, Envelope
 from .compiler import parse_template
 from .conditions import describe
@@ -232,7 +232,7 @@ def compute(fn: F) -> F:
     if not callable(fn):
         raise StratumCompileError(f"@compute expects a function, got {fn!r}")
     fn.__stratum_compute__ = True  # type: ignore[attr-defined]
-    return fn
+    return spans.traced_compute(fn)  # a child span inside a traced flow; same sync/async nature
 
 
 @overload
@@ -264,6 +264,7 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
             envelope = Envelope(budget, name, parent=parent.envelope if parent else None)
             opened = scope.FlowScope(flow_id=str(uuid.uuid4()), name=name, envelope=envelope, parent=parent)
             token = scope.enter(opened)
+            span = spans.start_flow(name)  # None when no tracer is configured
             try:
                 left = envelope.remaining_seconds()
                 if left is None:
@@ -276,7 +277,12 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
                     if deadline.expired():
                         raise envelope.exceeded("time", name) from None
                     raise
+            except BaseException as exc:
+                spans.end_flow(span, opened, exc)
+                span = None
+                raise
             finally:
+                spans.end_flow(span, opened)
                 scope.leave(token)
 
         run_flow.__stratum_flow__ = True  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import functools
 import math
 import os
 import random
@@ -33,8 +34,9 @@ from typing import Any
 
 import pydantic
 
-from . import scope
+from . import scope, spans
 from .budget import Envelope
+from .cache import through_cache
 from .clients.base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 from .compiler import ContextObject, build_context, debug_log, jsonable
 from .conditions import check_ensure, check_given
@@ -133,6 +135,7 @@ async def execute(
     ctx: ContextObject | None = None
     output: Any = None
     error: BaseException | None = None
+    span = spans.start_infer(spec.qualname, cfg.tracer) if cfg.tracer is not None else None
     try:
         if spec.given:
             await check_given(spec.qualname, spec.given, arguments)
@@ -144,7 +147,13 @@ async def execute(
         if refine_feedback:
             ctx = _with_refine_feedback(ctx, refine_feedback)
         state.prompt_hash = ctx.prompt_hash()
-        value = await _attempts(spec, ctx, model, envelope, state, cfg)
+        # Quorum invocations and stability samples must each ask the model:
+        # a shared cache entry (or single flight) would make them one vote.
+        if spec.cache == "none" or spec.quorum is not None or not spec.stable:
+            value = await _attempts(spec, ctx, model, envelope, state, cfg)
+        else:
+            run = functools.partial(_attempts, spec, ctx, model, envelope, state, cfg)
+            value = await through_cache(spec, ctx, model, envelope, state, run)
         output = spec.output.dump(value)
         return value
     except BaseException as exc:
@@ -152,6 +161,8 @@ async def execute(
         raise
     finally:
         record = _record(spec, model, arguments, ctx, state, output, error, flow, started_at, t0)
+        if span is not None:  # first: it restores the caller's current span, whatever follows
+            spans.end_infer(span, record, error)
         (record_sink or store().append)(record)
 
 
@@ -203,6 +214,7 @@ async def _attempts(
         prompt_hash = state.prompt_hash if attempt == 1 else attempt_ctx.prompt_hash()
         kept = last_raw[:_RAW_KEEP_CHARS] if last_raw else last_raw
         history.append(AttemptRecord(attempt, prompt_hash or "", kept, tuple(violations)))
+        spans.attempt_failed(attempt, violations, prompt_hash or "")
         state.retry_reasons.append("; ".join(v.message for v in violations))
         attempt_ctx = ctx.with_feedback([v.message for v in violations])
     failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed
