@@ -4,7 +4,10 @@ Both agents answer the topic at once; in round two each sees the other's
 round-one argument (as opaque data, so it cannot rewrite their
 instructions). The runtime compares their ``position`` field to tell the
 judge whether they converged. The judge's contract carries
-``resolution_type``, so a disagreement can be routed with a plain ``if``.
+``resolution_type``, so a disagreement is routed with a plain ``if`` to a
+human (``await_human``), who makes the call the agents could not.
+
+Unattended: ``python examples/05_debate.py < examples/05_debate.stdin``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pydantic import BaseModel
 
 import stratum
 from _support import start
-from stratum import Budget, contract, flow, infer, opaque
+from stratum import Budget, HumanReviewContext, await_human, contract, flow, infer, opaque
 
 
 @contract
@@ -56,8 +59,18 @@ def judge(topic: str, arguments: opaque[list[list[Argument]]], converged: bool) 
 
 
 @flow(budget=Budget(ms=120_000, usd=0.05))
-async def decide(topic: str) -> Verdict:
-    return await stratum.debate([release_manager, on_call_engineer], topic, rounds=2, synthesize=judge)
+async def decide(topic: str) -> tuple[Verdict, str]:
+    verdict = await stratum.debate([release_manager, on_call_engineer], topic, rounds=2, synthesize=judge)
+    if verdict.resolution_type == "consensus":
+        return verdict, verdict.decision
+    # The agents did not converge: a person decides, with the verdict in front of them.
+    review = HumanReviewContext(
+        f"The agents disagree ({verdict.resolution_type}). {verdict.summary} Ship or wait?",
+        trigger="debate_disagreement",
+        artifacts={"topic": topic, "judge_leaning": verdict.decision},
+    )
+    decision = await await_human(review, Literal["ship", "wait"], options=["ship", "wait"], on_timeout="wait")
+    return verdict, decision.value
 
 
 TOPIC = "Ship release 4.2 on Friday at 17:00? The migration is reversible; two on-call engineers are away."
@@ -77,14 +90,12 @@ SCRIPT = [
 
 def main() -> None:
     start("05_debate", SCRIPT)
-    verdict = stratum.run(decide(TOPIC))
-    for record in stratum.trace.all_records()[:-1]:
-        print(f"{record.function}: {record.output['position']} - {record.output['reasoning']}")
+    verdict, final = stratum.run(decide(TOPIC))
+    for record in stratum.trace.all_records():
+        if record.function in ("release_manager", "on_call_engineer"):
+            print(f"{record.function}: {record.output['position']} - {record.output['reasoning']}")
     print(f"verdict: {verdict.decision} ({verdict.resolution_type}): {verdict.summary}")
-    if verdict.resolution_type != "consensus":
-        # A human decides what the agents could not: hand the verdict and the
-        # arguments to a review (await_human) instead of printing them.
-        print(f"needs a human decision ({verdict.resolution_type}): {TOPIC}")
+    print(f"final decision: {final}")
 
 
 if __name__ == "__main__":
