@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 import stratum
 from _support import start
-from pydantic import BaseModel
 from stratum import compute, contract, flow, infer
 from stratum.cache import SQLiteCacheStore
 from stratum.testing.otlp_receiver import LocalOTLPReceiver
@@ -82,7 +83,8 @@ def main() -> None:
     tickets = ["My parcel is two weeks late!", "I was charged twice this month."]
     with tempfile.TemporaryDirectory() as cache_dir, LocalOTLPReceiver() as receiver:
         store = SQLiteCacheStore(Path(cache_dir) / "cache.sqlite3")
-        stratum.configure(tracer=stratum.exporters.otel(receiver.endpoint, service_name="support-desk"), cache_store=store)
+        tracer = stratum.exporters.otel(receiver.endpoint, service_name="support-desk")
+        stratum.configure(tracer=tracer, cache_store=store)
         for round_number in (1, 2):
             for ticket in tickets:
                 print(f"round {round_number}: {stratum.run(handle(ticket))}")
