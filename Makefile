@@ -30,8 +30,12 @@ test: setup
 bench: setup
 	$(PY) benchmarks/run_all.py
 
+# Static checks: ruff everywhere, mypy (strict) on both packages' sources.
 lint: setup
+	$(PY) -m pip install --quiet -e "packages/stratum-mcp[test,dev]"
 	$(PY) -m ruff check packages examples benchmarks
+	cd packages/stratum && ../../$(PY) -m mypy
+	cd packages/stratum-mcp && ../../$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV)

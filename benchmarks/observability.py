@@ -29,8 +29,9 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import stratum
 from pydantic import BaseModel
+
+import stratum
 from stratum import contract, flow, infer
 from stratum.cache import RedisCacheStore, SQLiteCacheStore
 from stratum.testing import ScriptedClient
@@ -114,7 +115,7 @@ async def tracing_overhead(endpoint: str) -> None:
     for label, call in (("@infer", lambda: judge(text="x")), ("@flow + @infer", lambda: one_step("x"))):
         samples: dict[str, list[float]] = {"off": [], "spans only": [], "exporter": []}
         tracers = {"off": None, "spans only": Discard(), "exporter": exporter}
-        for name, tracer in tracers.items():  # warm up each mode
+        for tracer in tracers.values():  # warm up each mode
             use_tracer(tracer)
             await per_call_us(call, 300)
         for _ in range(ROUNDS):  # interleaved, so drift in machine load hits every mode alike

@@ -168,10 +168,10 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so asyncio does not log it as lost
 
 
-def _options(options: Iterable[Any]) -> Iterable[Any]:
+def _options(options: Iterable[Any]) -> tuple[Any, ...]:
     if isinstance(options, (str, bytes)) or not isinstance(options, Iterable):
         raise TypeError(f"await_human: options must be a list of choices, got {type(options).__name__}")
-    return options
+    return tuple(options)  # a generator is read once, here, not again by each sink
 
 
 def _seconds(timeout: float | timedelta | None) -> float | None:
