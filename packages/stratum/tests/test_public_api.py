@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -88,3 +89,23 @@ def test_import_stratum_does_not_import_httpx() -> None:
     code = "import sys, stratum, stratum.hitl; print('httpx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_import_stratum_loads_only_the_core() -> None:
+    code = "import json, sys, stratum; print(json.dumps([m for m in sys.modules if m.startswith('stratum.')]))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(json.loads(out.stdout))
+    for optional in ("stratum.concurrency", "stratum.hitl", "stratum.exporters", "stratum.cache",
+                     "stratum.clients.litellm_client", "stratum.refinement", "stratum.probabilistic"):
+        assert optional not in loaded, optional
+
+
+def test_lazily_loaded_names_are_the_real_objects() -> None:
+    from stratum.concurrency import parallel
+    from stratum.decorators import refine
+    from stratum.hitl import await_human
+    from stratum.refinement import refine as refine_impl
+
+    assert stratum.parallel is parallel and stratum.await_human is await_human
+    assert stratum.refine is refine is refine_impl
+    assert callable(stratum.shutdown) and stratum.exporters.__name__ == "stratum.exporters"

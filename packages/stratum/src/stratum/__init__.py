@@ -22,12 +22,13 @@ Importing stratum does not import LiteLLM; that happens on the first call.
 
 from __future__ import annotations
 
-from . import exporters, trace
+from typing import TYPE_CHECKING, Any
+
+from . import trace
 from .budget import Budget
-from .concurrency import Failure, Success, debate, parallel, race
 from .config import configure, reset_defaults
 from .contracts import contract, opaque
-from .decorators import compute, flow, infer, refine
+from .decorators import compute, flow, infer
 from .exceptions import (
     BudgetExceeded,
     ConsensusFailure,
@@ -51,10 +52,48 @@ from .exceptions import (
     StratumWarning,
 )
 from .executor import run
-from .exporters import shutdown
-from .hitl import HumanDecision, HumanReviewContext, await_human
-from .probabilistic import Probabilistic
 from .trace import TraceRecord
+
+if TYPE_CHECKING:
+    from . import exporters
+    from .concurrency import Failure, Success, debate, parallel, race
+    from .exporters import shutdown
+    from .hitl import HumanDecision, HumanReviewContext, await_human
+    from .probabilistic import Probabilistic
+    from .refinement import refine
+
+# Composition, human review and export load on first use, so that a program
+# that only declares and calls @infer functions does not pay for them.
+_LAZY = {
+    "Failure": ".concurrency",
+    "Success": ".concurrency",
+    "debate": ".concurrency",
+    "parallel": ".concurrency",
+    "race": ".concurrency",
+    "Probabilistic": ".probabilistic",
+    "refine": ".refinement",
+    "HumanDecision": ".hitl",
+    "HumanReviewContext": ".hitl",
+    "await_human": ".hitl",
+    "shutdown": ".exporters",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "exporters":
+        return importlib.import_module(".exporters", __name__)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stratum' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 __version__ = "0.1.0"
 

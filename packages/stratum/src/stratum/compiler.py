@@ -16,7 +16,6 @@ turn, referenced in the instruction by name only.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
@@ -266,6 +265,8 @@ def parse_template(text: Any, params: Sequence[Param], role: str, owner: str) ->
                 "(no attribute, index, conversion or format spec)"
             )
         if name not in by_name:
+            import difflib  # only on this error path
+
             close = difflib.get_close_matches(name, list(by_name), n=1)
             hint = f"; did you mean `{close[0]}`?" if close else ""
             raise StratumCompileError(f"@infer {owner}: {role} names unknown parameter `{name}`{hint}")

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from .branches import Failure, Success, Tally, checked, close, run_branches
-from .debate import debate
+from .debates import debate
 from .exceptions import ParallelFailure, ParallelValidationFailed
 from .probabilistic import Probabilistic
 

@@ -24,7 +24,7 @@ import inspect
 import typing
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_origin, overload
 
 from pydantic import BaseModel
 
@@ -36,9 +36,10 @@ from .config import get_config
 from .contracts import is_opaque, opaque_fields, output_spec
 from .exceptions import StratumCompileError
 from .executor import execute
-from .probabilistic import invoke
-from .refine import refine
 from .spec import CacheScope, InferSpec, Param
+
+if TYPE_CHECKING:
+    from .refinement import refine
 
 __all__ = ["InferFunction", "compute", "flow", "infer", "refine"]
 
@@ -66,6 +67,8 @@ class InferFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> typing.Coroutine[Any, Any, Any]:
         if self.spec.quorum is not None or not self.spec.stable or get_config().test_mode:
+            from .probabilistic import invoke  # composition loads on first use
+
             return invoke(self.spec, args, kwargs)  # quorum, Probabilistic[T]: stratum.probabilistic
         return execute(self.spec, args, kwargs)
 
@@ -289,3 +292,13 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
         return run_flow
 
     return decorate(fn) if fn is not None else decorate
+
+
+def __getattr__(name: str) -> Any:
+    # `from stratum.decorators import refine` works without loading the
+    # composition modules at `import stratum`.
+    if name == "refine":
+        from .refinement import refine
+
+        return refine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

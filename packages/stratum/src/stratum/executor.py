@@ -36,7 +36,6 @@ import pydantic
 
 from . import scope, spans
 from .budget import Envelope
-from .cache import through_cache
 from .clients.base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 from .compiler import ContextObject, build_context, debug_log, jsonable
 from .conditions import check_ensure, check_given
@@ -49,7 +48,6 @@ from .exceptions import (
     StratumWarning,
     Violation,
 )
-from .hitl.tracking import current_review_id
 from .spec import InferSpec
 from .trace import ErrorInfo, TraceRecord, store
 
@@ -128,7 +126,7 @@ async def execute(
     if envelope is None:
         envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
     state = CallState()
-    state.review_id = current_review_id(flow)  # the human decision this call follows, if any
+    state.review_id = scope.current_review_id(flow)  # the human decision this call follows, if any
     model = spec.model or cfg.default_model
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -152,6 +150,8 @@ async def execute(
         if spec.cache == "none" or spec.quorum is not None or not spec.stable:
             value = await _attempts(spec, ctx, model, envelope, state, cfg)
         else:
+            from .cache import through_cache  # loaded on first cached call: keeps `import stratum` light
+
             run = functools.partial(_attempts, spec, ctx, model, envelope, state, cfg)
             value = await through_cache(spec, ctx, model, envelope, state, run)
         output = spec.output.dump(value)

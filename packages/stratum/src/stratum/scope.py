@@ -14,7 +14,7 @@ from typing import Any
 
 from .budget import Envelope
 
-__all__ = ["FlowScope", "current", "enter", "leave"]
+__all__ = ["FlowScope", "current", "current_review_id", "enter", "leave", "note_review"]
 
 SESSION_CACHE_LIMIT = 1024
 
@@ -45,3 +45,24 @@ def enter(scope: FlowScope) -> contextvars.Token[FlowScope | None]:
 
 def leave(token: contextvars.Token[FlowScope | None]) -> None:
     _current.reset(token)
+
+
+# (flow_id, review_id) of the latest human decision in this line of execution
+# (see stratum.hitl.tracking for what this link means in traces).
+_last_review: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "stratum_last_review", default=None
+)
+
+
+def note_review(flow: FlowScope | None, review_id: str) -> None:
+    """Remember ``review_id`` for the calls that follow it in this flow."""
+    if flow is not None:
+        _last_review.set((flow.flow_id, review_id))
+
+
+def current_review_id(flow: FlowScope | None) -> str | None:
+    """The id of the latest review decided earlier in ``flow`` in this context."""
+    last = _last_review.get()
+    if flow is None or last is None or last[0] != flow.flow_id:
+        return None
+    return last[1]

@@ -6,7 +6,6 @@ from typing import Any
 
 from ..exceptions import StratumConfigError
 from .base import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
-from .litellm_client import LiteLLMClient
 
 __all__ = [
     "CompletionRequest",
@@ -28,8 +27,18 @@ def as_client(value: Any) -> Any:
     if callable(getattr(value, "complete", None)):
         return value
     if callable(getattr(value, "acompletion", None)):
+        from .litellm_client import LiteLLMClient
+
         return LiteLLMClient.wrap(value)
     raise StratumConfigError(
         f"configure(client=...): {value!r} is not a client; pass an object with "
         "`async complete(request)`, the litellm module, or a litellm Router"
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LiteLLMClient":  # its module is loaded on first use, not at `import stratum`
+        from .litellm_client import LiteLLMClient
+
+        return LiteLLMClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

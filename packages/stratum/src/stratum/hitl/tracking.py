@@ -14,12 +14,12 @@ Two links, both by ``review_id``:
 
 from __future__ import annotations
 
-import contextvars
 import time
 from datetime import datetime
 from typing import Any
 
 from .. import scope
+from ..scope import current_review_id, note_review
 from ..trace import ErrorInfo, TraceRecord
 from .review import HumanDecision, PendingReview, as_json
 
@@ -27,24 +27,6 @@ __all__ = ["FUNCTION", "current_review_id", "note_review", "review_record"]
 
 #: The ``function`` of a review's own trace record.
 FUNCTION = "await_human"
-
-# (flow_id, review_id) of the latest decided review in this context.
-_last: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("stratum_last_review", default=None)
-
-
-def note_review(flow: scope.FlowScope | None, review_id: str) -> None:
-    """Remember ``review_id`` for the calls that follow it in this flow."""
-    if flow is not None:
-        _last.set((flow.flow_id, review_id))
-
-
-def current_review_id(flow: scope.FlowScope | None) -> str | None:
-    """The id of the latest review decided earlier in ``flow`` in this context."""
-    last = _last.get()
-    if flow is None or last is None or last[0] != flow.flow_id:
-        return None
-    return last[1]
-
 
 def review_record(
     review: PendingReview,
