@@ -18,7 +18,6 @@ a ``@flow``, so one can replace the other without changing callers::
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import typing
@@ -263,6 +262,8 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
 
         @functools.wraps(func)
         async def run_flow(*args: Any, **kwargs: Any) -> Any:
+            import asyncio  # already loaded by the running loop; deferred for `import stratum`
+
             parent = scope.current()
             envelope = Envelope(budget, name, parent=parent.envelope if parent else None)
             opened = scope.FlowScope(flow_id=str(uuid.uuid4()), name=name, envelope=envelope, parent=parent)

@@ -19,7 +19,6 @@ Every call, success or failure, leaves a ``TraceRecord``.
 
 from __future__ import annotations
 
-import asyncio
 import collections.abc
 import functools
 import math
@@ -273,6 +272,8 @@ async def _send(
     client: Any, request: CompletionRequest, envelope: Envelope, state: CallState, cfg: Config, function: str
 ) -> CompletionResponse:
     """One request under the time budget, retrying transient provider errors."""
+    import asyncio  # deferred: `import stratum` does not pay asyncio's import cost
+
     failures = 0
     while True:
         left = envelope.remaining_seconds()
@@ -443,6 +444,8 @@ def run(coro: Any) -> Any:
     Inside a running event loop this raises ``RuntimeError`` instead of
     hanging: there, ``await`` the coroutine.
     """
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
