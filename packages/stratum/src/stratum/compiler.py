@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .budget import Budget
-from .contracts import canonical_hash, canonical_json, opaque_fields
+from .contracts import any_adapter, canonical_hash, canonical_json, opaque_fields
 from .exceptions import StratumCompileError
 from .spec import InferSpec, Param, Template
 
@@ -220,11 +220,10 @@ def jsonable(value: Any, path: str, hidden: dict[str, Any]) -> Any:
         return {str(k): jsonable(v, f"{path}.{k}", hidden) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v, f"{path}[{i}]", hidden) for i, v in enumerate(value)]
-    from pydantic import TypeAdapter
     from pydantic_core import PydanticSerializationError
 
     try:
-        return TypeAdapter(Any).dump_python(value, mode="json")
+        return any_adapter().dump_python(value, mode="json")
     except PydanticSerializationError:
         raise TypeError(
             f"input `{path}` of type {type(value).__name__} cannot be rendered into a prompt; "

@@ -36,12 +36,10 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, TypeAdapter
-
 from . import quorum
 from .branches import gather_all
 from .config import get_config
-from .contracts import canonical_json
+from .contracts import canonical_json, json_value
 from .exceptions import StabilityAssertionError, StratumWarning
 from .spec import InferSpec
 from .trace import TraceRecord, store
@@ -201,6 +199,4 @@ def _categorical(annotation: Any) -> bool:
 
 def as_json(value: Any) -> Any:
     """A JSON-able form of an output (contract instance or primitive)."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return TypeAdapter(Any).dump_python(value, mode="json")
+    return json_value(value)

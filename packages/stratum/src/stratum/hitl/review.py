@@ -10,7 +10,6 @@ loop: the waiting flow is woken on its own loop.
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 import pydantic
 from pydantic_core import PydanticSerializationError
 
+from ..contracts import any_adapter
 from ..exceptions import InvalidDecision, ReviewNotPending
 from .decision import DecisionType, decision_type_of
 
@@ -30,10 +30,8 @@ T = TypeVar("T")
 ReviewState = Literal["pending", "resolved", "timed_out", "cancelled"]
 
 
-@functools.cache
 def _json_any() -> pydantic.TypeAdapter[Any]:
-    # Built on first use: building an adapter at import would slow `import stratum`.
-    return pydantic.TypeAdapter(Any)
+    return any_adapter()  # shared, built on first use
 
 
 def as_json(value: Any, what: str) -> Any:
