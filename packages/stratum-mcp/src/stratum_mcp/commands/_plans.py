@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from stratum_mcp.setup.files import FileChange
     from stratum_mcp.setup.plan import Plan
 
-__all__ = ["add_project_argument", "display", "print_plan", "print_problems"]
+__all__ = ["add_project_argument", "carry_out", "display", "print_plan", "print_problems"]
 
 CLIENT_NAMES = ("claude", "codex", "cursor")
 _PAST = {"create": "created", "update": "updated", "delete": "removed"}
@@ -58,3 +58,32 @@ def print_plan(plan: Plan, changes: list[FileChange] | tuple[FileChange, ...], *
                 print("\n".join(f"      {line}" for line in diff[1].splitlines()))
     for note in plan.notes:
         print(f"  note: {note}")
+
+
+def carry_out(plan: Plan, verb: str, *, nothing: str, would: str, done: str, dry_run: bool) -> int | None:
+    """Refuse, report "nothing to do", dry-run, or apply ``plan`` and print what changed.
+
+    Returns the exit code when the command should stop here, None after a
+    successful apply (the caller may print more).
+    """
+    from stratum_mcp.commands._output import fail
+    from stratum_mcp.errors import SetupError
+    from stratum_mcp.setup.plan import apply_plan
+
+    if plan.problems:
+        return print_problems(plan, verb)
+    if not plan.pending:
+        print(nothing)
+        print_plan(plan, [], dry_run=dry_run)
+        return 0
+    if dry_run:
+        print(would)
+        print_plan(plan, plan.pending, dry_run=True)
+        return 0
+    try:
+        changed = apply_plan(plan)
+    except SetupError as exc:
+        return fail(str(exc))
+    print(done)
+    print_plan(plan, changed, dry_run=False)
+    return None

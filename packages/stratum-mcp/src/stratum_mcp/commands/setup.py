@@ -20,12 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stratum_mcp.commands._output import fail
-    from stratum_mcp.commands._plans import print_plan, print_problems
+    from stratum_mcp.commands._plans import carry_out
     from stratum_mcp.errors import SetupError
     from stratum_mcp.setup.clients import CLIENTS
     from stratum_mcp.setup.install import plan_setup
     from stratum_mcp.setup.paths import find_project_root
-    from stratum_mcp.setup.plan import apply_plan
 
     clients = tuple(dict.fromkeys(args.clients or ["claude"]))
     try:
@@ -33,23 +32,17 @@ def run(args: argparse.Namespace) -> int:
     except SetupError as exc:
         return fail(str(exc))
     plan = plan_setup(root, clients, force=args.force)
-    if plan.problems:
-        return print_problems(plan, NAME)
     names = ", ".join(clients)
-    if not plan.pending:
-        print(f"Nothing to change: {root} is already set up for {names}.")
-        print_plan(plan, [], dry_run=args.dry_run)
-        return 0
-    if args.dry_run:
-        print(f"Dry run: setup would make these changes for {names} in {root}:")
-        print_plan(plan, plan.pending, dry_run=True)
-        return 0
-    try:
-        done = apply_plan(plan)
-    except SetupError as exc:
-        return fail(str(exc))
-    print(f"Set up {root} for {names}:")
-    print_plan(plan, done, dry_run=False)
+    stopped = carry_out(
+        plan,
+        NAME,
+        nothing=f"Nothing to change: {root} is already set up for {names}.",
+        would=f"Dry run: setup would make these changes for {names} in {root}:",
+        done=f"Set up {root} for {names}:",
+        dry_run=args.dry_run,
+    )
+    if stopped is not None:
+        return stopped
     print("Next:")
     for name in clients:
         print(f"  {CLIENTS[name].activate};")

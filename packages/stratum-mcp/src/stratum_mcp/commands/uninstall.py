@@ -20,10 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stratum_mcp.commands._output import fail
-    from stratum_mcp.commands._plans import print_plan, print_problems
+    from stratum_mcp.commands._plans import carry_out
     from stratum_mcp.errors import SetupError
     from stratum_mcp.setup.paths import find_project_root
-    from stratum_mcp.setup.plan import apply_plan
     from stratum_mcp.setup.uninstall import plan_uninstall
 
     try:
@@ -32,20 +31,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     clients = tuple(dict.fromkeys(args.clients)) if args.clients else None
     plan = plan_uninstall(root, clients, force=args.force)
-    if plan.problems:
-        return print_problems(plan, NAME)
-    if not plan.pending:
-        print(f"Nothing to remove: stratum is not set up in {root}.")
-        print_plan(plan, [], dry_run=args.dry_run)
-        return 0
-    if args.dry_run:
-        print(f"Dry run: uninstall would make these changes in {root}:")
-        print_plan(plan, plan.pending, dry_run=True)
-        return 0
-    try:
-        done = apply_plan(plan)
-    except SetupError as exc:
-        return fail(str(exc))
-    print(f"Removed stratum from {root}:")
-    print_plan(plan, done, dry_run=False)
-    return 0
+    stopped = carry_out(
+        plan,
+        NAME,
+        nothing=f"Nothing to remove: stratum is not set up in {root}.",
+        would=f"Dry run: uninstall would make these changes in {root}:",
+        done=f"Removed stratum from {root}:",
+        dry_run=args.dry_run,
+    )
+    return 0 if stopped is None else stopped
