@@ -1,41 +1,76 @@
 # Two entry points matter (see README): `make demo` and `make test`.
-# Both create ./.venv on first use and reinstall only when a pyproject changes.
+# Both install exactly what uv.lock pins into ./.venv (created on first use;
+# re-synced only when the lock or a pyproject changes). `make lock` is the one
+# target that resolves anew, on purpose.
+#
+# Another interpreter: `make test PYTHON=python3.13` uses ./.venv-3.13.
 PYTHON ?= python3
-VENV   := .venv
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+ifeq ($(PYVER),)
+$(error $(PYTHON) does not run; pass PYTHON=/path/to/python3.11-or-newer)
+endif
+ifeq ($(origin PYTHON),command line)
+VENV   ?= .venv-$(PYVER)
+else
+VENV   ?= .venv
+endif
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-PYPROJECTS := $(wildcard packages/*/pyproject.toml)
+STAMP  := $(VENV)/.synced
+# uv itself is pinned by hash and bootstrapped with pip into ./.tools.
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+LOCKED_INPUTS := uv.lock pyproject.toml $(wildcard packages/*/pyproject.toml)
+
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+# Interpreters come from the machine; uv must not try to download one.
+export UV_PYTHON_DOWNLOADS := never
 # LiteLLM otherwise downloads its price map at import time.
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test test-latest services bench lint lock clean
 
 setup: $(STAMP)
 
-$(STAMP): $(PYPROJECTS)
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(foreach p,$(patsubst %/pyproject.toml,%,$(PYPROJECTS)),-e "$(p)[test]")
+$(UV): tools/uv-requirements.txt
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary :all: -r tools/uv-requirements.txt
+	touch $(UV)
+
+$(STAMP): $(LOCKED_INPUTS) | $(UV)
+	$(UV) sync --locked --quiet --python $(PYTHON)
 	touch $(STAMP)
 
 # The main job: every example end to end, then an MCP round trip.
 demo: setup
 	$(PY) examples/run_all.py
 
-# Every test of both distributions.
-test: setup
+# Every test of both distributions. Services the tests start themselves
+# (redis-server) are installed first when missing and this user can.
+test: setup services
 	$(PY) -m pytest packages/stratum/tests
-	@if [ -d packages/stratum-mcp/tests ]; then $(PY) -m pytest packages/stratum-mcp/tests; fi
+	$(PY) -m pytest packages/stratum-mcp/tests
+
+services:
+	@tools/ensure-test-services
+
+# The library's own dependency ranges, at their newest: what `pip install`
+# gives a user today. Not part of CI (an upstream release must not block a
+# landing); run it to see upstream breakage before users do.
+test-latest: | $(UV)
+	tools/test-latest $(PYTHON)
 
 bench: setup
 	$(PY) benchmarks/run_all.py
 
 # Static checks: ruff everywhere, mypy (strict) on both packages' sources.
 lint: setup
-	$(PY) -m pip install --quiet -e "packages/stratum-mcp[test,dev]"
-	$(PY) -m ruff check packages examples benchmarks
+	$(PY) -m ruff check packages examples benchmarks tools
 	cd packages/stratum && ../../$(PY) -m mypy
 	cd packages/stratum-mcp && ../../$(PY) -m mypy
 
+# Resolve every dependency anew (newest allowed versions) and rewrite uv.lock.
+lock: | $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+
 clean:
-	rm -rf $(VENV)
+	rm -rf .venv .venv-* $(TOOLS)

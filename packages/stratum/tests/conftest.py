@@ -65,6 +65,25 @@ def _fresh_runtime() -> Iterator[None]:
     stratum.trace.clear()
 
 
+#: Skip reasons of tests that need a server the machine lacks start with this;
+#: the end of the run lists them loudly (CI turns them into failures instead).
+MISSING_SERVICE = "missing service:"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if MISSING_SERVICE in reason:
+            text = reason.split(MISSING_SERVICE, 1)[1].strip()
+            reasons[text] = reasons.get(text, 0) + 1
+    if reasons:
+        total = sum(reasons.values())
+        terminalreporter.section(f"NOT RUN: {total} tests need a server this machine lacks", sep="!", red=True)
+        for text, count in sorted(reasons.items()):
+            terminalreporter.line(f"{count} x {text}", red=True)
+
+
 @pytest.fixture
 def scripted() -> ScriptedClient:
     """A scripted client already configured as the default, model "test-model"."""

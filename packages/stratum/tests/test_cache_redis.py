@@ -44,7 +44,7 @@ def _ping(port: int) -> bool:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server is not installed (apt-get install -y redis-server)"
+        message = "missing service: redis-server is not installed (apt-get install -y redis-server)"
         if os.environ.get("STRATUM_REQUIRE_REDIS") == "1":
             pytest.fail(message + "; STRATUM_REQUIRE_REDIS=1 requires it")
         pytest.skip(message)
