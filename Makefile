@@ -24,6 +24,8 @@ LOCKED_INPUTS := uv.lock pyproject.toml $(wildcard packages/*/pyproject.toml)
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 # Interpreters come from the machine; uv must not try to download one.
 export UV_PYTHON_DOWNLOADS := never
+# Compile bytecode at install, as pip does: a first import is then what a user sees.
+export UV_COMPILE_BYTECODE := 1
 # LiteLLM otherwise downloads its price map at import time.
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
