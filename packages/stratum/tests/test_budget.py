@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import Budget, BudgetExceeded, StratumWarning, contract, flow, infer
-from stratum.budget import Envelope
+from stratum._core.budget import Envelope
 from stratum.clients import ModelInfo
 from stratum.testing import Reply, ScriptedClient
 

@@ -16,13 +16,12 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import Budget, BudgetExceeded, StratumWarning, contract, flow, infer
-from stratum import cache as cache_module
-from stratum.cache import SQLiteCacheStore, key_for
-from stratum.cache_stores import default_store
-from stratum.spans import SpanData
+from stratum import Budget, BudgetExceeded, StratumWarning, cache_key, contract, flow, infer
+from stratum.cache import SQLiteCacheStore, default_store
+from stratum.cache import _keys as cache_keys
 from stratum.testing import Reply, ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
+from stratum.trace import SpanData
 
 
 @contract
@@ -116,9 +115,9 @@ async def test_a_session_cache_outside_a_flow_caches_nothing(scripted: ScriptedC
 
 # -- keys ----------------------------------------------------------------------------
 def test_the_key_changes_with_inputs_intent_context_model_and_contract(scripted: ScriptedClient) -> None:
-    base = key_for(answer, question="q")
-    assert key_for(answer, question="q") == base
-    assert key_for(answer, question="other") != base
+    base = cache_key(answer, question="q")
+    assert cache_key(answer, question="q") == base
+    assert cache_key(answer, question="other") != base
 
     @infer(intent="Answer briefly {question}", ensure=lambda r: r.score > limits["min_score"], cache="global")
     def other_intent(question: str) -> Answer: ...
@@ -132,7 +131,7 @@ def test_the_key_changes_with_inputs_intent_context_model_and_contract(scripted:
     @infer(intent="Answer {question}", ensure=lambda r: r.score > limits["min_score"])
     def other_contract(question: str) -> Sourced: ...
 
-    keys = {key_for(fn, question="q") for fn in (other_intent, with_context, other_model, other_contract)}
+    keys = {cache_key(fn, question="q") for fn in (other_intent, with_context, other_model, other_contract)}
     assert len(keys) == 4 and base not in keys
     assert len(base) == 64
 
@@ -196,7 +195,7 @@ async def test_a_cached_value_that_now_fails_ensure_is_a_miss_and_is_replaced(
 async def test_a_corrupt_entry_is_a_miss_with_a_warning_and_is_replaced(
     scripted: ScriptedClient, store: SQLiteCacheStore
 ) -> None:
-    key = key_for(answer, question="q")
+    key = cache_key(answer, question="q")
     await store.set(key, b"\x00not json")
     scripted.push(reply("repaired"))
     with pytest.warns(StratumWarning, match="unreadable cache entry"):
@@ -220,7 +219,7 @@ async def test_entries_that_do_not_fit_the_contract_are_misses(
 ) -> None:
     if entry is None:
         entry = json.dumps({"v": 1, "contract": answer.spec.output.hash, "output": {"text": 5}}).encode()
-    await store.set(key_for(answer, question="q"), entry)
+    await store.set(cache_key(answer, question="q"), entry)
     scripted.push(reply())
     with pytest.warns(StratumWarning, match="unreadable cache entry"):
         assert (await answer(question="q")).text == "hi"
@@ -280,7 +279,7 @@ async def test_a_store_that_cannot_write_still_returns_the_result(scripted: Scri
 async def test_oversized_results_are_not_stored(
     scripted: ScriptedClient, store: SQLiteCacheStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache_module, "MAX_ENTRY_BYTES", 10)
+    monkeypatch.setattr(cache_keys, "MAX_ENTRY_BYTES", 10)
     scripted.push(reply("a"), reply("b"))
     await answer(question="q")
     assert (await answer(question="q")).text == "b"
@@ -341,7 +340,7 @@ async def test_a_waiting_call_keeps_its_own_time_budget(scripted: ScriptedClient
     )
     def impatient(question: str) -> Answer: ...
 
-    assert key_for(impatient, question="q") == key_for(answer, question="q")  # the budget is not in the key
+    assert cache_key(impatient, question="q") == cache_key(answer, question="q")  # the budget is not in the key
     leader = asyncio.create_task(answer(question="q"))
     await asyncio.sleep(0)
     with pytest.raises(BudgetExceeded) as caught:

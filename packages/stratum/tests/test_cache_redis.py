@@ -19,8 +19,8 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import StratumConfigError, StratumWarning, contract, infer
-from stratum.cache import RedisCacheStore, key_for
+from stratum import StratumConfigError, StratumWarning, cache_key, contract, infer
+from stratum.cache import RedisCacheStore
 from stratum.testing import ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
 
@@ -110,7 +110,7 @@ async def test_another_store_object_on_the_same_server_sees_the_entry(
     stratum.configure(cache_store=other)
     assert (await answer(question="q")).text == "shared"
     assert len(scripted.requests) == 1
-    raw = await other.get(key_for(answer, question="q"))
+    raw = await other.get(cache_key(answer, question="q"))
     assert raw is not None and b'"shared"' in raw
     await other.aclose()
     await redis_store.aclose()
@@ -121,7 +121,7 @@ async def test_redis_expires_entries_after_their_ttl(scripted: ScriptedClient, r
     stratum.configure(cache_store=store)
     scripted.push(reply("a"), reply("b"))
     await answer(question="q")
-    key = key_for(answer, question="q")
+    key = cache_key(answer, question="q")
     assert await store.get(key) is not None
     async with asyncio.timeout(5):
         while await store.get(key) is not None:
@@ -133,7 +133,7 @@ async def test_redis_expires_entries_after_their_ttl(scripted: ScriptedClient, r
 async def test_a_corrupt_redis_entry_is_a_miss_with_a_warning_and_is_replaced(
     scripted: ScriptedClient, redis_store: RedisCacheStore
 ) -> None:
-    key = key_for(answer, question="q")
+    key = cache_key(answer, question="q")
     await redis_store.set(key, b"{truncated")
     scripted.push(reply("repaired"))
     with pytest.warns(StratumWarning, match="unreadable cache entry"):

@@ -8,8 +8,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from stratum import StratumCompileError, contract, infer, opaque
-from stratum.compiler import ContextObject, compile_prompt
+from stratum import ContextObject, StratumCompileError, compile_prompt, contract, infer, opaque
 from stratum.testing import ScriptedClient
 
 

@@ -6,9 +6,8 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import StratumConfigError, contract, infer
+from stratum import StratumConfigError, contract, get_config, infer
 from stratum.clients import LiteLLMClient
-from stratum.config import get_config
 from stratum.testing import ScriptedClient, ScriptExhausted
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from stratum import StratumCompileError, contract, infer, opaque
-from stratum.contracts import get_hash, get_schema, opaque_fields, strict_schema
+from stratum import StratumCompileError, contract, contract_hash, contract_schema, infer, opaque
+from stratum._core.contracts import opaque_fields
 
 
 @contract
@@ -29,7 +29,7 @@ class Rich(BaseModel):
 
 
 def test_contract_schema_is_draft_2020_12_with_constraints() -> None:
-    schema = get_schema(Rich)
+    schema = contract_schema(Rich)
     props = schema["properties"]
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert props["label"]["enum"] == ["positive", "negative", "neutral"]
@@ -43,8 +43,8 @@ def test_contract_schema_is_draft_2020_12_with_constraints() -> None:
 
 
 def test_contract_hash_is_sha256_prefix_of_canonical_schema_json() -> None:
-    canonical = json.dumps(get_schema(Rich), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert get_hash(Rich) == hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    canonical = json.dumps(contract_schema(Rich), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert contract_hash(Rich) == hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def test_contract_hash_changes_when_the_contract_changes() -> None:
@@ -52,14 +52,14 @@ def test_contract_hash_changes_when_the_contract_changes() -> None:
     class A(BaseModel):
         x: int
 
-    first = get_hash(A)
+    first = contract_hash(A)
 
     @contract  # type: ignore[no-redef]
     class A(BaseModel):
         x: int
         y: str
 
-    assert get_hash(A) != first
+    assert contract_hash(A) != first
 
 
 def test_plain_annotated_class_becomes_a_pydantic_contract() -> None:
@@ -76,7 +76,7 @@ def test_plain_annotated_class_becomes_a_pydantic_contract() -> None:
     assert issubclass(Plain, BaseModel)
     value = Plain(label="a", score=3)
     assert value.double() == 6
-    assert get_schema(Plain)["properties"]["score"]["minimum"] == 0
+    assert contract_schema(Plain)["properties"]["score"]["minimum"] == 0
     with pytest.raises(ValueError):
         Plain(label="c")
 
@@ -106,7 +106,7 @@ def test_circular_contract_reference_is_a_compile_error() -> None:
 
 
 def test_strict_schema_requires_every_property_and_forbids_extras() -> None:
-    strict = strict_schema(Rich)
+    strict = contract_schema(Rich, strict=True)
     assert strict["additionalProperties"] is False
     assert set(strict["required"]) == set(strict["properties"])
     assert strict["$defs"]["Inner"]["additionalProperties"] is False

@@ -176,7 +176,7 @@ def test_decision_types_are_named_the_way_a_reviewer_reads_them() -> None:
     from pydantic import Field
 
     from stratum.hitl import DecisionType
-    from stratum.hitl.decision import decision_type_of
+    from stratum.hitl._decision import decision_type_of
 
     assert decision_type_of(int).name == "int"
     assert decision_type_of(Resolution).name == "Resolution"

@@ -30,12 +30,12 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import StratumWarning, contract, flow, infer
+from stratum._observability.otlp import exporter as otlp_module
 from stratum.exporters import OTLPExporter
-from stratum.exporters import otlp as otlp_module
-from stratum.spans import KIND_INTERNAL, SpanData
 from stratum.testing import ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer, Served
 from stratum.testing.otlp_receiver import Answer, LocalOTLPReceiver
+from stratum.trace import KIND_INTERNAL, SpanData
 
 _HEX = {"traceId": 32, "spanId": 16, "parentSpanId": 16}
 
@@ -425,7 +425,7 @@ def test_standard_environment_variables_configure_the_exporter(
 
 
 def test_the_grpc_port_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import stratum.exporters as exporters_module
+    import stratum._observability.otlp.setup as exporters_module
 
     monkeypatch.setattr(exporters_module, "_grpc_port_warned", False)
     with pytest.warns(StratumWarning, match="4317"):

@@ -11,9 +11,8 @@ from composition_support import body_prompt, prompt, through_litellm, warm_litel
 from pydantic import BaseModel
 
 import stratum
-from stratum import Budget, BudgetExceeded, ConvergenceFailure, StratumCompileError, contract, infer
+from stratum import Budget, BudgetExceeded, ConvergenceFailure, StratumCompileError, contract, infer, refine
 from stratum.clients import ModelInfo
-from stratum.decorators import refine
 from stratum.testing import Reply, ScriptedClient
 
 

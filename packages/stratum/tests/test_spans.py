@@ -11,10 +11,10 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import PostconditionFailed, compute, contract, flow, infer, spans
-from stratum.span_attributes import provider_and_model
-from stratum.spans import KIND_CLIENT, KIND_INTERNAL, STATUS_ERROR, STATUS_UNSET, SpanData
+from stratum import PostconditionFailed, compute, contract, flow, infer
+from stratum._observability.attributes import provider_and_model
 from stratum.testing import Reply, ScriptedClient
+from stratum.trace import KIND_CLIENT, KIND_INTERNAL, STATUS_ERROR, STATUS_UNSET, SpanData
 
 
 class Collect:
@@ -179,7 +179,7 @@ async def test_an_infer_call_outside_a_flow_is_a_root_span(scripted: ScriptedCli
     first, second = tracer.named("infer judge")
     assert first.parent_span_id is None and second.parent_span_id is None
     assert first.trace_id != second.trace_id
-    assert spans.current() is None
+    assert stratum.trace.current_span() is None
 
 
 def test_a_compute_call_outside_a_flow_makes_no_span(tracer: Collect) -> None:
@@ -261,7 +261,7 @@ async def test_no_tracer_means_no_span_is_ever_opened(scripted: ScriptedClient) 
 
     @compute
     def peek() -> None:
-        seen.append(spans.current())
+        seen.append(stratum.trace.current_span())
 
     @flow
     async def quiet() -> None:

@@ -21,7 +21,6 @@ from stratum import (
     infer,
     opaque,
 )
-from stratum.contracts import get_hash
 from stratum.testing import ScriptedClient
 
 
@@ -42,7 +41,7 @@ async def test_success_record_carries_every_field(scripted: ScriptedClient) -> N
     assert record.function == "label" and record.model == "test-model"
     assert record.inputs == {"text": "x", "secret": "hidden"} and record.opaque_inputs == ("secret",)
     assert len(record.compiled_prompt_hash or "") == 12
-    assert record.contract_hash == get_hash(Label)
+    assert record.contract_hash == stratum.contract_hash(Label)
     assert record.attempts == 2 and record.output == {"label": "a", "score": 0.9}
     assert record.retry_reasons == ("ensure `r.score > 0.5` failed (actual: score=0.2)",)
     assert record.input_tokens and record.output_tokens and record.duration_ms >= 0

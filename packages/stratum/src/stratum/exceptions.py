@@ -33,11 +33,17 @@ Every error carries structured fields; tests and handlers should read those
 rather than parse messages.
 """
 
-from __future__ import annotations
+# This module's namespace is public (``stratum.exceptions``): what it needs
+# besides its own classes is imported for type checking only, or under a
+# private name.
+from __future__ import annotations as _annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+import dataclasses as _dataclasses
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, Literal
 
 __all__ = [
     "AttemptRecord",
@@ -65,7 +71,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@_dataclasses.dataclass(frozen=True, slots=True)
 class Violation:
     """One reason an attempt was rejected.
 
@@ -84,7 +90,7 @@ class Violation:
         return self.message
 
 
-@dataclass(frozen=True, slots=True)
+@_dataclasses.dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """What one failed attempt sent and received, kept for the retry history."""
 

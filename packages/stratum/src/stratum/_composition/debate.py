@@ -32,9 +32,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .branches import gather_all
-from .contracts import canonical_hash, canonical_json
-from .probabilistic import as_json
+from .._core.branches import gather_all
+from .._json import canonical_hash, canonical_json, json_value
 
 __all__ = ["debate"]
 
@@ -133,11 +132,11 @@ def _agree_on(agents: list[Agent], explicit: str | None) -> str | None:
 def _position(output: Any, field: str | None) -> str:
     """What two agents must share to agree: the field's value, or the whole output's hash."""
     if field is None:
-        return canonical_hash(as_json(output))
+        return canonical_hash(json_value(output))
     value = output.get(field, _MISSING) if isinstance(output, dict) else getattr(output, field, _MISSING)
     if value is _MISSING:
         raise ValueError(f"debate(): agree_on={field!r} is not a field of the agent output {output!r}")
-    return canonical_json(as_json(value))
+    return canonical_json(json_value(value))
 
 
 _MISSING = object()

@@ -1,14 +1,14 @@
-"""Concurrent composition: ``parallel``, ``race`` and ``debate``.
+"""``parallel``: run calls concurrently and combine them by a rule.
 
-Branches run as tasks of one ``asyncio.TaskGroup`` (see ``stratum.branches``).
-A branch that is no longer needed is cancelled, and the call returns only
-after every cancelled branch has finished unwinding, so an abandoned LLM
-request is really closed and no task outlives the call::
+Branches run as tasks of one ``asyncio.TaskGroup`` (see
+``stratum._core.branches``). A branch that is no longer needed is cancelled,
+and the call returns only after every cancelled branch has finished
+unwinding, so an abandoned LLM request is really closed and no task outlives
+the call::
 
     sentiment, topics, summary = await stratum.parallel(
         classify(text=t), extract_topics(text=t), summarise(text=t),
     )
-    fastest = await stratum.race(ask_small(q=q), ask_large(q=q))
 
 Branches inherit the caller's flow scope (flow id, budget envelope), so
 their spending is charged to the flow that started them.
@@ -20,12 +20,10 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from .branches import Failure, Success, Tally, checked, close, run_branches
-from .debates import debate
-from .exceptions import ParallelFailure, ParallelValidationFailed
-from .probabilistic import Probabilistic
+from .._core.branches import Success, Tally, checked, close, run_branches
+from ..exceptions import ParallelFailure, ParallelValidationFailed
 
-__all__ = ["Failure", "Probabilistic", "Success", "debate", "parallel", "race"]
+__all__ = ["parallel"]
 
 Require = Literal["all", "any"] | int
 
@@ -82,36 +80,6 @@ async def parallel(
         if not verdict:
             raise ParallelValidationFailed(result if isinstance(result, (tuple, list)) else (result,))
     return result
-
-
-async def race(*coros: Awaitable[Any]) -> Any:
-    """The result of the first branch to finish without raising; the rest are cancelled.
-
-    If every branch raises, the last error is re-raised; the earlier ones are
-    attached to it as ``error.race_failures`` (a tuple, in the order they
-    happened) and summarised in its notes.
-
-    >>> import asyncio, stratum
-    >>> async def slow(): await asyncio.sleep(1); return "slow"
-    >>> async def fast(): return "fast"
-    >>> stratum.run(stratum.race(slow(), fast()))
-    'fast'
-    """
-    awaitables = checked(coros, "race")
-    if not awaitables:
-        raise ValueError("race() needs at least one awaitable")
-    tally = await run_branches(awaitables, lambda t: t.succeeded >= 1)
-    for i in tally.order:
-        outcome = tally.outcomes[i]
-        if isinstance(outcome, Success):
-            return outcome.value
-    errors = [o.error for i in tally.order if isinstance(o := tally.outcomes[i], Failure)]
-    last, others = errors[-1], tuple(errors[:-1])
-    last.race_failures = others  # type: ignore[attr-defined]
-    if others:
-        listed = "; ".join(f"{type(e).__name__}: {str(e)[:200]}" for e in others)
-        last.add_note(f"race(): the {len(others)} other branch(es) failed first: {listed}")
-    raise last
 
 
 def _combine(tally: Tally, require: Require, need: int) -> Any:

@@ -34,13 +34,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from . import quorum, scope
-from .budget import Envelope
-from .config import get_config
-from .exceptions import ConvergenceFailure, StratumCompileError
-from .probabilistic import as_json, warn_if_unsampled
-from .spec import InferSpec
-from .trace import TraceRecord, store
+from .._core import scope
+from .._core.budget import Envelope
+from .._core.calls import run_once, warn_if_unsampled
+from .._core.config import get_config
+from .._core.spec import InferSpec
+from .._json import json_value
+from .._observability.records import TraceRecord, store
+from ..exceptions import ConvergenceFailure, StratumCompileError
 
 __all__ = ["RefineFunction", "refine"]
 
@@ -128,7 +129,7 @@ class RefineFunction:
         for iteration in range(1, self.max_iterations + 1):
             envelope.check(spec.qualname)
             tag = {"id": loop_id, "iteration": iteration, "max_iterations": self.max_iterations}
-            result = await quorum.call(
+            result = await run_once(
                 spec, args, kwargs, refine_feedback=text, envelope=envelope, record_sink=_tagged(tag)
             )
             outputs.append(result)
@@ -174,6 +175,6 @@ def _item(value: Any) -> str:
     if isinstance(value, BaseModel):
         return value.model_dump_json()
     try:
-        return json.dumps(as_json(value), ensure_ascii=False)
+        return json.dumps(json_value(value), ensure_ascii=False)
     except Exception:  # anything pydantic cannot serialise is shown as Python would print it
         return str(value)

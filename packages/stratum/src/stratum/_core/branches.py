@@ -7,8 +7,8 @@ only after they have finished unwinding. That is what makes a cancelled LLM
 request really stop (the client's ``await`` is interrupted and its
 connection closed) and what guarantees no task outlives the call.
 
-``parallel``/``race`` (``stratum.concurrency``), quorum voting, stability
-sampling and debate rounds are all built on it.
+``parallel`` and ``race`` (``stratum._composition``), quorum voting,
+stability sampling and debate rounds are all built on it.
 """
 
 from __future__ import annotations

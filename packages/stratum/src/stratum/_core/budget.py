@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from .exceptions import BudgetExceeded
+from ..exceptions import BudgetExceeded
 
 __all__ = ["Budget", "Envelope"]
 

@@ -1,6 +1,18 @@
-"""``stable=False``: an @infer result as a distribution, ``Probabilistic[T]``.
+"""What calling an @infer function runs: the one place that decides how a call runs.
 
-An ``@infer(stable=False)`` function returns ``Probabilistic[T]`` instead of
+::
+
+    stable=False (or test mode)  ->  sampled: Probabilistic[T] over N calls (N = sample_n in test mode, else 1)
+    quorum=N                     ->  N full @infer loops and a vote            (stratum._core.quorum)
+    otherwise                    ->  one @infer loop                           (stratum._core.executor)
+
+``InferFunction.__call__`` asks ``start``; ``run_once`` is "one logical call"
+(a quorum when declared, else one loop), which sampling and ``@refine``
+repeat. Quorum and sampling load on first use, so ``import stratum`` stays
+core-only.
+
+``stable=False``: an @infer result as a distribution. An
+``@infer(stable=False)`` function returns ``Probabilistic[T]`` instead of
 ``T``. In normal operation it holds the one output of one call (no extra
 cost). Under ``configure(test_mode=True, sample_n=N)`` the call is made N
 times concurrently, so a test can measure how often the model agrees with
@@ -26,6 +38,7 @@ sampled with ``Probabilistic.collect``.
 from __future__ import annotations
 
 import enum
+import functools
 import random
 import types
 import typing
@@ -36,20 +49,70 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 
-from . import quorum
-from .branches import gather_all
+from .._json import canonical_json, json_value
+from .._observability.records import TraceRecord, store
+from ..exceptions import StabilityAssertionError, StratumWarning
+from .budget import Envelope
 from .config import get_config
-from .contracts import canonical_json, json_value
-from .exceptions import StabilityAssertionError, StratumWarning
+from .executor import execute
 from .spec import InferSpec
-from .trace import TraceRecord, store
 
-__all__ = ["Probabilistic", "invoke", "warn_if_unsampled"]
+__all__ = ["InferFunction", "Probabilistic", "run_once", "start", "warn_if_unsampled"]
 
 T = TypeVar("T")
 
+Sink = Callable[[TraceRecord], None]
+
 _sampled: set[str] = set()
 _warned: set[str] = set()
+
+
+class InferFunction:
+    """An @infer function. Calling it returns a coroutine; ``spec`` describes it."""
+
+    def __init__(self, fn: Callable[..., Any], spec: InferSpec) -> None:
+        functools.update_wrapper(self, fn)
+        self.spec = spec
+        self.__signature__ = spec.signature
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+        return start(self.spec, args, kwargs)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # Used as a method: bind like a function would, without `self` in the prompt.
+        return self if instance is None else functools.partial(self, instance)
+
+    def __repr__(self) -> str:
+        return f"<infer {self.spec.qualname} -> {self.spec.output.name}>"
+
+
+def start(spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Coroutine[Any, Any, Any]:
+    """The coroutine one call of ``spec`` runs: single, quorum or sampled (see the module docstring)."""
+    cfg = get_config()
+    if spec.stable and spec.quorum is None and not cfg.test_mode:
+        return execute(spec, args, kwargs)  # the common case, with nothing in between
+    if spec.stable:
+        if cfg.test_mode:
+            warn_if_unsampled(spec, stacklevel=4)
+        return run_once(spec, args, kwargs)
+    return _distribution(spec, args, kwargs, cfg.sample_n if cfg.test_mode else 1)
+
+
+def run_once(
+    spec: InferSpec,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    refine_feedback: str | None = None,
+    envelope: Envelope | None = None,
+    record_sink: Sink | None = None,
+) -> Coroutine[Any, Any, Any]:
+    """One logical call of ``spec``: a quorum when it declares one, else a single @infer loop."""
+    if spec.quorum is None:
+        return execute(spec, args, kwargs, refine_feedback=refine_feedback, envelope=envelope, record_sink=record_sink)
+    from .quorum import run_quorum  # deferred: quorum and the branch engine load on first use
+
+    return run_quorum(spec, args, kwargs, refine_feedback=refine_feedback, envelope=envelope, record_sink=record_sink)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +132,7 @@ class Probabilistic(Generic[T]):
         if not self.samples:
             raise ValueError("Probabilistic needs at least one sample")
         if not self.compared:
-            object.__setattr__(self, "compared", tuple(as_json(s) for s in self.samples))
+            object.__setattr__(self, "compared", tuple(json_value(s) for s in self.samples))
         elif len(self.compared) != len(self.samples):
             raise ValueError("Probabilistic: compared must have one entry per sample")
 
@@ -83,8 +146,6 @@ class Probabilistic(Generic[T]):
         >>> # result = await Probabilistic.collect(classify, text="hi")
         >>> # result.assert_stable(0.9)
         """
-        from .decorators import InferFunction  # stratum.decorators imports this module
-
         if not isinstance(fn, InferFunction):
             raise TypeError(f"Probabilistic.collect() needs an @infer function, got {fn!r}")
         return await _distribution(fn.spec, args, kwargs, get_config().sample_n)
@@ -131,16 +192,6 @@ class Probabilistic(Generic[T]):
         return Counter(self._keys()).most_common()
 
 
-def invoke(spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Coroutine[Any, Any, Any]:
-    """What calling an @infer function with quorum, ``stable=False`` or in test mode runs."""
-    cfg = get_config()
-    if spec.stable:
-        if cfg.test_mode:
-            warn_if_unsampled(spec, stacklevel=4)
-        return quorum.call(spec, args, kwargs)
-    return _distribution(spec, args, kwargs, cfg.sample_n if cfg.test_mode else 1)
-
-
 def warn_if_unsampled(spec: InferSpec, stacklevel: int = 3) -> None:
     """In test mode, warn once that ``spec`` claims stability nobody has sampled."""
     name = spec.qualname
@@ -159,8 +210,10 @@ async def _distribution(
     spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any], n: int
 ) -> Probabilistic[Any]:
     if n == 1:
-        values = [await quorum.call(spec, args, kwargs)]
+        values = [await run_once(spec, args, kwargs)]
     else:
+        from .branches import gather_all  # deferred: asyncio loads with the first sampled call
+
         _sampled.add(spec.qualname)
         group = uuid.uuid4().hex
 
@@ -168,7 +221,7 @@ async def _distribution(
             tag = {"id": group, "index": index, "of": n}
             return lambda record: store().append(replace(record, extra={**record.extra, "sample": tag}))
 
-        values = await gather_all([quorum.call(spec, args, kwargs, record_sink=tagged(i)) for i in range(n)])
+        values = await gather_all([run_once(spec, args, kwargs, record_sink=tagged(i)) for i in range(n)])
     project = projector(spec)
     return Probabilistic(spec.qualname, tuple(values), tuple(project(v) for v in values))
 
@@ -196,7 +249,3 @@ def _categorical(annotation: Any) -> bool:
         return all(_categorical(a) for a in get_args(annotation) if a is not type(None))
     return annotation is bool or (isinstance(annotation, type) and issubclass(annotation, enum.Enum))
 
-
-def as_json(value: Any) -> Any:
-    """A JSON-able form of an output (contract instance or primitive)."""
-    return json_value(value)

@@ -26,13 +26,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .._json import any_adapter, canonical_hash, canonical_json
+from ..exceptions import StratumCompileError
 from .budget import Budget
-from .contracts import any_adapter, canonical_hash, canonical_json, opaque_fields
-from .exceptions import StratumCompileError
+from .contracts import opaque_fields
 from .spec import InferSpec, Param, Template
 
 __all__ = ["ContextObject", "compile_prompt", "parse_template"]
 
+# Documented name (STRATUM_DEBUG=1 logs here): it stays "stratum.compiler".
 log = logging.getLogger("stratum.compiler")
 
 SYSTEM_PREAMBLE = (

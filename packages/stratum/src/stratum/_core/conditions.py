@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import PreconditionFailed, StratumCompileError, Violation
+from ..exceptions import PreconditionFailed, StratumCompileError, Violation
 
 __all__ = ["Condition", "check_ensure", "check_given", "describe"]
 

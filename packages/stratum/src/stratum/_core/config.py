@@ -72,7 +72,7 @@ def configure(
     global _config
     changes: dict[str, Any] = {}
     if client is not None:
-        from .clients import as_client
+        from ..clients._adapt import as_client
 
         changes["client"] = as_client(client)
     if sample_n is not None and (not isinstance(sample_n, int) or sample_n < 1):
@@ -86,7 +86,7 @@ def configure(
     if tracer is not None and not callable(getattr(tracer, "export", None)):
         raise ValueError(f"tracer must have export(span), e.g. stratum.exporters.otel(...); got {tracer!r}")
     if cache_store is not None and not all(callable(getattr(cache_store, m, None)) for m in ("get", "set", "delete")):
-        raise ValueError(f"cache_store must have async get/set/delete (see stratum.cache_stores); got {cache_store!r}")
+        raise ValueError(f"cache_store must have async get/set/delete (see stratum.cache); got {cache_store!r}")
     given = {
         "default_model": default_model,
         "review_sink": review_sink,
@@ -103,7 +103,7 @@ def configure(
     changes.update({k: v for k, v in given.items() if v is not None})
     _config = dataclasses.replace(_config, **changes)
     if trace_capacity is not None:
-        from .trace import store
+        from .._observability.records import store
 
         store().resize(trace_capacity)
     return _config
@@ -113,7 +113,7 @@ def reset_defaults() -> None:
     """Restore every default (the trace store keeps its records; see ``trace.clear``)."""
     global _config
     _config = Config()
-    from .trace import store
+    from .._observability.records import store
 
     store().resize(_config.trace_capacity)
 
@@ -124,7 +124,7 @@ def resolve_client() -> Any:
     if _config.client is not None:
         return _config.client
     if _default_client is None:
-        from .clients import LiteLLMClient
+        from ..clients._litellm import LiteLLMClient  # the only module importing litellm
 
         _default_client = LiteLLMClient()
     return _default_client

@@ -10,16 +10,14 @@ model sees changed::
         label: Literal["positive", "negative", "neutral"]
         confidence: Annotated[float, Field(ge=0.0, le=1.0)]
 
-    get_hash(Sentiment)  # '3f1c9a0b7d2e' (12 hex chars)
+    stratum.contract_hash(Sentiment)  # '3f1c9a0b7d2e' (12 hex chars)
 
 ``opaque[T]`` marks a field or parameter as data that must never be placed in
-instruction text (see ``stratum.compiler``).
+instruction text (see ``stratum._core.compiler``).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import inspect
 import json
 import types
@@ -31,19 +29,18 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 import pydantic
 from pydantic import BaseModel
 
-from .exceptions import StratumCompileError
+from .._json import canonical_hash, json_value
+from ..exceptions import StratumCompileError
 
 __all__ = [
     "OutputSpec",
-    "canonical_hash",
     "contract",
-    "get_hash",
-    "get_schema",
+    "contract_hash",
+    "contract_schema",
     "is_opaque",
     "opaque",
     "opaque_fields",
     "output_spec",
-    "strict_schema",
 ]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -81,29 +78,6 @@ def opaque_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, info in model.model_fields.items() if any(m is OPAQUE for m in info.metadata))
 
 
-@functools.cache
-def any_adapter() -> pydantic.TypeAdapter[Any]:
-    """One shared adapter for arbitrary values (building one costs ~60 us)."""
-    return pydantic.TypeAdapter(Any)
-
-
-def json_value(value: Any) -> Any:
-    """The JSON-able form of ``value``: models dumped, everything else through pydantic."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return any_adapter().dump_python(value, mode="json")
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, compact separators: the form every hash is taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def canonical_hash(value: Any) -> str:
-    """First 12 hex chars of SHA-256 of ``canonical_json(value)``."""
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:12]
-
-
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     schema: dict[str, Any]
@@ -127,21 +101,21 @@ def contract(cls: type) -> type[BaseModel]:
     return model
 
 
-def get_schema(cls: type[BaseModel]) -> dict[str, Any]:
-    """The contract's draft 2020-12 JSON Schema (a copy; safe to mutate)."""
-    copy: dict[str, Any] = json.loads(json.dumps(_compile(cls).schema))
+def contract_schema(cls: type[BaseModel], *, strict: bool = False) -> dict[str, Any]:
+    """The contract's draft 2020-12 JSON Schema (a copy; safe to mutate).
+
+    With ``strict=True``, the form sent to the provider: what OpenAI's strict
+    structured-output mode accepts (every property required, no extras;
+    unsupported keywords moved into descriptions).
+    """
+    compiled = _compile(cls)
+    copy: dict[str, Any] = json.loads(json.dumps(compiled.strict if strict else compiled.schema))
     return copy
 
 
-def get_hash(cls: type[BaseModel]) -> str:
-    """The contract's 12-hex-char content hash."""
+def contract_hash(cls: type[BaseModel]) -> str:
+    """The contract's 12-hex-char content hash, as trace records carry it in ``contract_hash``."""
     return _compile(cls).hash
-
-
-def strict_schema(cls: type[BaseModel]) -> dict[str, Any]:
-    """The schema in the form OpenAI's strict structured-output mode accepts."""
-    copy: dict[str, Any] = json.loads(json.dumps(_compile(cls).strict))
-    return copy
 
 
 def _model_from_plain_class(cls: type) -> type[BaseModel]:

@@ -23,24 +23,20 @@ import inspect
 import typing
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_origin, overload
+from typing import Any, TypeVar, get_args, get_origin, overload
 
 from pydantic import BaseModel
 
-from . import scope, spans
+from ..exceptions import StratumCompileError
+from . import scope, tracing
 from .budget import Budget, Envelope
+from .calls import InferFunction
 from .compiler import parse_template
 from .conditions import describe
-from .config import get_config
 from .contracts import is_opaque, opaque_fields, output_spec
-from .exceptions import StratumCompileError
-from .executor import execute
 from .spec import CacheScope, InferSpec, Param
 
-if TYPE_CHECKING:
-    from .refinement import refine
-
-__all__ = ["InferFunction", "compute", "flow", "infer", "refine"]
+__all__ = ["compute", "flow", "infer"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _CACHE_SCOPES = ("none", "session", "global")
@@ -54,29 +50,6 @@ def _empty_doc() -> None:
 
 
 _EMPTY_BODIES = {_empty.__code__.co_code, _empty_doc.__code__.co_code}
-
-
-class InferFunction:
-    """An @infer function. Calling it returns a coroutine; ``spec`` describes it."""
-
-    def __init__(self, fn: Callable[..., Any], spec: InferSpec) -> None:
-        functools.update_wrapper(self, fn)
-        self.spec = spec
-        self.__signature__ = spec.signature
-
-    def __call__(self, *args: Any, **kwargs: Any) -> typing.Coroutine[Any, Any, Any]:
-        if self.spec.quorum is not None or not self.spec.stable or get_config().test_mode:
-            from .probabilistic import invoke  # composition loads on first use
-
-            return invoke(self.spec, args, kwargs)  # quorum, Probabilistic[T]: stratum.probabilistic
-        return execute(self.spec, args, kwargs)
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        # Used as a method: bind like a function would, without `self` in the prompt.
-        return self if instance is None else functools.partial(self, instance)
-
-    def __repr__(self) -> str:
-        return f"<infer {self.spec.qualname} -> {self.spec.output.name}>"
 
 
 def infer(
@@ -103,8 +76,9 @@ def infer(
 
     def decorate(fn: Callable[..., Any]) -> InferFunction:
         spec = _build_spec(
-            fn, intent, context, ensure, given, model, temperature, budget, retries, cache, stable,
-            quorum, agree_on, threshold,
+            fn, intent=intent, context=context, ensure=ensure, given=given, model=model,
+            temperature=temperature, budget=budget, retries=retries, cache=cache, stable=stable,
+            quorum=quorum, agree_on=agree_on, threshold=threshold,
         )  # fmt: skip
         return InferFunction(fn, spec)
 
@@ -121,6 +95,7 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
 
 def _build_spec(
     fn: Callable[..., Any],
+    *,
     intent: Any,
     context: Any,
     ensure: Any,
@@ -162,7 +137,9 @@ def _build_spec(
         raise StratumCompileError(f"@infer {owner}: budget must be a stratum.Budget, got {budget!r}")
     if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
         raise StratumCompileError(f"@infer {owner}: temperature must be a number in [0, 2], got {temperature!r}")
-    _check_quorum(owner, output.model if not output.wrapped else None, quorum, agree_on, threshold)
+    _check_quorum(
+        owner, output.model if not output.wrapped else None, quorum=quorum, agree_on=agree_on, threshold=threshold
+    )
     given_conds = tuple(describe(g, "given") for g in _as_tuple(given))
     names = set(signature.parameters)
     for cond in given_conds:
@@ -203,7 +180,7 @@ def _param(name: str, p: inspect.Parameter, hints: dict[str, Any], owner: str) -
 
 
 def _check_quorum(
-    owner: str, model: type[BaseModel] | None, quorum: int | None, agree_on: str | None, threshold: int | None
+    owner: str, model: type[BaseModel] | None, *, quorum: int | None, agree_on: str | None, threshold: int | None
 ) -> None:
     if quorum is None:
         if threshold is not None:
@@ -234,7 +211,7 @@ def compute(fn: F) -> F:
     if not callable(fn):
         raise StratumCompileError(f"@compute expects a function, got {fn!r}")
     fn.__stratum_compute__ = True  # type: ignore[attr-defined]
-    return spans.traced_compute(fn)  # a child span inside a traced flow; same sync/async nature
+    return tracing.traced_compute(fn)  # a child span inside a traced flow; same sync/async nature
 
 
 @overload
@@ -268,7 +245,7 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
             envelope = Envelope(budget, name, parent=parent.envelope if parent else None)
             opened = scope.FlowScope(flow_id=str(uuid.uuid4()), name=name, envelope=envelope, parent=parent)
             token = scope.enter(opened)
-            span = spans.start_flow(name)  # None when no tracer is configured
+            span = tracing.start_flow(name)  # None when no tracer is configured
             try:
                 left = envelope.remaining_seconds()
                 if left is None:
@@ -282,11 +259,11 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
                         raise envelope.exceeded("time", name) from None
                     raise
             except BaseException as exc:
-                spans.end_flow(span, opened, exc)
+                tracing.end_flow(span, opened, exc)
                 span = None
                 raise
             finally:
-                spans.end_flow(span, opened)
+                tracing.end_flow(span, opened)
                 scope.leave(token)
 
         run_flow.__stratum_flow__ = True  # type: ignore[attr-defined]
@@ -294,12 +271,3 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
 
     return decorate(fn) if fn is not None else decorate
 
-
-def __getattr__(name: str) -> Any:
-    # `from stratum.decorators import refine` works without loading the
-    # composition modules at `import stratum`.
-    if name == "refine":
-        from .refinement import refine
-
-        return refine
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ For one call, in order:
 
 1. ``given`` predicates see the arguments; False -> ``PreconditionFailed``,
    nothing is sent.
-2. The prompt is compiled to a ``ContextObject`` (``stratum.compiler``).
+2. The prompt is compiled to a ``ContextObject`` (``stratum._core.compiler``).
 3. The client is called with the contract's JSON Schema as structured
    output, under the time budget (``asyncio.timeout``) and with
    ``max_tokens`` capped so the request cannot cost more than what remains.
@@ -33,13 +33,10 @@ from typing import Any
 
 import pydantic
 
-from . import scope, spans
-from .budget import Envelope
-from .clients.base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
-from .compiler import ContextObject, build_context, debug_log, jsonable
-from .conditions import check_ensure, check_given
-from .config import Config, get_config, resolve_client
-from .exceptions import (
+from .._observability import spans
+from .._observability.records import ErrorInfo, TraceRecord, store
+from ..clients._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
+from ..exceptions import (
     AttemptRecord,
     ParseFailure,
     PostconditionFailed,
@@ -47,8 +44,12 @@ from .exceptions import (
     StratumWarning,
     Violation,
 )
+from . import scope
+from .budget import Envelope
+from .compiler import ContextObject, build_context, debug_log, jsonable
+from .conditions import check_ensure, check_given
+from .config import Config, get_config, resolve_client
 from .spec import InferSpec
-from .trace import ErrorInfo, TraceRecord, store
 
 __all__ = ["CallState", "execute", "run"]
 
@@ -149,10 +150,13 @@ async def execute(
         if spec.cache == "none" or spec.quorum is not None or not spec.stable:
             value = await _attempts(spec, ctx, model, envelope, state, cfg)
         else:
-            from .cache import through_cache  # loaded on first cached call: keeps `import stratum` light
+            from .caching import through_cache  # loaded on first cached call: keeps `import stratum` light
 
             run = functools.partial(_attempts, spec, ctx, model, envelope, state, cfg)
-            value = await through_cache(spec, ctx, model, envelope, state, run)
+            value, hit = await through_cache(spec, ctx, model, envelope=envelope, run=run)
+            if hit:  # no request was sent: nothing was spent
+                state.cache_hit = True
+                state.cost_usd = 0.0
         output = spec.output.dump(value)
         return value
     except BaseException as exc:

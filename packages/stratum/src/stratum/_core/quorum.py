@@ -27,32 +27,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._json import canonical_json
+from .._observability.records import TraceRecord, store
+from ..exceptions import ConsensusFailure, ContractFailure
 from . import scope
 from .branches import gather_all
 from .budget import Envelope
-from .contracts import canonical_json
-from .exceptions import ConsensusFailure, ContractFailure
 from .executor import execute
 from .spec import InferSpec
-from .trace import TraceRecord, store
 
-__all__ = ["call", "run_quorum"]
+__all__ = ["run_quorum"]
 
 Sink = Callable[[TraceRecord], None]
-
-
-async def call(
-    spec: InferSpec,
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    *,
-    refine_feedback: str | None = None,
-    envelope: Envelope | None = None,
-    record_sink: Sink | None = None,
-) -> Any:
-    """One logical call of ``spec``: a quorum when it declares one, else a single @infer loop."""
-    run = execute if spec.quorum is None else run_quorum
-    return await run(spec, args, kwargs, refine_feedback=refine_feedback, envelope=envelope, record_sink=record_sink)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +57,7 @@ async def run_quorum(
     envelope: Envelope | None = None,
     record_sink: Sink | None = None,
 ) -> Any:
+    """Run ``spec.quorum`` full @infer loops concurrently and return the winning output."""
     assert spec.quorum is not None and spec.agree_on is not None and spec.threshold is not None
     size, field = spec.quorum, spec.agree_on
     if envelope is None:

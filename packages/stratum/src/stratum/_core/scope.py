@@ -26,7 +26,7 @@ class FlowScope:
     envelope: Envelope
     parent: FlowScope | None = None
     #: Memoised results for cache="session"; bounded, least recently used dropped.
-    session_cache: OrderedDict[str, Any] = field(default_factory=OrderedDict)
+    session_cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
     #: Free slots for features layered on the scope (spans, reviews).
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -48,7 +48,7 @@ def leave(token: contextvars.Token[FlowScope | None]) -> None:
 
 
 # (flow_id, review_id) of the latest human decision in this line of execution
-# (see stratum.hitl.tracking for what this link means in traces).
+# (see stratum.hitl._tracking for what this link means in traces).
 _last_review: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "stratum_last_review", default=None
 )

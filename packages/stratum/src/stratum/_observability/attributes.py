@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .records import TraceRecord
+
 __all__ = ["error_type", "flow_attributes", "infer_attributes", "provider_and_model"]
 
 # LiteLLM route prefixes whose GenAI provider name differs from the prefix.
@@ -71,7 +73,7 @@ def error_type(error: BaseException) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def infer_attributes(record: Any) -> dict[str, Any]:
+def infer_attributes(record: TraceRecord) -> dict[str, Any]:
     """Attributes of an @infer span, read from its finished ``TraceRecord``."""
     provider, model = provider_and_model(record.model)
     out: dict[str, Any] = {
@@ -105,10 +107,9 @@ def infer_attributes(record: Any) -> dict[str, Any]:
     return out
 
 
-def flow_attributes(flow: Any) -> dict[str, Any]:
+def flow_attributes(name: str, flow_id: str, spent_usd: float) -> dict[str, Any]:
     """Attributes of a flow span: its name, id and what it spent."""
-    out: dict[str, Any] = {"stratum.function": flow.name, "stratum.flow_id": flow.flow_id}
-    spent = flow.envelope.spent_usd
-    if spent:
-        out["stratum.cost_usd"] = float(spent)
+    out: dict[str, Any] = {"stratum.function": name, "stratum.flow_id": flow_id}
+    if spent_usd:
+        out["stratum.cost_usd"] = float(spent_usd)
     return out

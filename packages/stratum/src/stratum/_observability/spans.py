@@ -2,14 +2,15 @@
 
 With ``configure(tracer=...)`` set, each ``@flow`` call opens a span, and each
 ``@infer`` call (and ``@compute`` call inside a flow) opens a child of
-whatever span is current. The current span lives in a ``ContextVar`` set
-next to the flow scope: tasks copy their context when created, so
-concurrent branches (``asyncio.gather``, ``TaskGroup``, ``parallel``) are
-siblings under their caller's span and never see another flow's spans.
+whatever span is current (the hooks that open them are in
+``stratum._core.tracing``). The current span lives in a ``ContextVar``:
+tasks copy their context when created, so concurrent branches
+(``asyncio.gather``, ``TaskGroup``, ``parallel``) are siblings under their
+caller's span and never see another flow's spans.
 
-A tracer is any object with ``export(span: SpanData) -> None`` that returns
-quickly and does not raise; ``stratum.exporters.otel(...)`` is the built-in
-one. A minimal in-memory tracer for tests::
+A tracer is any object with ``export(span: SpanData) -> None`` (``Tracer``)
+that returns quickly and does not raise; ``stratum.exporters.otel(...)`` is
+the built-in one. A minimal in-memory tracer for tests::
 
     class Collect:
         def __init__(self):
@@ -28,19 +29,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
-import inspect
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, runtime_checkable
 
-from . import scope
-from .config import get_config
-from .exceptions import Violation
-from .span_attributes import error_type, flow_attributes, infer_attributes
+from ..exceptions import Violation
+from .attributes import error_type, infer_attributes
+from .records import TraceRecord
 
 __all__ = [
     "KIND_CLIENT",
@@ -50,10 +48,14 @@ __all__ = [
     "Span",
     "SpanData",
     "SpanEvent",
+    "Tracer",
+    "attempt_failed",
     "current",
+    "end_infer",
+    "start_infer",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
+# Documented name (a failing tracer is logged here): it stays "stratum.spans".
 log = logging.getLogger("stratum.spans")
 
 # OTLP enum values (opentelemetry/proto/trace/v1/trace.proto).
@@ -98,12 +100,23 @@ class SpanData:
     status_message: str | None = None
 
 
+@runtime_checkable
+class Tracer(Protocol):
+    """Where finished spans go: ``export`` must return quickly and should not raise."""
+
+    def export(self, span: SpanData) -> None: ...
+
+
 class Span:
-    """An open span. It becomes the current span until ``end()``."""
+    """An open span. It becomes the current span until ``end()``.
+
+    ``trace_id`` and ``span_id`` identify it (e.g. to correlate log lines with
+    the trace); ``add_event`` notes something on it.
+    """
 
     __slots__ = ("_token", "_tracer", "events", "kind", "name", "parent_span_id", "span_id", "start_ns", "trace_id")
 
-    def __init__(self, name: str, kind: int, tracer: Any) -> None:
+    def __init__(self, name: str, kind: int, tracer: Tracer) -> None:
         parent = _current.get()
         self.trace_id: str = parent.trace_id if parent is not None else _new_id(16)
         self.parent_span_id: str | None = parent.span_id if parent is not None else None
@@ -164,22 +177,12 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 3] + "..."
 
 
-# -- hooks used by the decorators and the executor ------------------------------
-def start_flow(name: str) -> Span | None:
-    tracer = get_config().tracer
-    return None if tracer is None else Span(f"flow {name}", KIND_INTERNAL, tracer)
-
-
-def end_flow(span: Span | None, flow: scope.FlowScope, error: BaseException | None = None) -> None:
-    if span is not None:
-        span.end(flow_attributes(flow), error)
-
-
-def start_infer(qualname: str, tracer: Any) -> Span:
+# -- hooks used by the executor --------------------------------------------------
+def start_infer(qualname: str, tracer: Tracer) -> Span:
     return Span(f"infer {qualname}", KIND_CLIENT, tracer)
 
 
-def end_infer(span: Span, record: Any, error: BaseException | None) -> None:
+def end_infer(span: Span, record: TraceRecord, error: BaseException | None) -> None:
     span.end(infer_attributes(record), error)
 
 
@@ -198,66 +201,3 @@ def attempt_failed(attempt: int, violations: Sequence[Violation], prompt_hash: s
             "stratum.violation_kinds": [v.kind for v in shown],
         },
     )
-
-
-def _start_compute(name: str) -> Span | None:
-    tracer = get_config().tracer
-    if tracer is None:
-        return None
-    flow = scope.current()
-    if flow is None:
-        return None  # a @compute outside any flow is an ordinary function call
-    return Span(f"compute {name}", KIND_INTERNAL, tracer)
-
-
-def _compute_attributes(name: str) -> dict[str, Any]:
-    flow = scope.current()
-    attributes: dict[str, Any] = {"stratum.function": name}
-    if flow is not None:
-        attributes["stratum.flow_id"] = flow.flow_id
-    return attributes
-
-
-def traced_compute(fn: F) -> F:
-    """Wrap a @compute function so a call inside a flow is a child span.
-
-    The wrapper keeps ``fn``'s nature: an ``async def`` stays a coroutine
-    function, a plain function stays synchronous, and ``inspect.signature``
-    sees the original signature (through ``__wrapped__``). Anything that is
-    not a plain function (a class, a generator function, a callable object)
-    is returned as it is.
-    """
-    if not inspect.isfunction(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        return fn
-    name = fn.__qualname__
-    if inspect.iscoroutinefunction(fn):
-
-        @functools.wraps(fn)
-        async def run_async(*args: Any, **kwargs: Any) -> Any:
-            span = _start_compute(name)
-            if span is None:
-                return await fn(*args, **kwargs)
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                span.end(_compute_attributes(name), exc)
-                raise
-            span.end(_compute_attributes(name))
-            return result
-
-        return run_async  # type: ignore[return-value]
-
-    @functools.wraps(fn)
-    def run_sync(*args: Any, **kwargs: Any) -> Any:
-        span = _start_compute(name)
-        if span is None:
-            return fn(*args, **kwargs)
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            span.end(_compute_attributes(name), exc)
-            raise
-        span.end(_compute_attributes(name))
-        return result
-
-    return run_sync  # type: ignore[return-value]

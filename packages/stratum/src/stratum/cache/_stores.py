@@ -1,4 +1,4 @@
-"""Where ``cache="global"`` results live: SQLite (default) or Redis.
+"""Where cached results live: SQLite (default) or Redis for ``cache="global"``, memory for a session.
 
 A store is any object with three async methods over opaque bytes::
 
@@ -23,22 +23,25 @@ import os
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from .exceptions import StratumConfigError
+from ..exceptions import StratumConfigError
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_cache_dir", "default_store"]
+__all__ = ["CacheStore", "RedisCacheStore", "SQLiteCacheStore", "SessionStore", "default_cache_dir", "default_store"]
 
 T = TypeVar("T")
 
 
 @runtime_checkable
 class CacheStore(Protocol):
+    """Three async methods over opaque bytes; see the module docstring."""
+
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes) -> None: ...
     async def delete(self, key: str) -> None: ...
@@ -277,3 +280,26 @@ class RedisCacheStore:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose(close_connection_pool=True)
+
+
+class SessionStore:
+    """A flow scope's memo as a store: bounded, least recently used dropped."""
+
+    def __init__(self, memo: OrderedDict[str, bytes], limit: int) -> None:
+        self._memo = memo
+        self._limit = limit
+
+    async def get(self, key: str) -> bytes | None:
+        raw = self._memo.get(key)
+        if raw is not None:
+            self._memo.move_to_end(key)
+        return raw
+
+    async def set(self, key: str, value: bytes) -> None:
+        self._memo[key] = value
+        self._memo.move_to_end(key)
+        while len(self._memo) > self._limit:
+            self._memo.popitem(last=False)
+
+    async def delete(self, key: str) -> None:
+        self._memo.pop(key, None)

@@ -1,11 +1,43 @@
-"""LLM clients: the protocol the runtime calls, and the LiteLLM default."""
+"""LLM clients: the one I/O seam, and the LiteLLM default.
 
-from __future__ import annotations
+A client is any object with ``async complete(request) -> CompletionResponse``
+(``LLMClient``); ``configure(client=...)`` takes one, the ``litellm`` module,
+or a LiteLLM Router. See ``docs/clients.md``::
 
-from typing import Any
+    from stratum.clients import CompletionRequest, CompletionResponse
 
-from ..exceptions import StratumConfigError
-from .base import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
+    class MyClient:
+        async def complete(self, request: CompletionRequest) -> CompletionResponse: ...
+
+``LiteLLMClient`` (the default) loads LiteLLM on first use, not with
+``import stratum``.
+"""
+
+import typing as _typing
+
+from ._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
+
+if _typing.TYPE_CHECKING:
+    from ._litellm import LiteLLMClient
+
+# Loaded on first use: LiteLLM's import costs about a second.
+_LAZY = {"LiteLLMClient": "._litellm"}
+
+
+def __getattr__(name: str) -> object:
+    path = _LAZY.get(name)
+    if path is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(path, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
+
 
 __all__ = [
     "CompletionRequest",
@@ -14,31 +46,4 @@ __all__ = [
     "LiteLLMClient",
     "ModelInfo",
     "TransientError",
-    "as_client",
 ]
-
-
-def as_client(value: Any) -> Any:
-    """Turn what a user passed to ``configure(client=...)`` into a client.
-
-    Accepts a client (anything with ``async complete``), the ``litellm`` module
-    itself, or a LiteLLM ``Router``-like object (anything with ``acompletion``).
-    """
-    if callable(getattr(value, "complete", None)):
-        return value
-    if callable(getattr(value, "acompletion", None)):
-        from .litellm_client import LiteLLMClient
-
-        return LiteLLMClient.wrap(value)
-    raise StratumConfigError(
-        f"configure(client=...): {value!r} is not a client; pass an object with "
-        "`async complete(request)`, the litellm module, or a litellm Router"
-    )
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LiteLLMClient":  # its module is loaded on first use, not at `import stratum`
-        from .litellm_client import LiteLLMClient
-
-        return LiteLLMClient
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from .base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
+from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
 __all__ = ["LiteLLMClient"]
 

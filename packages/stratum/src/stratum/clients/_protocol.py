@@ -73,6 +73,8 @@ class TransientError(Exception):
     one; ``cause`` is the original exception, re-raised when retries run out.
     """
 
+    __module__ = "stratum.clients"  # its public name, as spans report it in error.type
+
     def __init__(self, message: str, retry_after: float | None = None, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after

@@ -19,7 +19,7 @@ import weakref
 from typing import IO, Any
 
 from ..exceptions import HITLDeliveryError, InvalidDecision, ReviewNotPending
-from .review import HumanDecision, PendingReview, as_json
+from ._review import HumanDecision, PendingReview, as_json
 
 __all__ = ["ConsoleReviewSink", "default_console"]
 

@@ -19,7 +19,8 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
-from ..contracts import canonical_hash, get_hash
+from .._core.contracts import contract_hash
+from .._json import canonical_hash
 from ..exceptions import InvalidDecision, StratumCompileError
 
 __all__ = ["DecisionType", "decision_type_of"]
@@ -94,7 +95,7 @@ def _build(annotation: Any) -> DecisionType:
         ) from exc
     name = _name(annotation, schema)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        content_hash = get_hash(annotation)
+        content_hash = contract_hash(annotation)
     else:
         content_hash = canonical_hash(schema)
     return DecisionType(annotation, name, adapter, json.loads(json.dumps(schema)), content_hash)

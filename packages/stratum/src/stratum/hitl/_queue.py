@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from ..exceptions import HITLDeliveryError, ReviewNotPending
-from .review import HumanDecision, PendingReview
+from ._review import HumanDecision, PendingReview
 
 __all__ = ["QueueReviewSink"]
 

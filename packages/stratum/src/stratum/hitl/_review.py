@@ -20,9 +20,9 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 import pydantic
 from pydantic_core import PydanticSerializationError
 
-from ..contracts import any_adapter
+from .._json import any_adapter
 from ..exceptions import InvalidDecision, ReviewNotPending
-from .decision import DecisionType, decision_type_of
+from ._decision import DecisionType, decision_type_of
 
 __all__ = ["HumanDecision", "HumanReviewContext", "PendingReview", "ReviewSink", "ReviewState", "as_json"]
 

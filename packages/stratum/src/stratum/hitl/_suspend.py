@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from .. import scope
-from ..config import get_config
+from .._core import scope
+from .._core.config import get_config
+from .._observability.records import store
 from ..exceptions import HITLTimeoutError, StratumConfigError
-from ..trace import store
-from .decision import decision_type_of
-from .review import HumanDecision, HumanReviewContext, PendingReview, ReviewSink
-from .tracking import note_review, review_record
+from ._decision import decision_type_of
+from ._review import HumanDecision, HumanReviewContext, PendingReview, ReviewSink
+from ._tracking import review_record
 
 __all__ = ["await_human"]
 
@@ -109,7 +109,7 @@ async def await_human(
     try:
         with _budget_clock_stopped(flow):
             decision = await _ask(chosen, review, seconds, auto, fallback)
-        note_review(flow, review_id)
+        scope.note_review(flow, review_id)
         return decision
     except BaseException as exc:
         error = exc
@@ -191,7 +191,7 @@ def _seconds(timeout: float | timedelta | None) -> float | None:
 def _sink(sink: Any) -> ReviewSink:
     chosen = sink if sink is not None else get_config().review_sink
     if chosen is None:
-        from .console import default_console
+        from ._console import default_console
 
         return default_console()
     if not callable(getattr(chosen, "emit", None)):

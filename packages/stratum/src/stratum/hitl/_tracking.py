@@ -18,12 +18,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-from .. import scope
-from ..scope import current_review_id, note_review
-from ..trace import ErrorInfo, TraceRecord
-from .review import HumanDecision, PendingReview, as_json
+from .._core import scope
+from .._observability.records import ErrorInfo, TraceRecord
+from ._review import HumanDecision, PendingReview, as_json
 
-__all__ = ["FUNCTION", "current_review_id", "note_review", "review_record"]
+__all__ = ["FUNCTION", "review_record"]
 
 #: The ``function`` of a review's own trace record.
 FUNCTION = "await_human"

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import HITLDeliveryError
-from .queue_sink import QueueReviewSink
-from .review import PendingReview
+from ._queue import QueueReviewSink
+from ._review import PendingReview
 
 __all__ = ["WebhookReviewSink"]
 

@@ -1,7 +1,7 @@
-"""Deterministic clients for your own tests (no model, no network).
+"""``ScriptedClient``: a deterministic client for your own tests (no model, no network).
 
-``ScriptedClient`` answers from a queue, or from a function of the request,
-and records every request it saw::
+It answers from a queue, or from a function of the request, and records
+every request it saw::
 
     from stratum.testing import ScriptedClient
 
@@ -16,8 +16,6 @@ and records every request it saw::
 Queue items may be a dict/list (sent as JSON), a str (sent verbatim), a
 pydantic model, a ``Reply`` (content plus usage, latency, refusal), or an
 exception instance (raised by the client, e.g. ``TransientError``).
-``LocalOpenAIServer`` (``stratum.testing.openai_server``) is a real
-OpenAI-compatible HTTP server on 127.0.0.1 for testing the LiteLLM path.
 """
 
 from __future__ import annotations
@@ -32,13 +30,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..clients.base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
+from ..clients._protocol import CompletionRequest, CompletionResponse, ModelInfo
 
-__all__ = ["Reply", "ScriptExhausted", "ScriptedClient", "TransientError"]
+__all__ = ["Reply", "ScriptExhausted", "ScriptedClient"]
 
 
 class ScriptExhausted(AssertionError):
     """The test made more requests than it scripted responses for."""
+
+    __module__ = "stratum.testing"  # its public name, as spans report it in error.type
 
 
 @dataclass(frozen=True, slots=True)

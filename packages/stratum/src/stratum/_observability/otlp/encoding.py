@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..._version import __version__
 from ..spans import STATUS_UNSET, SpanData, SpanEvent
 
 __all__ = ["encode_request", "resource_attributes"]
@@ -127,8 +128,6 @@ def _span(span: SpanData) -> str:
 
 def resource_attributes(service_name: str, extra: Mapping[str, Any] | None = None) -> str:
     """The resource every span is reported under (``service.name`` plus SDK facts), as JSON text."""
-    from .. import __version__
-
     base: dict[str, Any] = {
         "service.name": service_name,
         "telemetry.sdk.name": "stratum",
@@ -145,8 +144,6 @@ def encode_request(spans: Iterable[SpanData], resource: str) -> bytes:
     sender thread shares the interpreter with the traced program, and this
     is several times cheaper per span.
     """
-    from .. import __version__
-
     scope = '{"name":' + _quote(SCOPE_NAME) + ',"version":' + _quote(__version__) + "}"
     body = (
         '{"resourceSpans":[{"resource":{"attributes":[' + resource + ']},"scopeSpans":[{"scope":' + scope

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..spans import SpanData
-from .otlp_json import encode_request, resource_attributes
+from .encoding import encode_request, resource_attributes
 
 __all__ = ["ExportStats", "OTLPExporter", "shutdown_all"]
 
+# The logger keeps the name it is documented under (docs/observability.md).
 log = logging.getLogger("stratum.exporters.otlp")
 
 _PERMANENT_5XX = frozenset({501, 505})

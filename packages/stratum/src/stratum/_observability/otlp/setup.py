@@ -1,19 +1,7 @@
-"""Span exporters. ``otel(...)`` sends spans to any OTLP/HTTP receiver::
+"""``otel(...)``: an OTLP exporter built from arguments and the standard variables.
 
-    import stratum
-
-    stratum.configure(tracer=stratum.exporters.otel(
-        endpoint="http://localhost:4318",          # Jaeger, Tempo, an OTel Collector...
-        headers={"x-honeycomb-team": "..."},       # whatever the backend authenticates with
-        service_name="ticket-triage",
-    ))
-    ...
-    stratum.shutdown()   # also runs at interpreter exit: sends what is queued
-
-No OpenTelemetry SDK and no protobuf are needed: spans are encoded as
-OTLP/JSON and POSTed with httpx (installed with LiteLLM). Arguments left
-out fall back to the standard variables ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
-(used as is), ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``/v1/traces`` appended),
+Arguments left out fall back to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (used
+as is), ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``/v1/traces`` appended),
 ``OTEL_EXPORTER_OTLP_HEADERS`` (``k1=v1,k2=v2``) and ``OTEL_SERVICE_NAME``.
 """
 
@@ -24,11 +12,10 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from ..config import get_config
-from ..exceptions import StratumWarning
-from .otlp import ExportStats, OTLPExporter, shutdown_all
+from ...exceptions import StratumWarning
+from .exporter import OTLPExporter
 
-__all__ = ["ExportStats", "OTLPExporter", "otel", "shutdown"]
+__all__ = ["otel"]
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
 _TRACES_PATH = "/v1/traces"
@@ -100,25 +87,3 @@ def _env_headers(raw: str) -> dict[str, str]:
         if sep and key.strip():
             out[key.strip()] = urllib.parse.unquote(value.strip())
     return out
-
-
-def shutdown(timeout_s: float = 5.0) -> bool:
-    """Send every queued span and stop the exporters, within ``timeout_s`` in total.
-
-    A custom tracer configured with ``configure(tracer=...)`` has its own
-    ``shutdown()`` called too, if it has one. Runs by itself at interpreter exit; call it earlier where exit hooks do
-    not run (``os._exit``, some serverless runtimes). Blocking: inside an
-    event loop use ``await asyncio.to_thread(stratum.shutdown)``. Returns
-    True if nothing was left unsent.
-
-    >>> import stratum
-    >>> stratum.shutdown()
-    True
-    """
-    ok = shutdown_all(timeout_s)
-    tracer = get_config().tracer
-    if tracer is not None and not isinstance(tracer, OTLPExporter):
-        close = getattr(tracer, "shutdown", None)
-        if callable(close):  # called without arguments, like an OpenTelemetry SDK exporter's
-            ok = close() is not False and ok
-    return ok

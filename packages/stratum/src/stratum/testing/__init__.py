@@ -1,0 +1,57 @@
+"""Fakes for your own tests: no model, no network, no provider bill.
+
+``ScriptedClient`` answers from a queue (or a function of the request) and
+records every request it saw::
+
+    from stratum.testing import ScriptedClient
+
+    client = ScriptedClient([
+        {"label": "positive", "confidence": 0.4, "reasoning": "unsure"},   # fails ensure
+        {"label": "positive", "confidence": 0.9, "reasoning": "clear"},
+    ])
+    stratum.configure(client=client, default_model="test-model")
+    result = await classify(text="Great!")
+    assert len(client.requests) == 2
+
+Real servers on 127.0.0.1 for the HTTP paths: ``stratum.testing.openai_server``
+(an OpenAI-compatible endpoint for the LiteLLM path) and
+``stratum.testing.otlp_receiver`` (an OTLP/HTTP receiver for the exporter).
+See ``docs/testing.md``.
+"""
+
+import typing as _typing
+
+from ..clients._protocol import TransientError
+from ._scripted import Reply, ScriptedClient, ScriptExhausted
+
+if _typing.TYPE_CHECKING:
+    from . import openai_server, otlp_receiver
+
+# The servers load on first use: they bring threads and an HTTP stack.
+_LAZY = {"openai_server": ".openai_server", "otlp_receiver": ".otlp_receiver"}
+
+
+def __getattr__(name: str) -> object:
+    path = _LAZY.get(name)
+    if path is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(path, __name__)
+    value = module if path == f".{name}" else getattr(module, name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
+
+
+__all__ = [
+    "Reply",
+    "ScriptExhausted",
+    "ScriptedClient",
+    "TransientError",
+    "openai_server",
+    "otlp_receiver",
+]
