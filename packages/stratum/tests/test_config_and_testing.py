@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import StratumConfigError, contract, get_config, infer
-from stratum.clients import LiteLLMClient
+from stratum.clients import BaseClient, CompletionRequest, CompletionResponse, LiteLLMClient
 from stratum.testing import ScriptedClient, ScriptExhausted
 
 
@@ -57,3 +57,23 @@ async def test_scripted_client_out_of_answers_fails_loudly() -> None:
     stratum.configure(client=ScriptedClient(), default_model="m")
     with pytest.raises(ScriptExhausted, match="no response scripted"):
         await f(text="x")
+
+
+async def test_a_client_with_only_complete_is_enough() -> None:
+    class Minimal:  # no model_info, no count_tokens: the runtime does without prices
+        async def complete(self, request: CompletionRequest) -> CompletionResponse:
+            return CompletionResponse(content='{"value": 7}')
+
+    stratum.configure(client=Minimal(), default_model="m")
+    assert (await f(text="x")).value == 7
+
+
+def test_base_client_knows_nothing_about_models() -> None:
+    class Mine(BaseClient):
+        async def complete(self, request: CompletionRequest) -> CompletionResponse:
+            return CompletionResponse(content='{"value": 1}')
+
+    client = Mine()
+    stratum.configure(client=client)
+    assert get_config().client is client  # a full client is used as it is
+    assert client.model_info("m") is None and client.count_tokens("m", []) is None

@@ -30,7 +30,8 @@ class Resolution(BaseModel):
 
 
 def review_of(decision_type: object, options: list[object] | None = None) -> PendingReview:
-    return PendingReview("r-1", HumanReviewContext("Approve?"), options, None, decision_type)
+    context = HumanReviewContext("Approve?")
+    return PendingReview("r-1", context, options=options, expires_at=None, decision_type=decision_type)
 
 
 async def test_a_contract_decision_given_as_a_dict_arrives_as_the_typed_contract() -> None:
@@ -140,7 +141,9 @@ def test_a_review_context_needs_a_question_and_json_serialisable_artifacts() -> 
 def test_a_pending_review_serialises_to_json_with_the_decision_schema() -> None:
     expires = datetime(2030, 1, 1, tzinfo=UTC)
     ctx = HumanReviewContext("Send it?", trigger="low_confidence", artifacts={"draft": Resolution(action="approve")})
-    review = PendingReview("r-9", ctx, [Resolution(action="approve")], expires, Resolution, flow_id="f-1")
+    review = PendingReview(
+        "r-9", ctx, options=[Resolution(action="approve")], expires_at=expires, decision_type=Resolution, flow_id="f-1"
+    )
     data = json.loads(json.dumps(review.to_dict()))
     assert data["review_id"] == "r-9"
     assert data["question"] == "Send it?"
@@ -190,8 +193,15 @@ def test_decision_types_are_named_the_way_a_reviewer_reads_them() -> None:
 
 def test_a_pending_review_checks_its_options_and_expiry_when_built() -> None:
     with pytest.raises(InvalidDecision):
-        PendingReview("r-2", HumanReviewContext("Pick"), ["approve", "later"], None, Literal["approve", "reject"])
+        PendingReview(
+            "r-2", HumanReviewContext("Pick"), options=["approve", "later"], expires_at=None,
+            decision_type=Literal["approve", "reject"],
+        )  # fmt: skip
     with pytest.raises(ValueError):
-        PendingReview("r-3", HumanReviewContext("Pick"), None, datetime(2030, 1, 1), bool)  # naive expiry
-    review = PendingReview("r-4", HumanReviewContext("Pick"), [{"action": "edit"}], None, Resolution)
+        PendingReview(  # naive expiry
+            "r-3", HumanReviewContext("Pick"), options=None, expires_at=datetime(2030, 1, 1), decision_type=bool
+        )
+    review = PendingReview(
+        "r-4", HumanReviewContext("Pick"), options=[{"action": "edit"}], expires_at=None, decision_type=Resolution
+    )
     assert review.options == (Resolution(action="edit"),)  # options are typed like decisions

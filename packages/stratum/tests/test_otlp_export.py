@@ -94,7 +94,10 @@ async def review(text: str) -> Verdict:
 
 def span(name: str = "s") -> SpanData:
     now = time.time_ns()
-    return SpanData("a" * 32, "b" * 16, None, name, KIND_INTERNAL, now, now + 1, {"n": 1})
+    return SpanData(
+        trace_id="a" * 32, span_id="b" * 16, parent_span_id=None, name=name, kind=KIND_INTERNAL, start_ns=now,
+        end_ns=now + 1, attributes={"n": 1},
+    )  # fmt: skip
 
 
 def free_port() -> int:

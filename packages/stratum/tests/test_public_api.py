@@ -34,7 +34,8 @@ EXPECTED = {
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.clients": {
-        "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient", "ModelInfo", "TransientError",
+        "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient", "ModelInfo",
+        "TransientError",
     },
     "stratum.exceptions": {
         "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",

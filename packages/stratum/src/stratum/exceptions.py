@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 
-@_dataclasses.dataclass(frozen=True, slots=True)
+@_dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Violation:
     """One reason an attempt was rejected.
 
@@ -90,7 +90,7 @@ class Violation:
         return self.message
 
 
-@_dataclasses.dataclass(frozen=True, slots=True)
+@_dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptRecord:
     """What one failed attempt sent and received, kept for the retry history."""
 
@@ -136,6 +136,7 @@ class ContractFailure(StratumRuntimeError):
         function: str,
         violations: Sequence[Violation],
         history: Sequence[AttemptRecord],
+        *,
         raw_output: str | None,
         output: Any = None,
     ) -> None:
@@ -170,6 +171,7 @@ class BudgetExceeded(StratumRuntimeError):
         axis: Literal["time", "cost"],
         limit: float,
         spent: float,
+        *,
         function: str,
         scope: str | None = None,
         detail: str | None = None,
@@ -203,6 +205,7 @@ class ConsensusFailure(StratumRuntimeError):
         function: str,
         outputs: Sequence[Any],
         votes: Mapping[Any, int],
+        *,
         threshold: int,
         agree_on: str | None = None,
         errors: Sequence[BaseException | None] = (),
@@ -263,7 +266,9 @@ class HITLDeliveryError(StratumRuntimeError):
     ``status`` is the last HTTP status when the sink speaks HTTP.
     """
 
-    def __init__(self, review_id: str, sink: str, reason: str, attempts: int = 1, status: int | None = None) -> None:
+    def __init__(
+        self, review_id: str, sink: str, reason: str, *, attempts: int = 1, status: int | None = None
+    ) -> None:
         self.review_id = review_id
         self.sink = sink
         self.reason = reason
@@ -279,7 +284,7 @@ class InvalidDecision(StratumUsageError, TypeError):
     ``errors`` lists what did not fit, one line per problem.
     """
 
-    def __init__(self, review_id: str | None, expected: str, value: Any, errors: Sequence[str]) -> None:
+    def __init__(self, review_id: str | None, expected: str, value: Any, *, errors: Sequence[str]) -> None:
         self.review_id = review_id
         self.expected = expected
         self.value = value
@@ -312,6 +317,7 @@ class StabilityAssertionError(StratumRuntimeError, AssertionError):
         function: str,
         agreement: float,
         threshold: float,
+        *,
         distinct: Sequence[Any],
         counts: Sequence[int] = (),
     ) -> None:

@@ -64,7 +64,7 @@ async def debate(
         raise ValueError(f"debate(): needs at least two callable agents, got {agents!r}")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"debate(): rounds must be an int >= 1, got {rounds!r}")
-    first_round = [_first_round_kwargs(agent, topic, arguments_param, rounds > 1) for agent in agents]
+    first_round = [_first_round_kwargs(agent, topic, param=arguments_param, more_rounds=rounds > 1) for agent in agents]
     _check_call(synthesize, "synthesize", {"topic": topic, "arguments": [], "converged": False})
     field = _agree_on(agents, agree_on)
 
@@ -85,7 +85,7 @@ async def debate(
     return await synthesize(topic=topic, arguments=history, converged=converged)
 
 
-def _first_round_kwargs(agent: Agent, topic: Any, param: str, more_rounds: bool) -> dict[str, Any]:
+def _first_round_kwargs(agent: Agent, topic: Any, *, param: str, more_rounds: bool) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"topic": topic}
     if more_rounds:
         _check_call(agent, "agent", {"topic": topic, param: []})

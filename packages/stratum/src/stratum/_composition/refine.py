@@ -77,7 +77,7 @@ def refine(
             raise StratumCompileError(
                 f"@refine {spec.qualname}: until() needs one result, but stable=False returns a distribution"
             )
-        return RefineFunction(target, until, feedback, max_iterations)
+        return RefineFunction(target, until=until, feedback=feedback, limit=max_iterations)
 
     return decorate
 
@@ -85,7 +85,9 @@ def refine(
 class RefineFunction:
     """An @infer function wrapped in a refine loop. Calling it returns a coroutine."""
 
-    def __init__(self, target: Any, until: Callable[[Any], Any], feedback: Callable[[Any], Any], limit: int) -> None:
+    def __init__(
+        self, target: Any, *, until: Callable[[Any], Any], feedback: Callable[[Any], Any], limit: int
+    ) -> None:
         functools.update_wrapper(self, target)
         self.spec: InferSpec = target.spec
         self.until = until

@@ -43,7 +43,7 @@ class Failure:
 Outcome = Success[Any] | Failure
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Tally:
     """Outcomes so far: ``outcomes[i]`` for input ``i`` (None: not finished)."""
 

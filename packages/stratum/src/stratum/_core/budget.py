@@ -55,6 +55,7 @@ class Envelope:
         self,
         budget: Budget | None,
         name: str,
+        *,
         parent: Envelope | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -95,7 +95,7 @@ def start(spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
         if cfg.test_mode:
             warn_if_unsampled(spec, stacklevel=4)
         return run_once(spec, args, kwargs)
-    return _distribution(spec, args, kwargs, cfg.sample_n if cfg.test_mode else 1)
+    return _distribution(spec, args, kwargs, n=cfg.sample_n if cfg.test_mode else 1)
 
 
 def run_once(
@@ -148,7 +148,7 @@ class Probabilistic(Generic[T]):
         """
         if not isinstance(fn, InferFunction):
             raise TypeError(f"Probabilistic.collect() needs an @infer function, got {fn!r}")
-        return await _distribution(fn.spec, args, kwargs, get_config().sample_n)
+        return await _distribution(fn.spec, args, kwargs, n=get_config().sample_n)
 
     def most_likely(self) -> T:
         """The first sample holding the most frequent value (ties: the value seen first)."""
@@ -179,7 +179,9 @@ class Probabilistic(Generic[T]):
             raise ValueError(f"assert_stable(): threshold must be in (0, 1], got {threshold!r}")
         if self.agreement < threshold:
             counts = [n for _, n in self._tally()]
-            raise StabilityAssertionError(self.function, self.agreement, threshold, self.distinct, counts)
+            raise StabilityAssertionError(
+                self.function, self.agreement, threshold, distinct=self.distinct, counts=counts
+            )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -207,7 +209,7 @@ def warn_if_unsampled(spec: InferSpec, stacklevel: int = 3) -> None:
 
 
 async def _distribution(
-    spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any], n: int
+    spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any], *, n: int
 ) -> Probabilistic[Any]:
     if n == 1:
         values = [await run_once(spec, args, kwargs)]

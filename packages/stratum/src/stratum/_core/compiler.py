@@ -48,7 +48,7 @@ OUTPUT_INSTRUCTION = (
 _LEAK_MIN_CHARS = 8
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContextObject:
     """Everything one attempt's prompt is assembled from. JSON-serialisable."""
 
@@ -245,7 +245,7 @@ def _render(template: Template, arguments: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def parse_template(text: Any, params: Sequence[Param], role: str, owner: str) -> Template:
+def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str) -> Template:
     """Check an intent/context string at decoration; ``{name}`` must name a plain parameter."""
     if not isinstance(text, str):
         raise StratumCompileError(f"@infer {owner}: {role} must be a string, got {type(text).__name__}")

@@ -28,7 +28,7 @@ __all__ = ["Condition", "check_ensure", "check_given", "describe"]
 _REPR_LIMIT = 80
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Condition:
     fn: Callable[..., Any]
     source: str

@@ -9,20 +9,37 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Config", "configure", "get_config", "reset_defaults"]
+from .._observability.records import store
+from .._observability.spans import Tracer
+from ..clients._protocol import LLMClient
+
+if TYPE_CHECKING:
+    # Named for their types only: the cache and review layers load on first use.
+    from ..cache._stores import CacheStore
+    from ..hitl._review import ReviewSink
+
+__all__ = ["Config", "configure", "get_config", "reset_defaults", "resolve_client"]
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    client: Any = None
+    """The process-wide defaults (``stratum.get_config()``); change them with ``configure()``."""
+
+    #: What @infer calls send requests through (None: LiteLLM, built on first use).
+    client: LLMClient | None = None
+    #: The model of an @infer function that names none.
     default_model: str | None = None
-    review_sink: Any = None
-    tracer: Any = None
+    #: Where ``await_human`` sends reviews (None: the console).
+    review_sink: ReviewSink | None = None
+    #: Where finished spans go (None: no spans are built).
+    tracer: Tracer | None = None
+    #: Sample ``stable=False`` functions ``sample_n`` times and warn about unsampled ``stable=True`` ones.
     test_mode: bool = False
     sample_n: int = 5
-    cache_store: Any = None
+    #: The store of ``cache="global"`` (None: SQLite under ``$STRATUM_CACHE_DIR``).
+    cache_store: CacheStore | None = None
     #: Retries of transient provider errors (429, 5xx, dropped connection),
     #: counted apart from a function's ``retries``.
     max_transient_retries: int = 4
@@ -38,22 +55,23 @@ class Config:
 
 
 _config = Config()
-_default_client: Any = None
+_default_client: LLMClient | None = None
 
 
 def get_config() -> Config:
+    """The current defaults (a frozen ``Config``)."""
     return _config
 
 
 def configure(
+    *,
     client: Any = None,
     default_model: str | None = None,
-    review_sink: Any = None,
-    tracer: Any = None,
+    review_sink: ReviewSink | None = None,
+    tracer: Tracer | None = None,
     test_mode: bool | None = None,
     sample_n: int | None = None,
-    *,
-    cache_store: Any = None,
+    cache_store: CacheStore | None = None,
     max_transient_retries: int | None = None,
     retry_backoff_base_s: float | None = None,
     retry_backoff_max_s: float | None = None,
@@ -103,8 +121,6 @@ def configure(
     changes.update({k: v for k, v in given.items() if v is not None})
     _config = dataclasses.replace(_config, **changes)
     if trace_capacity is not None:
-        from .._observability.records import store
-
         store().resize(trace_capacity)
     return _config
 
@@ -113,12 +129,10 @@ def reset_defaults() -> None:
     """Restore every default (the trace store keeps its records; see ``trace.clear``)."""
     global _config
     _config = Config()
-    from .._observability.records import store
-
     store().resize(_config.trace_capacity)
 
 
-def resolve_client() -> Any:
+def resolve_client() -> LLMClient:
     """The configured client, or the LiteLLM default (built once, lazily)."""
     global _default_client
     if _config.client is not None:

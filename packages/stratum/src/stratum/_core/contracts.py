@@ -254,7 +254,7 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
 _PRIMITIVES = (str, int, float, bool)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutputSpec:
     """How an @infer function's return type is requested, parsed and hashed.
 
@@ -283,7 +283,9 @@ def output_spec(annotation: Any, owner: str) -> OutputSpec:
     """Build the OutputSpec for ``owner``'s return annotation, or raise."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         c = _compile(annotation)
-        return OutputSpec(annotation.__qualname__, annotation, False, c.schema, c.strict, c.hash)
+        return OutputSpec(
+            name=annotation.__qualname__, model=annotation, wrapped=False, schema=c.schema, strict=c.strict, hash=c.hash
+        )
     if not _is_primitive(annotation):
         raise StratumCompileError(
             f"@infer {owner}: return annotation {annotation!r} must be a contract or one of "
@@ -291,7 +293,9 @@ def output_spec(annotation: Any, owner: str) -> OutputSpec:
         )
     wrapper = pydantic.create_model(f"{owner.replace('.', '_')}_result", result=(annotation, ...))
     c = _compile(wrapper)
-    return OutputSpec(_type_name(annotation), wrapper, True, c.schema, c.strict, c.hash)
+    return OutputSpec(
+        name=_type_name(annotation), model=wrapper, wrapped=True, schema=c.schema, strict=c.strict, hash=c.hash
+    )
 
 
 def _is_primitive(annotation: Any) -> bool:

@@ -54,6 +54,7 @@ _EMPTY_BODIES = {_empty.__code__.co_code, _empty_doc.__code__.co_code}
 
 def infer(
     intent: str,
+    *,
     context: str | Sequence[str] = (),
     ensure: Callable[[Any], Any] | Sequence[Callable[[Any], Any]] = (),
     given: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
@@ -128,7 +129,7 @@ def _build_spec(
     signature = inspect.signature(fn)
     # A method's receiver is bound like any method's and never enters the prompt.
     names_in_prompt = [n for i, n in enumerate(signature.parameters) if not (i == 0 and n in ("self", "cls"))]
-    params = tuple(_param(name, signature.parameters[name], hints, owner) for name in names_in_prompt)
+    params = tuple(_param(name, signature.parameters[name], hints=hints, owner=owner) for name in names_in_prompt)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise StratumCompileError(f"@infer {owner}: retries must be an int >= 0, got {retries!r}")
     if cache not in _CACHE_SCOPES:
@@ -153,8 +154,8 @@ def _build_spec(
         qualname=owner,
         signature=signature,
         params=params,
-        intent=parse_template(intent, params, "intent", owner),
-        context=tuple(parse_template(c, params, "context", owner) for c in _as_tuple(context)),
+        intent=parse_template(intent, params, role="intent", owner=owner),
+        context=tuple(parse_template(c, params, role="context", owner=owner) for c in _as_tuple(context)),
         ensure=tuple(describe(e, "ensure") for e in _as_tuple(ensure)),
         given=given_conds,
         output=output,
@@ -170,7 +171,7 @@ def _build_spec(
     )
 
 
-def _param(name: str, p: inspect.Parameter, hints: dict[str, Any], owner: str) -> Param:
+def _param(name: str, p: inspect.Parameter, *, hints: dict[str, Any], owner: str) -> Param:
     if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
         raise StratumCompileError(f"@infer {owner}: *args/**kwargs cannot be bound into a prompt")
     annotation = hints.get(name, Any)
@@ -252,7 +253,7 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
                     return await func(*args, **kwargs)
                 try:
                     async with asyncio.timeout(left) as deadline:
-                        opened.extras["flow_timeout"] = deadline  # paused while a human decides (stratum.hitl)
+                        opened.timeout = deadline  # held while a human decides (scope.clock_stopped)
                         return await func(*args, **kwargs)
                 except TimeoutError:
                     if deadline.expired():

@@ -35,7 +35,7 @@ import pydantic
 
 from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
-from ..clients._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
+from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 from ..exceptions import (
     AttemptRecord,
     ParseFailure,
@@ -148,11 +148,11 @@ async def execute(
         # Quorum invocations and stability samples must each ask the model:
         # a shared cache entry (or single flight) would make them one vote.
         if spec.cache == "none" or spec.quorum is not None or not spec.stable:
-            value = await _attempts(spec, ctx, model, envelope, state, cfg)
+            value = await _attempts(spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg)
         else:
             from .caching import through_cache  # loaded on first cached call: keeps `import stratum` light
 
-            run = functools.partial(_attempts, spec, ctx, model, envelope, state, cfg)
+            run = functools.partial(_attempts, spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg)
             value, hit = await through_cache(spec, ctx, model, envelope=envelope, run=run)
             if hit:  # no request was sent: nothing was spent
                 state.cache_hit = True
@@ -163,7 +163,10 @@ async def execute(
         error = exc
         raise
     finally:
-        record = _record(spec, model, arguments, ctx, state, output, error, flow, started_at, t0)
+        record = _record(
+            spec, model=model, arguments=arguments, ctx=ctx, state=state, output=output, error=error, flow=flow,
+            started_at=started_at, t0=t0,
+        )  # fmt: skip
         if span is not None:  # first: it restores the caller's current span, whatever follows
             spans.end_infer(span, record, error)
         (record_sink or store().append)(record)
@@ -176,10 +179,10 @@ def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:
 
 
 async def _attempts(
-    spec: InferSpec, ctx: ContextObject, model: str, envelope: Envelope, state: CallState, cfg: Config
+    spec: InferSpec, ctx: ContextObject, *, model: str, envelope: Envelope, state: CallState, cfg: Config
 ) -> Any:
     client = resolve_client()
-    info = _model_info(client, model)
+    info = client.model_info(model)
     response_format = _response_format(spec, info)
     history: list[AttemptRecord] = []
     attempt_ctx = ctx
@@ -192,7 +195,10 @@ async def _attempts(
         messages = attempt_ctx.messages()
         if debug:
             debug_log(attempt_ctx, attempt)
-        max_tokens, reserved = _reserve(envelope, client, info, model, messages, spec.qualname, cfg.max_output_tokens)
+        max_tokens, reserved = _reserve(
+            envelope, client, info=info, model=model, messages=messages, function=spec.qualname,
+            ceiling=cfg.max_output_tokens,
+        )  # fmt: skip
         state.attempts = attempt  # counts attempts actually sent
         request = CompletionRequest(
             model=model,
@@ -203,7 +209,7 @@ async def _attempts(
             function=spec.qualname,
         )
         try:
-            response = await _send(client, request, envelope, state, cfg, spec.qualname)
+            response = await _send(client, request, envelope=envelope, state=state, cfg=cfg, function=spec.qualname)
         finally:
             envelope.release(reserved)
         cost = _cost(response, info)
@@ -216,12 +222,14 @@ async def _attempts(
             return last_value
         prompt_hash = state.prompt_hash if attempt == 1 else attempt_ctx.prompt_hash()
         kept = last_raw[:_RAW_KEEP_CHARS] if last_raw else last_raw
-        history.append(AttemptRecord(attempt, prompt_hash or "", kept, tuple(violations)))
+        history.append(
+            AttemptRecord(attempt=attempt, prompt_hash=prompt_hash or "", raw_output=kept, violations=tuple(violations))
+        )
         spans.attempt_failed(attempt, violations, prompt_hash or "")
         state.retry_reasons.append("; ".join(v.message for v in violations))
         attempt_ctx = ctx.with_feedback([v.message for v in violations])
     failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed
-    raise failure(spec.qualname, violations, history, last_raw, output=last_value)
+    raise failure(spec.qualname, violations, history, raw_output=last_raw, output=last_value)
 
 
 async def _judge(spec: InferSpec, response: CompletionResponse, json_mode: bool) -> tuple[list[Violation], Any]:
@@ -273,7 +281,13 @@ def _short(value: Any) -> str:
 
 
 async def _send(
-    client: Any, request: CompletionRequest, envelope: Envelope, state: CallState, cfg: Config, function: str
+    client: LLMClient,
+    request: CompletionRequest,
+    *,
+    envelope: Envelope,
+    state: CallState,
+    cfg: Config,
+    function: str,
 ) -> CompletionResponse:
     """One request under the time budget, retrying transient provider errors."""
     import asyncio  # deferred: `import stratum` does not pay asyncio's import cost
@@ -309,11 +323,6 @@ async def _send(
             await asyncio.sleep(wait)
 
 
-def _model_info(client: Any, model: str) -> ModelInfo | None:
-    lookup = getattr(client, "model_info", None)
-    return lookup(model) if callable(lookup) else None
-
-
 def _response_format(spec: InferSpec, info: ModelInfo | None) -> dict[str, Any]:
     if info is not None and not info.supports_json_schema:
         # The schema is in the system prompt already; JSON mode keeps it parseable.
@@ -324,7 +333,8 @@ def _response_format(spec: InferSpec, info: ModelInfo | None) -> dict[str, Any]:
 
 def _reserve(
     envelope: Envelope,
-    client: Any,
+    client: LLMClient,
+    *,
     info: ModelInfo | None,
     model: str,
     messages: Any,
@@ -349,8 +359,7 @@ def _reserve(
                 stacklevel=4,
             )
         return ceiling, 0.0
-    counter = getattr(client, "count_tokens", None)
-    counted = counter(model, messages) if callable(counter) else None
+    counted = client.count_tokens(model, messages)
     if counted is None:
         counted = sum(len(str(m.get("content", ""))) for m in messages) // 3
     prompt_tokens = math.ceil(counted * _PROMPT_MARGIN) + _PROMPT_MARGIN_TOKENS
@@ -387,6 +396,7 @@ def _cost(response: CompletionResponse, info: ModelInfo | None) -> float | None:
 
 def _record(
     spec: InferSpec,
+    *,
     model: str | None,
     arguments: Mapping[str, Any],
     ctx: ContextObject | None,

@@ -94,7 +94,9 @@ async def run_quorum(
             votes = {_shown(next(r for r, k in zip(results, keys, strict=True) if k == key), field): n
                      for key, n in counts.items()}  # fmt: skip
             errors = [r.error if isinstance(r, _NoVote) else None for r in results]
-            raise ConsensusFailure(spec.qualname, outputs, votes, spec.threshold, agree_on=field, errors=errors)
+            raise ConsensusFailure(
+                spec.qualname, outputs, votes, threshold=spec.threshold, agree_on=field, errors=errors
+            )
         agreed.update(i for i, k in enumerate(keys) if k == winner)
         chosen = max(sorted(agreed), key=lambda i: _confidence(results[i]))
         return results[chosen]

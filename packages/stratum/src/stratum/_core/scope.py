@@ -9,17 +9,32 @@ from __future__ import annotations
 
 import contextvars
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .budget import Envelope
 
-__all__ = ["FlowScope", "current", "current_review_id", "enter", "leave", "note_review"]
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["FlowScope", "clock_stopped", "current", "current_review_id", "enter", "leave", "note_review"]
 
 SESSION_CACHE_LIMIT = 1024
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
+class _Pause:
+    """Per flow scope: concurrent waits in one flow stop its clock once."""
+
+    count: int = 0
+    restart_envelope: Callable[[], float] | None = None
+    timer_when: float | None = None
+    paused_at: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True, eq=False)
 class FlowScope:
     flow_id: str
     name: str
@@ -27,8 +42,10 @@ class FlowScope:
     parent: FlowScope | None = None
     #: Memoised results for cache="session"; bounded, least recently used dropped.
     session_cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
-    #: Free slots for features layered on the scope (spans, reviews).
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: The flow's time budget as the ``asyncio.Timeout`` it runs under (None
+    #: without a time budget); ``clock_stopped`` holds it while a human decides.
+    timeout: asyncio.Timeout | None = None
+    _pause: _Pause = field(default_factory=_Pause, init=False, repr=False)
 
 
 _current: contextvars.ContextVar[FlowScope | None] = contextvars.ContextVar("stratum_flow_scope", default=None)
@@ -66,3 +83,63 @@ def current_review_id(flow: FlowScope | None) -> str | None:
     if flow is None or last is None or last[0] != flow.flow_id:
         return None
     return last[1]
+
+
+# -- a flow's clock stands still while it waits on a person ----------------------
+@contextmanager
+def clock_stopped(flow: FlowScope | None) -> Iterator[None]:
+    """Inside, the time budget of ``flow`` and of every enclosing flow does not run.
+
+    A flow waiting on a human (``await_human``) is not spending its time budget:
+    the envelope's start and deadline and the flow's ``asyncio.Timeout`` move
+    later by the time spent inside. Waits overlapping in one flow stop its
+    clock once. Must be entered on the event loop the flow runs on.
+    """
+    stopped: list[FlowScope] = []
+    node = flow
+    while node is not None:
+        _stop(node)
+        stopped.append(node)
+        node = node.parent
+    try:
+        yield
+    finally:
+        for node in reversed(stopped):
+            _restart(node)
+
+
+def _stop(node: FlowScope) -> None:
+    import asyncio  # the running loop's clock; already loaded when a flow runs
+
+    pause = node._pause
+    pause.count += 1
+    if pause.count > 1:
+        return
+    pause.restart_envelope = node.envelope.pause()
+    pause.paused_at = asyncio.get_running_loop().time()
+    pause.timer_when = None
+    timer = node.timeout
+    if timer is not None and timer.when() is not None:
+        try:
+            when = timer.when()
+            timer.reschedule(None)
+            pause.timer_when = when
+        except RuntimeError:
+            pass  # the flow already returned; a task it started outlived it
+
+
+def _restart(node: FlowScope) -> None:
+    import asyncio
+
+    pause = node._pause
+    pause.count -= 1
+    if pause.count > 0:
+        return
+    if pause.restart_envelope is not None:
+        pause.restart_envelope()
+        pause.restart_envelope = None
+    timer = node.timeout
+    if timer is not None and pause.timer_when is not None:
+        shift = asyncio.get_running_loop().time() - pause.paused_at
+        with suppress(RuntimeError):  # the flow already returned
+            timer.reschedule(pause.timer_when + shift)

@@ -15,7 +15,7 @@ __all__ = ["CacheScope", "InferSpec", "Param", "Template"]
 CacheScope = Literal["none", "session", "global"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Param:
     name: str
     annotation: Any
@@ -32,7 +32,7 @@ class Template:
     fields: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InferSpec:
     name: str
     qualname: str

@@ -26,7 +26,7 @@ class ErrorInfo:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TraceRecord:
     """What one @infer call did. ``error`` is set when the call failed."""
 

@@ -79,7 +79,7 @@ class SpanEvent:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpanData:
     """A finished span, as a tracer receives it.
 
@@ -146,8 +146,9 @@ class Span:
             attributes = {**attributes, "error.type": error_type(error)}
             self.add_event("exception", {"exception.type": error_type(error), "exception.message": _clip(str(error))})
         data = SpanData(
-            self.trace_id, self.span_id, self.parent_span_id, self.name, self.kind, self.start_ns, end_ns,
-            attributes, tuple(self.events), status, message,
+            trace_id=self.trace_id, span_id=self.span_id, parent_span_id=self.parent_span_id, name=self.name,
+            kind=self.kind, start_ns=self.start_ns, end_ns=end_ns, attributes=attributes, events=tuple(self.events),
+            status_code=status, status_message=message,
         )  # fmt: skip
         try:
             self._tracer.export(data)

@@ -1,12 +1,14 @@
 """LLM clients: the one I/O seam, and the LiteLLM default.
 
-A client is any object with ``async complete(request) -> CompletionResponse``
-(``LLMClient``); ``configure(client=...)`` takes one, the ``litellm`` module,
-or a LiteLLM Router. See ``docs/clients.md``::
+``LLMClient`` is what the runtime calls: ``async complete(request)``, plus
+``model_info(model)`` and ``count_tokens(model, messages)``, which may answer
+None. ``BaseClient`` answers None for you; ``configure(client=...)`` also takes
+any object with just ``async complete(request)``, the ``litellm`` module, or a
+LiteLLM Router. See ``docs/clients.md``::
 
-    from stratum.clients import CompletionRequest, CompletionResponse
+    from stratum.clients import BaseClient, CompletionRequest, CompletionResponse
 
-    class MyClient:
+    class MyClient(BaseClient):
         async def complete(self, request: CompletionRequest) -> CompletionResponse: ...
 
 ``LiteLLMClient`` (the default) loads LiteLLM on first use, not with
@@ -15,7 +17,7 @@ or a LiteLLM Router. See ``docs/clients.md``::
 
 import typing as _typing
 
-from ._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
+from ._protocol import BaseClient, CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 
 if _typing.TYPE_CHECKING:
     from ._litellm import LiteLLMClient
@@ -40,6 +42,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BaseClient",
     "CompletionRequest",
     "CompletionResponse",
     "LLMClient",

@@ -1,11 +1,15 @@
-"""The one I/O seam: what the runtime asks of an LLM client.
+"""The one I/O seam: what the runtime asks of an LLM client (``LLMClient``).
 
-A client is any object with ``async complete(request) -> CompletionResponse``.
-Two optional methods let the runtime enforce cost budgets before sending and
-pick the structured-output mode:
+``complete(request) -> CompletionResponse`` sends one request. Two more
+methods let the runtime enforce cost budgets before sending and pick the
+structured-output mode; a client that does not know may answer None:
 
 - ``model_info(model) -> ModelInfo | None``: prices and capabilities;
 - ``count_tokens(model, messages) -> int | None``: prompt size.
+
+``BaseClient`` answers None to both, so a client only writes ``complete``;
+``configure(client=...)`` also accepts any object with just ``async
+complete(request)`` and supplies the two answers itself.
 
 A client signals a failure worth retrying (rate limit, 5xx, dropped
 connection) by raising ``TransientError``; anything else it raises reaches the
@@ -15,10 +19,11 @@ caller unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "BaseClient",
     "CompletionRequest",
     "CompletionResponse",
     "LLMClient",
@@ -27,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CompletionRequest:
     """One chat completion request in OpenAI's message format."""
 
@@ -45,6 +50,7 @@ class CompletionResponse:
     """The model's text and what it cost. Unknown figures are None."""
 
     content: str | None
+    _: KW_ONLY
     model: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -52,7 +58,7 @@ class CompletionResponse:
     refusal: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelInfo:
     """Prices (USD per token) and limits of a model, as far as the client knows."""
 
@@ -83,4 +89,36 @@ class TransientError(Exception):
 
 @runtime_checkable
 class LLMClient(Protocol):
+    """What the runtime calls. See the module docstring."""
+
     async def complete(self, request: CompletionRequest) -> CompletionResponse: ...
+
+    def model_info(self, model: str) -> ModelInfo | None: ...
+
+    def count_tokens(self, model: str, messages: Sequence[Mapping[str, Any]]) -> int | None: ...
+
+
+class BaseClient:
+    """A client that knows nothing about models: subclass it and write ``complete``.
+
+    Without prices a cost budget is enforced after each response instead of
+    before the request (with a one-time ``StratumWarning``); without a token
+    count the prompt size is estimated from its length.
+
+    >>> class Echo(BaseClient):
+    ...     async def complete(self, request: CompletionRequest) -> CompletionResponse:
+    ...         return CompletionResponse(content='{"result": "ok"}')
+    >>> Echo().model_info("any-model") is None
+    True
+    """
+
+    __module__ = "stratum.clients"
+
+    async def complete(self, request: CompletionRequest) -> CompletionResponse:
+        raise NotImplementedError(f"{type(self).__name__} must implement complete(request)")
+
+    def model_info(self, model: str) -> ModelInfo | None:
+        return None
+
+    def count_tokens(self, model: str, messages: Sequence[Mapping[str, Any]]) -> int | None:
+        return None

@@ -74,7 +74,7 @@ class ConsoleReviewSink:
             if line is None:
                 self._say("")
                 raise HITLDeliveryError(
-                    review.review_id, "ConsoleReviewSink", "standard input closed before a valid answer", tries
+                    review.review_id, "ConsoleReviewSink", "standard input closed before a valid answer", attempts=tries
                 )
             if not _interactive(stream):
                 self._say(line)  # echo piped answers so the transcript reads like a live exchange
@@ -118,7 +118,9 @@ def _show(value: Any) -> str:
 def _choose(review: PendingReview, line: str) -> Any:
     text = line.strip()
     if not text:
-        raise InvalidDecision(review.review_id, review.decision_type.name, line, ["an empty answer is not a decision"])
+        raise InvalidDecision(
+            review.review_id, review.decision_type.name, line, errors=["an empty answer is not a decision"]
+        )
     if review.options and text.isdigit():
         index = int(text)
         if index < len(review.options):

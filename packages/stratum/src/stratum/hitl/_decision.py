@@ -28,7 +28,7 @@ __all__ = ["DecisionType", "decision_type_of"]
 _MAX_ERRORS = 10
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionType:
     """A declared decision type, ready to validate, parse and describe values."""
 
@@ -45,7 +45,7 @@ class DecisionType:
         try:
             return self.adapter.validate_python(value)
         except pydantic.ValidationError as exc:
-            raise InvalidDecision(review_id, self.name, value, _messages(exc)) from None
+            raise InvalidDecision(review_id, self.name, value, errors=_messages(exc)) from None
 
     def parse_text(self, text: str, review_id: str | None = None) -> Any:
         """Cast a line a human typed: first as the value itself, then as JSON.
@@ -61,7 +61,7 @@ class DecisionType:
             except pydantic.ValidationError as second:
                 # Report the JSON attempt only when the text looked like JSON.
                 chosen = second if text.lstrip()[:1] in ("{", "[", '"') else first
-                raise InvalidDecision(review_id, self.name, text, _messages(chosen)) from None
+                raise InvalidDecision(review_id, self.name, text, errors=_messages(chosen)) from None
 
     def dump(self, value: Any) -> Any:
         """The JSON form of a value of this type."""
@@ -98,7 +98,9 @@ def _build(annotation: Any) -> DecisionType:
         content_hash = contract_hash(annotation)
     else:
         content_hash = canonical_hash(schema)
-    return DecisionType(annotation, name, adapter, json.loads(json.dumps(schema)), content_hash)
+    return DecisionType(
+        annotation=annotation, name=name, adapter=adapter, schema=json.loads(json.dumps(schema)), hash=content_hash
+    )
 
 
 # Constraint keywords worth showing a reviewer next to the type's name.

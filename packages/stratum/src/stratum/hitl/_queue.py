@@ -64,7 +64,7 @@ class QueueReviewSink:
         return review
 
     async def resolve(
-        self, review_id: str, value: Any, reviewer: str | None = None, rationale: str | None = None
+        self, review_id: str, value: Any, *, reviewer: str | None = None, rationale: str | None = None
     ) -> HumanDecision[Any]:
         """Decide an open review; returns the typed decision the flow receives.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
@@ -88,12 +88,13 @@ class HumanDecision(Generic[T]):
     one ``await_human`` returns always carries it.
 
     >>> from datetime import UTC, datetime
-    >>> d = HumanDecision("approve", reviewer="ana", decided_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    >>> d = HumanDecision("approve", reviewer="ana", decided_at=datetime(2025, 1, 1, tzinfo=UTC))
     >>> d.value, d.decided_at.isoformat()
     ('approve', '2025-01-01T00:00:00+00:00')
     """
 
     value: T
+    _: KW_ONLY
     reviewer: str | None = None
     rationale: str | None = None
     decided_at: datetime = field(default_factory=_utcnow)
@@ -145,10 +146,10 @@ class PendingReview:
         self,
         review_id: str,
         context: HumanReviewContext,
+        *,
         options: Sequence[Any] | None,
         expires_at: datetime | None,
         decision_type: Any,
-        *,
         flow_id: str | None = None,
     ) -> None:
         if expires_at is not None and expires_at.utcoffset() is None:
@@ -214,11 +215,11 @@ class PendingReview:
         when the review is already resolved, timed out or cancelled.
         """
         if not isinstance(decision, HumanDecision):
-            raise InvalidDecision(self.review_id, "HumanDecision", decision, ["resolve() takes a HumanDecision"])
+            raise InvalidDecision(self.review_id, "HumanDecision", decision, errors=["resolve() takes a HumanDecision"])
         if decision.review_id not in (None, self.review_id):
             raise InvalidDecision(
                 self.review_id, self.decision_type.name, decision.value,
-                [f"the decision is for review {decision.review_id}, not {self.review_id}"],
+                errors=[f"the decision is for review {decision.review_id}, not {self.review_id}"],
             )  # fmt: skip
         value = self.decision_type.validate(decision.value, self.review_id)
         accepted = replace(decision, value=value, review_id=self.review_id)

@@ -14,9 +14,7 @@ import inspect
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
@@ -31,7 +29,6 @@ from ._tracking import review_record
 __all__ = ["await_human"]
 
 T = TypeVar("T")
-_PAUSE_KEY = "hitl_pause"
 _UNWIND_S = 1.0
 
 
@@ -39,20 +36,20 @@ _UNWIND_S = 1.0
 async def await_human(
     context: HumanReviewContext | str,
     decision_type: type[T],
+    *,
     options: Iterable[T] | None = None,
     timeout: float | timedelta | None = None,  # noqa: ASYNC109 -- the spec'd API; on_timeout needs it
     on_timeout: Any = "raise",
-    *,
     sink: ReviewSink | None = None,
 ) -> HumanDecision[T]: ...
 @overload
 async def await_human(
     context: HumanReviewContext | str,
     decision_type: Any,
+    *,
     options: Iterable[Any] | None = None,
     timeout: float | timedelta | None = None,  # noqa: ASYNC109 -- the spec'd API; on_timeout needs it
     on_timeout: Any = "raise",
-    *,
     sink: ReviewSink | None = None,
 ) -> HumanDecision[Any]: ...
 
@@ -60,10 +57,10 @@ async def await_human(
 async def await_human(
     context: HumanReviewContext | str,
     decision_type: Any,
+    *,
     options: Iterable[Any] | None = None,
     timeout: float | timedelta | None = None,  # noqa: ASYNC109 -- the spec'd API; on_timeout needs it
     on_timeout: Any = "raise",
-    *,
     sink: ReviewSink | None = None,
 ) -> HumanDecision[Any]:
     """Ask a human and wait, without blocking, for a typed decision.
@@ -102,13 +99,16 @@ async def await_human(
     started_at = datetime.now(UTC)
     expires_at = None if seconds is None else started_at + timedelta(seconds=seconds)
     choices = None if options is None else _options(options)
-    review = PendingReview(review_id, context, choices, expires_at, kind, flow_id=flow.flow_id if flow else None)
+    review = PendingReview(
+        review_id, context, options=choices, expires_at=expires_at, decision_type=kind,
+        flow_id=flow.flow_id if flow else None,
+    )  # fmt: skip
     t0 = time.perf_counter()
     decision: HumanDecision[Any] | None = None
     error: BaseException | None = None
     try:
-        with _budget_clock_stopped(flow):
-            decision = await _ask(chosen, review, seconds, auto, fallback)
+        with scope.clock_stopped(flow):
+            decision = await _ask(chosen, review, seconds=seconds, auto=auto, fallback=fallback)
         scope.note_review(flow, review_id)
         return decision
     except BaseException as exc:
@@ -116,11 +116,15 @@ async def await_human(
         raise
     finally:
         review.close("cancelled")  # no-op unless still pending (the caller was cancelled)
-        store().append(review_record(review, decision, error, flow, started_at, t0, seconds))
+        store().append(
+            review_record(
+                review, decision, error=error, flow=flow, started_at=started_at, t0=t0, timeout_s=seconds
+            )
+        )
 
 
 async def _ask(
-    sink: ReviewSink, review: PendingReview, seconds: float | None, auto: bool, fallback: Any
+    sink: ReviewSink, review: PendingReview, *, seconds: float | None, auto: bool, fallback: Any
 ) -> HumanDecision[Any]:
     try:
         async with asyncio.timeout(seconds) as deadline:
@@ -197,62 +201,3 @@ def _sink(sink: Any) -> ReviewSink:
     if not callable(getattr(chosen, "emit", None)):
         raise StratumConfigError(f"review sink {chosen!r} has no emit(review) method; see stratum.hitl.ReviewSink")
     return chosen  # type: ignore[no-any-return]
-
-
-# -- the flow's time budget stands still while a human decides ----------------
-@dataclass(slots=True)
-class _Pause:
-    """Per flow scope: concurrent reviews in one flow pause its clock once."""
-
-    count: int = 0
-    restart_envelope: Callable[[], float] | None = None
-    timer_when: float | None = None
-    paused_at: float = 0.0
-
-
-@contextmanager
-def _budget_clock_stopped(flow: scope.FlowScope | None) -> Iterator[None]:
-    stopped: list[scope.FlowScope] = []
-    node = flow
-    while node is not None:
-        _stop(node)
-        stopped.append(node)
-        node = node.parent
-    try:
-        yield
-    finally:
-        for node in reversed(stopped):
-            _restart(node)
-
-
-def _stop(node: scope.FlowScope) -> None:
-    pause = node.extras.setdefault(_PAUSE_KEY, _Pause())
-    pause.count += 1
-    if pause.count > 1:
-        return
-    pause.restart_envelope = node.envelope.pause()
-    pause.paused_at = asyncio.get_running_loop().time()
-    pause.timer_when = None
-    timer = node.extras.get("flow_timeout")  # the flow's asyncio.Timeout, when it has a time budget
-    if timer is not None and timer.when() is not None:
-        try:
-            when = timer.when()
-            timer.reschedule(None)
-            pause.timer_when = when
-        except RuntimeError:
-            pass  # the flow already returned; a task it started outlived it
-
-
-def _restart(node: scope.FlowScope) -> None:
-    pause: _Pause = node.extras[_PAUSE_KEY]
-    pause.count -= 1
-    if pause.count > 0:
-        return
-    if pause.restart_envelope is not None:
-        pause.restart_envelope()
-        pause.restart_envelope = None
-    timer = node.extras.get("flow_timeout")
-    if timer is not None and pause.timer_when is not None:
-        shift = asyncio.get_running_loop().time() - pause.paused_at
-        with suppress(RuntimeError):  # the flow already returned
-            timer.reschedule(pause.timer_when + shift)

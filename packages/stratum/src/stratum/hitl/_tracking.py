@@ -30,6 +30,7 @@ FUNCTION = "await_human"
 def review_record(
     review: PendingReview,
     decision: HumanDecision[Any] | None,
+    *,
     error: BaseException | None,
     flow: scope.FlowScope | None,
     started_at: datetime,

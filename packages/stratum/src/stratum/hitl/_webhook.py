@@ -103,14 +103,18 @@ class WebhookReviewSink(QueueReviewSink):
                             return
                         reason = f"HTTP {status}: {await _head(response)}"
                         if status not in _RETRY_STATUS:
-                            raise HITLDeliveryError(review.review_id, type(self).__name__, reason, attempt, status)
+                            raise HITLDeliveryError(
+                                review.review_id, type(self).__name__, reason, attempts=attempt, status=status
+                            )
                         wait = _retry_after(response.headers.get("retry-after"))
                 except httpx.TransportError as exc:
                     status = None
                     reason = f"{type(exc).__name__}: {exc}"
                 if attempt < self.max_attempts:
                     await asyncio.sleep(self._backoff(attempt, wait))
-        raise HITLDeliveryError(review.review_id, type(self).__name__, reason, self.max_attempts, status)
+        raise HITLDeliveryError(
+            review.review_id, type(self).__name__, reason, attempts=self.max_attempts, status=status
+        )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

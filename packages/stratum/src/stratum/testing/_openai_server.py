@@ -21,7 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 __all__ = ["LocalOpenAIServer", "Served"]
@@ -35,6 +35,7 @@ class Served:
     """How the server answers one request."""
 
     content: Any = None
+    _: KW_ONLY
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     error: str = "scripted error"

@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,12 +34,13 @@ class Answer:
     """How the receiver answers one request."""
 
     status: int = 200
+    _: KW_ONLY
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = field(default_factory=dict)
     delay_s: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Received:
     """One request as the receiver saw it."""
 
@@ -92,7 +93,9 @@ class LocalOTLPReceiver:
                     receiver._stopping.wait(answer.delay_s)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver._cv:
-                    receiver.requests.append(Received(self.path, headers, body, answer.status, time.monotonic()))
+                    receiver.requests.append(Received(
+                        path=self.path, headers=headers, body=body, status=answer.status, received_at=time.monotonic()
+                    ))
                     receiver._cv.notify_all()
                 payload = json.dumps(answer.body).encode()
                 self.send_response(answer.status)

@@ -25,7 +25,7 @@ import collections
 import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -44,6 +44,7 @@ class ScriptExhausted(AssertionError):
 @dataclass(frozen=True, slots=True)
 class Reply:
     content: str | None = None
+    _: KW_ONLY
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None

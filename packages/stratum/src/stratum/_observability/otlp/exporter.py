@@ -46,7 +46,7 @@ _exit_hook_lock = threading.Lock()
 _exit_hook_registered = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExportStats:
     """Counters of one exporter since it was created."""
 
