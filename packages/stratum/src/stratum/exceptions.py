@@ -80,7 +80,7 @@ class Violation:
     postcondition's source text and ``actual`` the values it read, when known.
     """
 
-    kind: Literal["parse", "ensure", "feedback"]
+    kind: Literal["parse", "ensure"]
     message: str
     condition: str | None = None
     field: str | None = None

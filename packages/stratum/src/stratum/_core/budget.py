@@ -173,7 +173,3 @@ class Envelope:
         usd = self.remaining_usd()
         if usd is not None and usd <= 0:
             raise self.exceeded("cost", function)
-
-    @property
-    def limited(self) -> bool:
-        return any(env.budget is not None for env in self._chain())

@@ -28,7 +28,6 @@ from pydantic import BaseModel
 
 from .._json import any_adapter, canonical_hash, canonical_json
 from ..exceptions import StratumCompileError
-from .budget import Budget
 from .contracts import opaque_fields
 from .spec import InferSpec, Param, Template
 
@@ -65,7 +64,6 @@ class ContextObject:
     retry_feedback: tuple[str, ...] = ()
     refine_feedback: str | None = None
     model: str | None = None
-    budget: Budget | None = None
 
     def instruction_text(self) -> str:
         parts = [f"Intent: {self.intent}"]
@@ -172,7 +170,6 @@ def build_context(spec: InferSpec, arguments: Mapping[str, Any], model: str | No
         opaque_inputs=hidden,
         system_prompt=_system_prompt(spec),
         model=model,
-        budget=spec.budget,
     )
     if hidden:
         _refuse_leaks(spec, ctx)

@@ -35,8 +35,6 @@ class Condition:
     params: tuple[str, ...]
     #: attribute paths read from the first parameter, e.g. (("confidence",),)
     reads: tuple[tuple[str, ...], ...]
-    #: True when the first parameter is also used whole (``len(r) > 0``)
-    reads_whole: bool
 
 
 def describe(fn: Callable[..., Any], role: str) -> Condition:
@@ -48,10 +46,9 @@ def describe(fn: Callable[..., Any], role: str) -> Condition:
         params = ()
     node, source = _locate(fn)
     reads: tuple[tuple[str, ...], ...] = ()
-    whole = False
     if node is not None and params:
-        reads, whole = _attribute_reads(node, params[0])
-    return Condition(fn=fn, source=source, params=params, reads=reads, reads_whole=whole)
+        reads = _attribute_reads(node, params[0])
+    return Condition(fn=fn, source=source, params=params, reads=reads)
 
 
 # -- evaluation ---------------------------------------------------------------
@@ -184,9 +181,8 @@ def _find_def(tree: ast.AST, code: Any) -> ast.FunctionDef | ast.AsyncFunctionDe
     return None
 
 
-def _attribute_reads(node: ast.AST, param: str) -> tuple[tuple[tuple[str, ...], ...], bool]:
+def _attribute_reads(node: ast.AST, param: str) -> tuple[tuple[str, ...], ...]:
     paths: list[tuple[str, ...]] = []
-    whole = False
     parents: dict[int, ast.AST] = {}
     for parent in ast.walk(node):
         for child in ast.iter_child_nodes(parent):
@@ -202,9 +198,6 @@ def _attribute_reads(node: ast.AST, param: str) -> tuple[tuple[tuple[str, ...], 
                     break  # `r.label.startswith(...)` reads `label`, not the method
                 cur = attr
                 chain.append(attr.attr)  # type: ignore[attr-defined]
-            if chain:
-                if tuple(chain) not in paths:
-                    paths.append(tuple(chain))
-            else:
-                whole = True
-    return tuple(paths), whole
+            if chain and tuple(chain) not in paths:
+                paths.append(tuple(chain))
+    return tuple(paths)

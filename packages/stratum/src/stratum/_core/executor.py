@@ -70,7 +70,6 @@ class CallState:
         "attempts",
         "cache_hit",
         "cost_usd",
-        "extra",
         "input_tokens",
         "output_tokens",
         "prompt_hash",
@@ -91,7 +90,6 @@ class CallState:
         self.response_model: str | None = None
         self.cache_hit = False
         self.review_id: str | None = None
-        self.extra: dict[str, Any] = {}
 
     def add_usage(self, response: CompletionResponse, cost: float | None) -> None:
         if response.input_tokens is not None:
@@ -435,7 +433,6 @@ def _record(
         transient_retries=state.transient_retries,
         response_model=state.response_model,
         temperature=spec.temperature,
-        extra=state.extra,
     )
 
 

@@ -61,8 +61,6 @@ class LiteLLMClient:
             kwargs["temperature"] = request.temperature
         if request.max_tokens is not None:
             kwargs["max_tokens"] = request.max_tokens
-        if request.timeout_s is not None:
-            kwargs["timeout"] = request.timeout_s
         completion = self._completion or litellm.acompletion
         try:
             response = await completion(**kwargs)

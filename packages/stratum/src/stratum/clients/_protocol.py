@@ -41,7 +41,6 @@ class CompletionRequest:
     response_format: Mapping[str, Any]
     temperature: float | None = None
     max_tokens: int | None = None
-    timeout_s: float | None = None
     function: str = ""
 
 
