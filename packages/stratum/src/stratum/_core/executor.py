@@ -23,7 +23,6 @@ import collections.abc
 import functools
 import math
 import os
-import random
 import re
 import time
 import warnings
@@ -35,6 +34,7 @@ import pydantic
 
 from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
+from .._retry import full_jitter
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 from ..exceptions import (
     AttemptRecord,
@@ -312,7 +312,7 @@ async def _send(
             state.transient_retries += 1
             wait = exc.retry_after
             if wait is None:
-                wait = random.uniform(0, min(cfg.retry_backoff_max_s, cfg.retry_backoff_base_s * 2 ** (failures - 1)))
+                wait = full_jitter(failures, base_s=cfg.retry_backoff_base_s, cap_s=cfg.retry_backoff_max_s)
             left = envelope.remaining_seconds()
             if left is not None and wait >= left:
                 raise envelope.exceeded(

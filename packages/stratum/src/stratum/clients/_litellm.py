@@ -7,11 +7,10 @@ Stratum owns retries, so LiteLLM's and the OpenAI SDK's own are switched off.
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from .._retry import retry_after
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
 __all__ = ["LiteLLMClient"]
@@ -132,7 +131,7 @@ def _transient_types(litellm: Any) -> tuple[type[BaseException], ...]:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or HTTP date)."""
+    """What the provider asked to wait, read from the headers LiteLLM kept (see ``stratum._retry``)."""
     # LiteLLM keeps the provider's headers in `litellm_response_headers`; the
     # `response` it attaches to errors is often a synthetic one without them.
     headers: Any = (
@@ -140,19 +139,4 @@ def _retry_after(exc: BaseException) -> float | None:
         or getattr(exc, "headers", None)
         or getattr(getattr(exc, "response", None), "headers", None)
     )
-    if not headers:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000.0)
-        value = headers.get("retry-after")
-    except Exception:
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+    return retry_after(headers)

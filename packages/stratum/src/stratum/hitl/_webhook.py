@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import urllib.parse
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from .._retry import full_jitter, retry_after
 from ..exceptions import HITLDeliveryError
 from ._queue import QueueReviewSink
 from ._review import PendingReview
@@ -106,7 +105,7 @@ class WebhookReviewSink(QueueReviewSink):
                             raise HITLDeliveryError(
                                 review.review_id, type(self).__name__, reason, attempts=attempt, status=status
                             )
-                        wait = _retry_after(response.headers.get("retry-after"))
+                        wait = retry_after(response.headers)
                 except httpx.TransportError as exc:
                     status = None
                     reason = f"{type(exc).__name__}: {exc}"
@@ -119,7 +118,7 @@ class WebhookReviewSink(QueueReviewSink):
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.backoff_max_s)
-        return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+        return full_jitter(attempt, base_s=self.backoff_base_s, cap_s=self.backoff_max_s)
 
 
 async def _head(response: Any) -> str:
@@ -131,20 +130,3 @@ async def _head(response: Any) -> str:
             break
     return kept[:_KEEP_BODY].decode("utf-8", "replace").strip()
 
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -22,9 +22,7 @@ import atexit
 import collections
 import json
 import logging
-import math
 import os
-import random
 import threading
 import time
 import weakref
@@ -32,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..._retry import ceiling, full_jitter, retry_after
 from ..spans import SpanData
 from .encoding import encode_request, resource_attributes
 
@@ -287,8 +286,8 @@ class OTLPExporter:
                 return False
             except _Retryable as exc:
                 failures += 1
-                backoff = min(self._retry_max, self._retry_initial * 2 ** (failures - 1))
-                wait = random.uniform(0, backoff)
+                backoff = ceiling(failures, base_s=self._retry_initial, cap_s=self._retry_max)
+                wait = full_jitter(failures, base_s=self._retry_initial, cap_s=self._retry_max)
                 if exc.retry_after is not None:
                     # At least what the receiver asked for; never a tight loop on "Retry-After: 0".
                     wait = max(exc.retry_after, backoff / 2)
@@ -326,7 +325,7 @@ class OTLPExporter:
             return
         text = response.text[:300]
         if status == 429 or (500 <= status < 600 and status not in _PERMANENT_5XX):
-            raise _Retryable(f"HTTP {status}", _retry_after(response.headers.get("retry-after")))
+            raise _Retryable(f"HTTP {status}", retry_after(response.headers))
         raise _Permanent(status, text)
 
     def _check_partial_success(self, content: bytes) -> None:
@@ -346,23 +345,6 @@ class OTLPExporter:
         if kind not in self._warned:
             self._warned.add(kind)
             log.warning(message, *args)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delay-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        import email.utils  # deferred: only an HTTP-date Retry-After needs it
-
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def shutdown_all(timeout_s: float = 5.0) -> bool:
