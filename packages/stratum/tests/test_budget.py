@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import Budget, BudgetExceeded, StratumWarning, contract, flow, infer
-from stratum._core.budget import Envelope
 from stratum.clients import ModelInfo
 from stratum.testing import Reply, ScriptedClient
 
@@ -232,13 +231,23 @@ async def test_concurrent_calls_reserve_their_worst_case_against_a_shared_budget
     assert worst_case(client) <= 0.005
 
 
-def test_envelope_remaining_is_the_tightest_in_the_chain() -> None:
-    clock = [0.0]
-    outer = Envelope(Budget(ms=1000, usd=1.0), "flow", clock=lambda: clock[0])
-    inner = Envelope(Budget(ms=5000, usd=0.1), "call", parent=outer, clock=lambda: clock[0])
-    clock[0] = 0.25
-    assert inner.remaining_seconds() == pytest.approx(0.75)
-    inner.charge(0.05)
-    assert inner.remaining_usd() == pytest.approx(0.05)
-    assert outer.spent_usd == pytest.approx(0.05)
-    assert inner.cost_binding() is inner and inner.time_binding() is outer
+async def test_a_call_with_its_own_budget_is_charged_to_the_flow_around_it() -> None:
+    priced_client(respond=lambda _r: Reply('{"label": "a"}', output_tokens=1000))
+
+    @infer(intent="x", budget=Budget(usd=1.0))  # generous on its own; the flow is what binds
+    def f(text: str) -> Label: ...
+
+    calls = 0
+
+    @flow(budget=Budget(usd=0.005))
+    async def pipeline() -> None:
+        nonlocal calls
+        for _ in range(10):
+            await f(text="x")
+            calls += 1
+
+    with pytest.raises(BudgetExceeded) as info:
+        await pipeline()
+    assert 1 <= calls < 10
+    assert info.value.axis == "cost" and info.value.scope.endswith("pipeline")
+    assert info.value.spent <= 0.005

@@ -18,7 +18,6 @@ from pydantic import BaseModel
 import stratum
 from stratum import Budget, BudgetExceeded, StratumWarning, cache_key, contract, flow, infer
 from stratum.cache import SQLiteCacheStore, default_store
-from stratum.cache import _keys as cache_keys
 from stratum.testing import Reply, ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
 from stratum.trace import SpanData
@@ -276,12 +275,10 @@ async def test_a_store_that_cannot_write_still_returns_the_result(scripted: Scri
         assert (await answer(question="q")).text == "ok"
 
 
-async def test_oversized_results_are_not_stored(
-    scripted: ScriptedClient, store: SQLiteCacheStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(cache_keys, "MAX_ENTRY_BYTES", 10)
-    scripted.push(reply("a"), reply("b"))
-    await answer(question="q")
+async def test_oversized_results_are_not_stored(scripted: ScriptedClient, store: SQLiteCacheStore) -> None:
+    huge = "a" * (1 << 20)  # an entry over 1 MiB: a runaway output must not fill the store
+    scripted.push(reply(huge), reply("b"))
+    assert (await answer(question="q")).text == huge
     assert (await answer(question="q")).text == "b"
 
 

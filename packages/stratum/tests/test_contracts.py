@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from stratum import StratumCompileError, contract, contract_hash, contract_schema, infer, opaque
-from stratum._core.contracts import opaque_fields
+from stratum import StratumCompileError, compile_prompt, contract, contract_hash, contract_schema, infer, opaque
 
 
 @contract
@@ -117,14 +116,21 @@ def test_strict_schema_requires_every_property_and_forbids_extras() -> None:
     assert "default" not in json.dumps(strict)
 
 
-def test_opaque_is_transparent_annotated_metadata() -> None:
-    @contract
-    class Handoff(BaseModel):
-        summary: str
-        reasoning: opaque[str]
+@contract
+class Handoff(BaseModel):
+    summary: str
+    reasoning: opaque[str]
 
-    assert opaque_fields(Handoff) == frozenset({"reasoning"})
+
+@infer(intent="Continue from the handoff")
+def resume(prior: Handoff) -> Handoff: ...
+
+
+def test_opaque_is_transparent_annotated_metadata() -> None:
     assert Handoff(summary="s", reasoning="r").reasoning == "r"
+    ctx = compile_prompt(resume, prior=Handoff(summary="visible", reasoning="hidden reasoning"))
+    assert ctx.input_bindings == {"prior": {"summary": "visible"}}
+    assert ctx.opaque_inputs == {"prior.reasoning": "hidden reasoning"}
 
 
 def test_infer_return_annotation_must_be_contract_or_primitive() -> None:

@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import pytest
-from composition_support import body_prompt, prompt, through_litellm, warm_litellm
 from pydantic import BaseModel
 
 import stratum
 from stratum import ContractFailure, contract, debate, infer, opaque
 from stratum.clients import CompletionRequest
-from stratum.testing import Reply, ScriptedClient
+from stratum.testing import Reply, ScriptedClient, prompt_text
 
 
 @contract
@@ -79,7 +78,7 @@ async def test_a_debate_that_converges_reaches_the_synthesizer_as_converged() ->
     })  # fmt: skip
     result = await debate([optimist, skeptic], TOPIC, rounds=2, synthesize=judge)
     assert isinstance(result, Verdict) and result.resolution_type == "consensus"
-    judged = prompt(client.requests[-1])
+    judged = prompt_text(client.requests[-1])
     assert "converged: true" in judged
     # The synthesizer sees the whole history, by round.
     assert judged.index("tests are green") < judged.index("rollback is one click")
@@ -93,7 +92,7 @@ async def test_each_later_round_shows_an_agent_only_the_others_previous_argument
         "judge": [verdict("disagreement")],
     })  # fmt: skip
     await debate([optimist, skeptic], TOPIC, rounds=2, synthesize=judge)
-    sent = {(r.function, i): prompt(r) for i, r in enumerate(client.requests)}
+    sent = {(r.function, i): prompt_text(r) for i, r in enumerate(client.requests)}
     first_round = [text for (fn, i), text in sent.items() if i < 2]
     assert all("tests are green" not in t and "nobody on call" not in t for t in first_round)
     second = {fn: text for (fn, i), text in sent.items() if 2 <= i < 4}
@@ -109,7 +108,7 @@ async def test_a_debate_that_does_not_converge_reports_it_to_the_synthesizer() -
     })  # fmt: skip
     result = await debate([optimist, skeptic], TOPIC, rounds=3, synthesize=judge)
     assert result.resolution_type == "disagreement"
-    assert "converged: false" in prompt(client.requests[-1])  # they agreed in round 2, not in the last
+    assert "converged: false" in prompt_text(client.requests[-1])  # they agreed in round 2, not in the last
     assert len(client.requests) == 7
 
 
@@ -201,9 +200,9 @@ async def test_a_failing_agent_stops_the_debate(scripted: ScriptedClient) -> Non
     assert all(r.function != "judge" for r in scripted.requests)
 
 
-async def test_debate_through_litellm() -> None:
+async def test_debate_through_litellm(through_litellm: Any, warm_litellm: Any) -> None:
     def respond(body: dict[str, Any]) -> dict[str, Any]:
-        text = body_prompt(body)
+        text = prompt_text(body)
         if text.startswith("Intent: Weigh"):
             return verdict("consensus" if "converged: true" in text else "disagreement")
         if "against shipping" in text:

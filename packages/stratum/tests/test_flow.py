@@ -75,7 +75,7 @@ async def test_calls_in_a_flow_share_its_flow_id_and_tasks_inherit_it(scripted: 
 
 
 async def test_concurrent_flows_never_mix_their_scopes(scripted: ScriptedClient) -> None:
-    scripted._respond = lambda _r: {"team": "tech"}
+    scripted.respond = lambda _r: {"team": "tech"}
     seen: dict[str, set[str | None]] = {}
 
     @flow

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Literal
 
 import pytest
-from _hitl_support import AwaitableQueueSink
 from pydantic import BaseModel
 
 import stratum
@@ -28,7 +27,7 @@ from stratum import (
     infer,
 )
 from stratum.hitl import PendingReview
-from stratum.testing import ScriptedClient
+from stratum.testing import AwaitableQueueSink, ScriptedClient
 
 Action = Literal["approve", "reject"]
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from typing import IO, Literal
 
@@ -108,6 +109,23 @@ class Transcript(io.StringIO):
                 await self._changed.wait()
 
 
+class WatchedStdin:
+    """A stdin the test can watch: whether a line is being read, and by which thread."""
+
+    def __init__(self, inner: IO[str]) -> None:
+        self._inner = inner
+        self.reading = threading.Event()
+        self.reader: threading.Thread | None = None
+
+    def readline(self, size: int = -1) -> str:
+        self.reader = threading.current_thread()
+        self.reading.set()
+        return self._inner.readline(size)
+
+    def isatty(self) -> bool:
+        return False
+
+
 @pytest.fixture
 def pipe() -> Iterator[tuple[IO[str], IO[str]]]:
     read_fd, write_fd = os.pipe()
@@ -186,15 +204,17 @@ async def test_an_answer_typed_after_its_review_timed_out_is_not_applied_to_the_
 ) -> None:
     reader, writer = pipe
     out = Transcript()
-    console = ConsoleReviewSink(stdin=reader, stdout=out)
+    stdin = WatchedStdin(reader)
+    console = ConsoleReviewSink(stdin=stdin, stdout=out)  # type: ignore[arg-type]
     with pytest.raises(HITLTimeoutError):
         await await_human("Old question?", Literal["approve", "reject"], timeout=0.05, sink=console)
+    assert await asyncio.to_thread(stdin.reading.wait, 5)
     writer.write("approve\n")  # too late for the old question, before the new one is shown
     writer.flush()
-    async with asyncio.timeout(5):
-        # The reader thread takes the late line on its own schedule; there is no event to await.
-        while not console._reader._unclaimed:
-            await asyncio.sleep(0.01)
+    # The console's reader thread takes the late line, sets it aside and ends.
+    assert stdin.reader is not None
+    await asyncio.to_thread(stdin.reader.join, 5)
+    assert not stdin.reader.is_alive()
     waiting = asyncio.create_task(await_human("New question?", Literal["approve", "reject"], sink=console))
     await out.shows("New question?")
     writer.write("reject\n")

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal
 
 import pytest
-from _hitl_support import AwaitableQueueSink
 from pydantic import BaseModel
 
 import stratum
@@ -21,6 +20,7 @@ from stratum import (
     contract,
 )
 from stratum.hitl import PendingReview
+from stratum.testing import AwaitableQueueSink
 
 
 @contract
@@ -179,12 +179,15 @@ def test_decision_types_are_named_the_way_a_reviewer_reads_them() -> None:
     from pydantic import Field
 
     from stratum.hitl import DecisionType
-    from stratum.hitl._decision import decision_type_of
 
-    assert decision_type_of(int).name == "int"
-    assert decision_type_of(Resolution).name == "Resolution"
-    assert decision_type_of(Literal["approve", "reject"]).name == "Literal['approve', 'reject']"
-    constrained = decision_type_of(Annotated[str, Field(min_length=2, max_length=5)])
+    def decision_type(annotation: object) -> DecisionType:
+        review = PendingReview("r", HumanReviewContext("Pick"), options=None, expires_at=None, decision_type=annotation)
+        return review.decision_type
+
+    assert decision_type(int).name == "int"
+    assert decision_type(Resolution).name == "Resolution"
+    assert decision_type(Literal["approve", "reject"]).name == "Literal['approve', 'reject']"
+    constrained = decision_type(Annotated[str, Field(min_length=2, max_length=5)])
     assert isinstance(constrained, DecisionType)
     assert constrained.name == "str (minLength=2, maxLength=5)"
     with pytest.raises(InvalidDecision):

@@ -7,7 +7,6 @@ import json
 from typing import Literal
 
 import pytest
-from _hitl_support import AwaitableQueueSink
 from pydantic import BaseModel
 
 import stratum
@@ -19,7 +18,8 @@ from stratum import (
     await_human,
     contract,
 )
-from stratum.hitl import QueueReviewSink
+from stratum.hitl import PendingReview, QueueReviewSink
+from stratum.testing import AwaitableQueueSink
 
 
 @contract
@@ -118,10 +118,17 @@ async def test_the_queue_holds_at_most_max_pending_open_reviews() -> None:
     await asyncio.gather(asks[-1], return_exceptions=True)
 
 
-def test_a_queue_remembers_only_a_bounded_number_of_closed_ids() -> None:
+async def test_a_queue_remembers_only_a_bounded_number_of_closed_ids() -> None:
     sink = QueueReviewSink(remember_closed=2)
     for i in range(5):
-        sink._remember_closed(f"r{i}", "resolved")
-    assert list(sink._closed) == ["r3", "r4"]
+        review = PendingReview(f"r{i}", HumanReviewContext("Ok?"), options=None, expires_at=None, decision_type=bool)
+        await sink.emit(review)
+        await sink.resolve(review.review_id, True)
+    states = []
+    for i in range(5):
+        with pytest.raises(ReviewNotPending) as info:
+            await sink.resolve(f"r{i}", True)
+        states.append(info.value.state)
+    assert states == ["unknown", "unknown", "unknown", "resolved", "resolved"]  # only the last two are remembered
     with pytest.raises(ValueError):
         QueueReviewSink(max_pending=0)

@@ -6,12 +6,11 @@ import asyncio
 from typing import Literal
 
 import pytest
-from _hitl_support import AwaitableQueueSink
 from pydantic import BaseModel
 
 import stratum
 from stratum import HITLTimeoutError, HumanReviewContext, await_human, contract, flow, infer
-from stratum.testing import ScriptedClient
+from stratum.testing import AwaitableQueueSink, ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
 
 

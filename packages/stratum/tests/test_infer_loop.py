@@ -225,8 +225,8 @@ async def test_non_transient_errors_surface_as_is_without_retry(scripted: Script
 
 
 async def test_json_mode_fallback_for_models_without_schema_support() -> None:
-    client = ScriptedClient(["```json\n" + '{"label": "neutral", "confidence": 0.8, "reasoning": "r"}' + "\n```"])
-    client._model_info = ModelInfo(supports_json_schema=False)
+    fenced = "```json\n" + '{"label": "neutral", "confidence": 0.8, "reasoning": "r"}' + "\n```"
+    client = ScriptedClient([fenced], model_info=ModelInfo(supports_json_schema=False))
     stratum.configure(client=client, default_model="old-model")
     result = await classify(text="x")
     assert result.label == "neutral"

@@ -80,7 +80,7 @@ async def test_time_budget_cuts_off_a_slow_server(via_litellm: LocalOpenAIServer
 
 async def test_usd_budget_across_a_flow_is_never_overspent(via_litellm: LocalOpenAIServer) -> None:
     # Each answer claims 2,000 output tokens (~$0.0012 at gpt-4o-mini prices).
-    via_litellm._respond = lambda body: Served(
+    via_litellm.respond = lambda body: Served(
         content=GOOD, completion_tokens=min(2000, body.get("max_tokens") or 2000)
     )
 

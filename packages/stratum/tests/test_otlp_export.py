@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,8 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from pydantic import BaseModel
 
 import stratum
-from stratum import StratumWarning, contract, flow, infer
-from stratum._observability.otlp import exporter as otlp_module
+from stratum import contract, flow, infer
 from stratum.exporters import OTLPExporter
 from stratum.testing import ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer, Served
@@ -427,15 +427,19 @@ def test_standard_environment_variables_configure_the_exporter(
     assert stratum.exporters.otel().url == "http://direct:1234/custom"
 
 
-def test_the_grpc_port_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import stratum._observability.otlp.setup as exporters_module
-
-    monkeypatch.setattr(exporters_module, "_grpc_port_warned", False)
-    with pytest.warns(StratumWarning, match="4317"):
-        stratum.exporters.otel("http://localhost:4317")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        stratum.exporters.otel("http://localhost:4317")
+def test_the_grpc_port_warns_once() -> None:
+    # Once per process: a fresh interpreter is the only clean slate.
+    code = """
+    import warnings, stratum
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            stratum.exporters.otel("http://localhost:4317")
+    print(sum("4317" in str(w.message) and w.category is stratum.StratumWarning for w in caught))
+    """
+    done = _run_script(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
 
 
 @pytest.mark.parametrize(
@@ -468,10 +472,20 @@ def test_stratum_shutdown_also_closes_a_custom_tracer() -> None:
     assert Custom.closed
 
 
+def test_stratum_shutdown_flushes_an_exporter_that_is_not_the_configured_tracer(receiver: LocalOTLPReceiver) -> None:
+    exporter = OTLPExporter(receiver.endpoint + "/v1/traces", flush_interval_s=60)
+    exporter.export(span("side"))
+    assert stratum.shutdown(5.0) is True
+    assert [s["name"] for s in receiver.spans()] == ["side"]
+
+
 def test_exporters_are_tracked_weakly() -> None:
     exporter = OTLPExporter("http://127.0.0.1:9/v1/traces")
-    assert exporter in set(otlp_module._live)
     exporter.shutdown(0.1)
+    gone = weakref.ref(exporter)
+    del exporter
+    gc.collect()
+    assert gone() is None  # the exit-time registry does not keep it alive
 
 
 def test_import_stratum_loads_no_http_client_database_or_redis() -> None:

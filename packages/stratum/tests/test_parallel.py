@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
-from composition_support import body_prompt, live_tasks, prompt, through_litellm, wait_until, warm_litellm
 from pydantic import BaseModel
 
 import stratum
@@ -25,7 +24,7 @@ from stratum import (
     race,
 )
 from stratum.clients import CompletionRequest
-from stratum.testing import Reply, ScriptedClient
+from stratum.testing import Reply, ScriptedClient, prompt_text
 from stratum.testing.openai_server import Served
 
 
@@ -43,7 +42,7 @@ def by_text(latency: dict[str, float]) -> ScriptedClient:
     """A scripted client answering each text after the latency given for it ("boom..." raises)."""
 
     def respond(request: CompletionRequest) -> object:
-        text = next(t for t in latency if f'text: "{t}"' in prompt(request))
+        text = next(t for t in latency if f'text: "{t}"' in prompt_text(request))
         if text.startswith("boom"):
             return ProviderDown(text)  # the scripted client raises exception instances
         return Reply(f'{{"name": "{text}", "kind": "fast"}}', latency_s=latency[text])
@@ -78,7 +77,7 @@ async def test_all_returns_a_tuple_in_input_order_whatever_order_the_branches_fi
     assert len(client.requests) == 3
 
 
-async def test_all_raises_the_first_failure_itself_and_cancels_the_other_branches() -> None:
+async def test_all_raises_the_first_failure_itself_and_cancels_the_other_branches(live_tasks: Any) -> None:
     client = by_text({"slow-a": 5.0, "boom": 0.0, "slow-b": 5.0})
     before = live_tasks()
     started = time.perf_counter()
@@ -115,7 +114,7 @@ async def test_a_failure_group_can_be_handled_with_except_star() -> None:
 # -- require="any" ------------------------------------------------------------
 
 
-async def test_any_returns_the_first_success_and_cancels_the_losers() -> None:
+async def test_any_returns_the_first_success_and_cancels_the_losers(live_tasks: Any) -> None:
     client = by_text({"slow-a": 5.0, "quick": 0.02, "slow-b": 5.0})
     before = live_tasks()
     started = time.perf_counter()
@@ -242,7 +241,7 @@ async def test_branches_run_inside_the_callers_flow() -> None:
     assert len(flow_ids) == 1 and None not in flow_ids
 
 
-async def test_cancelling_the_caller_cancels_every_branch() -> None:
+async def test_cancelling_the_caller_cancels_every_branch(live_tasks: Any, wait_until: Any) -> None:
     client = by_text({"a": 5.0, "b": 5.0, "c": 5.0})
     before = live_tasks()
     outer = asyncio.ensure_future(parallel(topic(text="a"), topic(text="b"), topic(text="c")))
@@ -257,7 +256,7 @@ async def test_cancelling_the_caller_cancels_every_branch() -> None:
 # -- race -----------------------------------------------------------------------
 
 
-async def test_race_returns_the_first_to_finish_and_cancels_the_others() -> None:
+async def test_race_returns_the_first_to_finish_and_cancels_the_others(live_tasks: Any) -> None:
     client = by_text({"slow": 5.0, "quick": 0.01})
     before = live_tasks()
     winner = await race(topic(text="slow"), topic(text="quick"))
@@ -289,13 +288,15 @@ async def _late_failure(message: str) -> object:
 
 def served_by_text(delays: dict[str, float]) -> Callable[[dict[str, Any]], Served]:
     def respond(body: dict[str, Any]) -> Served:
-        text = next(t for t in delays if f'text: "{t}"' in body_prompt(body))
+        text = next(t for t in delays if f'text: "{t}"' in prompt_text(body))
         return Served(content={"name": text, "kind": "slow"}, delay_s=delays[text])
 
     return respond
 
 
-async def test_parallel_through_litellm_sends_the_requests_concurrently() -> None:
+async def test_parallel_through_litellm_sends_the_requests_concurrently(
+    through_litellm: Any, warm_litellm: Any,
+) -> None:
     with through_litellm(served_by_text({f"t{i}": 0.3 for i in range(4)})):
         await warm_litellm()
         started = time.perf_counter()
@@ -305,7 +306,9 @@ async def test_parallel_through_litellm_sends_the_requests_concurrently() -> Non
     assert elapsed < 0.9, f"4 x 300 ms through LiteLLM took {elapsed:.2f}s"
 
 
-async def test_race_through_litellm_closes_the_losing_http_requests() -> None:
+async def test_race_through_litellm_closes_the_losing_http_requests(
+    live_tasks: Any, wait_until: Any, through_litellm: Any, warm_litellm: Any,
+) -> None:
     with through_litellm(served_by_text({"slow-a": 5.0, "quick": 0.1, "slow-b": 5.0})) as server:
         await warm_litellm()
         before = live_tasks()

@@ -9,7 +9,6 @@ import warnings
 from typing import Any, Literal
 
 import pytest
-from composition_support import through_litellm, warm_litellm
 from pydantic import BaseModel
 
 import stratum
@@ -180,7 +179,7 @@ async def test_stable_functions_outside_test_mode_never_warn(scripted: ScriptedC
         await plain(text="a")
 
 
-async def test_sampling_through_litellm_makes_sample_n_http_requests() -> None:
+async def test_sampling_through_litellm_makes_sample_n_http_requests(through_litellm: Any, warm_litellm: Any) -> None:
     answers = itertools.cycle([said("positive"), said("negative"), said("positive")])
     with through_litellm(lambda _body: next(answers)) as server:
         await warm_litellm()

@@ -8,12 +8,14 @@ or module is a decision made in this file, not an accident of an import.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -50,7 +52,8 @@ EXPECTED = {
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",
     },
     "stratum.testing": {
-        "Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "openai_server", "otlp_receiver",
+        "AwaitableQueueSink", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "openai_server",
+        "otlp_receiver", "prompt_text",
     },
     "stratum.testing.openai_server": {"LocalOpenAIServer", "Served"},
     "stratum.testing.otlp_receiver": {"Answer", "LocalOTLPReceiver", "Received"},
@@ -157,3 +160,23 @@ def test_lazily_loaded_names_are_the_real_objects() -> None:
     assert stratum.exporters.shutdown is stratum.shutdown
     assert stratum.cache is importlib.import_module("stratum.cache")
     assert stratum.testing.openai_server is importlib.import_module("stratum.testing.openai_server")
+
+
+def test_the_suite_imports_stratum_only_through_its_public_modules() -> None:
+    # Tests pin behaviour, not the layout: they import what a user can import.
+    # test_retry.py is the one exception, by design (see its docstring).
+    here = Path(__file__).resolve().parent
+    siblings = {path.stem for path in here.glob("*.py")}
+    wrong = []
+    for path in sorted(here.glob("*.py")):
+        if path.name == "test_retry.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                if (parts[0] == "stratum" and name not in EXPECTED) or parts[0] in siblings:
+                    wrong.append(f"{path.name}:{node.lineno} imports {name}")
+    assert wrong == []

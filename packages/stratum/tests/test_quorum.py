@@ -8,7 +8,6 @@ import time
 from typing import Any, Literal
 
 import pytest
-from composition_support import live_tasks, through_litellm, warm_litellm
 from pydantic import BaseModel
 
 import stratum
@@ -140,7 +139,7 @@ async def test_quorum_invocations_run_concurrently() -> None:
 PRICED = ModelInfo(input_usd_per_token=1e-6, output_usd_per_token=2e-6, max_output_tokens=4000)
 
 
-async def test_budget_running_out_in_the_middle_of_a_quorum_stops_every_invocation() -> None:
+async def test_budget_running_out_in_the_middle_of_a_quorum_stops_every_invocation(live_tasks: Any) -> None:
     # Invocation 0 answers at once and spends the whole flow budget; invocation 1
     # fails `ensure` and would retry; invocation 2 is still waiting for its answer.
     client = ScriptedClient(
@@ -202,7 +201,7 @@ def worst_case(client: ScriptedClient, request: Any) -> float:
     return prompt_tokens * 1e-6 + (request.max_tokens or 0) * 2e-6
 
 
-async def test_quorum_through_litellm_votes_on_real_http_responses() -> None:
+async def test_quorum_through_litellm_votes_on_real_http_responses(through_litellm: Any, warm_litellm: Any) -> None:
     answers = itertools.cycle([said("negative", 0.8), said("negative", 0.95), said("positive", 0.99)])
 
     @infer(intent="Classify the tone", quorum=3, agree_on="label", threshold=2)

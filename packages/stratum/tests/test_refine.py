@@ -7,13 +7,12 @@ import time
 from typing import Any
 
 import pytest
-from composition_support import body_prompt, prompt, through_litellm, warm_litellm
 from pydantic import BaseModel
 
 import stratum
 from stratum import Budget, BudgetExceeded, ConvergenceFailure, StratumCompileError, contract, infer, refine
 from stratum.clients import ModelInfo
-from stratum.testing import Reply, ScriptedClient
+from stratum.testing import Reply, ScriptedClient, prompt_text
 
 
 @contract
@@ -45,7 +44,7 @@ async def test_the_loop_returns_as_soon_as_until_is_satisfied(scripted: Scripted
 async def test_feedback_reaches_the_next_prompt_and_only_the_latest(scripted: ScriptedClient) -> None:
     scripted.push(draft(3), draft(6), draft(9))
     await describe(product="kettle")
-    first, second, third = (prompt(r) for r in scripted.requests)
+    first, second, third = (prompt_text(r) for r in scripted.requests)
     assert "Previous output had the following issues" not in first
     assert (
         "Previous output had the following issues:\n- score 3 is below 8\n- add a concrete example\n"
@@ -84,7 +83,7 @@ async def test_until_and_feedback_run_here_and_are_never_sent_to_the_model(scrip
     sent = " ".join(str(r.messages) for r in scripted.requests)
     assert "judged_by_the_host" not in sent and "score > 100" not in sent
     assert "host_only_feedback" not in sent
-    assert "be better" in prompt(scripted.requests[1])  # only the feedback's value travels
+    assert "be better" in prompt_text(scripted.requests[1])  # only the feedback's value travels
 
 
 async def test_async_until_and_feedback_work(scripted: ScriptedClient) -> None:
@@ -101,7 +100,7 @@ async def test_async_until_and_feedback_work(scripted: ScriptedClient) -> None:
 
     scripted.push(draft(1), draft(5))
     assert (await write(product="kettle")).score == 5
-    assert '- score: 1\n- missing: ["price", "size"]' in prompt(scripted.requests[1])
+    assert '- score: 1\n- missing: ["price", "size"]' in prompt_text(scripted.requests[1])
 
 
 @pytest.mark.parametrize(
@@ -120,7 +119,7 @@ async def test_feedback_of_any_shape_is_rendered_as_text(scripted: ScriptedClien
 
     scripted.push(draft(1), draft(2))
     await write(product="kettle")
-    assert f"Previous output had the following issues:\n{rendered}\nFix these" in prompt(scripted.requests[1])
+    assert f"Previous output had the following issues:\n{rendered}\nFix these" in prompt_text(scripted.requests[1])
 
 
 async def test_very_long_feedback_is_cut_to_a_bounded_size(scripted: ScriptedClient) -> None:
@@ -130,7 +129,7 @@ async def test_very_long_feedback_is_cut_to_a_bounded_size(scripted: ScriptedCli
 
     scripted.push(draft(1), draft(2))
     await write(product="kettle")
-    sent = prompt(scripted.requests[1])
+    sent = prompt_text(scripted.requests[1])
     assert len(sent) < 6000 and "46000 more characters not shown" in sent
 
 
@@ -188,7 +187,7 @@ async def test_each_iteration_of_a_quorum_function_runs_the_whole_quorum(scripte
     scripted.push(draft(1), draft(1), draft(2), draft(5), draft(5), draft(5))
     assert (await voted(product="kettle")).score == 5
     assert len(scripted.requests) == 6
-    assert all("higher" in prompt(r) for r in list(scripted.requests)[3:])
+    assert all("higher" in prompt_text(r) for r in list(scripted.requests)[3:])
 
 
 def test_refine_must_sit_directly_above_infer_on_a_stable_function() -> None:
@@ -220,9 +219,9 @@ def test_a_refined_function_keeps_the_signature_and_is_exported_where_expected()
     assert "refine describe -> Draft (max 3)" in repr(describe)
 
 
-async def test_refine_through_litellm() -> None:
+async def test_refine_through_litellm(through_litellm: Any, warm_litellm: Any) -> None:
     def respond(body: dict[str, Any]) -> dict[str, Any]:
-        return draft(9) if "score 4 is below 8" in body_prompt(body) else draft(4)
+        return draft(9) if "score 4 is below 8" in prompt_text(body) else draft(4)
 
     with through_litellm(respond) as server:
         await warm_litellm()

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import PostconditionFailed, compute, contract, flow, infer
-from stratum._observability.attributes import provider_and_model
 from stratum.testing import Reply, ScriptedClient
 from stratum.trace import KIND_CLIENT, KIND_INTERNAL, STATUS_ERROR, STATUS_UNSET, SpanData
 
@@ -333,5 +332,8 @@ async def test_infer_span_carries_genai_and_stratum_attributes(tracer: Collect) 
         ("test-model", ("_OTHER", "test-model")),
     ],
 )
-def test_model_routes_map_to_genai_provider_names(route: str, expected: tuple[str, str]) -> None:
-    assert provider_and_model(route) == expected
+async def test_model_routes_map_to_genai_provider_names(route: str, expected: tuple[str, str], tracer: Collect) -> None:
+    stratum.configure(client=ScriptedClient([ok()]), default_model=route)
+    await judge(text="t")
+    attributes = tracer.one("infer judge").attributes
+    assert (attributes["gen_ai.provider.name"], attributes["gen_ai.request.model"]) == expected

@@ -87,7 +87,7 @@ async def test_budget_failure_leaves_a_record(scripted: ScriptedClient) -> None:
 
 async def test_store_is_bounded_and_drops_the_oldest(scripted: ScriptedClient) -> None:
     stratum.configure(trace_capacity=3)
-    scripted._respond = lambda _r: {"label": "a", "score": 0.9}
+    scripted.respond = lambda _r: {"label": "a", "score": 0.9}
     for i in range(5):
         await label(text=str(i))
     kept = stratum.trace.all_records()
@@ -96,7 +96,7 @@ async def test_store_is_bounded_and_drops_the_oldest(scripted: ScriptedClient) -
 
 
 async def test_records_can_be_filtered_by_function_and_flow(scripted: ScriptedClient) -> None:
-    scripted._respond = lambda _r: {"label": "a", "score": 0.9}
+    scripted.respond = lambda _r: {"label": "a", "score": 0.9}
 
     @infer(intent="Other")
     def other(text: str) -> Label: ...

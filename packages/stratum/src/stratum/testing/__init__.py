@@ -13,22 +13,31 @@ records every request it saw::
     result = await classify(text="Great!")
     assert len(client.requests) == 2
 
-Real servers on 127.0.0.1 for the HTTP paths: ``stratum.testing.openai_server``
-(an OpenAI-compatible endpoint for the LiteLLM path) and
-``stratum.testing.otlp_receiver`` (an OTLP/HTTP receiver for the exporter).
-See ``docs/testing.md``.
+``prompt_text(request)`` is the text a model was asked (retry feedback and
+attachment included); ``AwaitableQueueSink`` lets a test wait for the review
+a flow asks for and answer it. Real servers on 127.0.0.1 for the HTTP paths:
+``stratum.testing.openai_server`` (an OpenAI-compatible endpoint for the
+LiteLLM path) and ``stratum.testing.otlp_receiver`` (an OTLP/HTTP receiver for
+the exporter). See ``docs/testing.md``.
 """
 
 import typing as _typing
 
 from ..clients._protocol import TransientError
+from ._prompts import prompt_text
 from ._scripted import Reply, ScriptedClient, ScriptExhausted
 
 if _typing.TYPE_CHECKING:
     from . import openai_server, otlp_receiver
+    from ._reviews import AwaitableQueueSink
 
-# The servers load on first use: they bring threads and an HTTP stack.
-_LAZY = {"openai_server": ".openai_server", "otlp_receiver": ".otlp_receiver"}
+# Loaded on first use: the servers bring threads and an HTTP stack, the sink
+# the human-review layer.
+_LAZY = {
+    "AwaitableQueueSink": "._reviews",
+    "openai_server": ".openai_server",
+    "otlp_receiver": ".otlp_receiver",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -48,10 +57,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AwaitableQueueSink",
     "Reply",
     "ScriptExhausted",
     "ScriptedClient",
     "TransientError",
     "openai_server",
     "otlp_receiver",
+    "prompt_text",
 ]

@@ -55,7 +55,8 @@ class LocalOpenAIServer:
         max_requests_kept: int = 10_000,
     ) -> None:
         self._queue: collections.deque[Any] = collections.deque(responses)
-        self._respond = respond
+        #: Answers a request body when the queue is empty; a test may replace it.
+        self.respond = respond
         self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_requests_kept)
         #: Requests whose client hung up before the (delayed) answer was sent.
         self.abandoned = 0
@@ -191,8 +192,8 @@ class LocalOpenAIServer:
     def _next(self, request: dict[str, Any]) -> Served:
         if self._queue:
             item = self._queue.popleft()
-        elif self._respond is not None:
-            item = self._respond(request)
+        elif self.respond is not None:
+            item = self.respond(request)
         else:
             return Served(status=500, error="LocalOpenAIServer: no response scripted")
         return item if isinstance(item, Served) else Served(content=item)

@@ -68,7 +68,8 @@ class ScriptedClient:
         max_requests_kept: int = 10_000,
     ) -> None:
         self._queue: collections.deque[Any] = collections.deque(responses)
-        self._respond = respond
+        #: Answers when the queue is empty (sync or async); a test may replace it.
+        self.respond = respond
         self.latency_s = latency_s
         self._model_info = model_info
         #: Every request received (most recent ``max_requests_kept``).
@@ -87,8 +88,8 @@ class ScriptedClient:
         self.requests.append(request)
         if self._queue:
             item = self._queue.popleft()
-        elif self._respond is not None:
-            item = self._respond(request)
+        elif self.respond is not None:
+            item = self.respond(request)
             if inspect.isawaitable(item):
                 item = await item
         else:
