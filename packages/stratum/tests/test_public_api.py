@@ -166,9 +166,9 @@ def test_the_suite_imports_stratum_only_through_its_public_modules() -> None:
     # Tests pin behaviour, not the layout: they import what a user can import.
     # test_retry.py is the one exception, by design (see its docstring).
     here = Path(__file__).resolve().parent
-    siblings = {path.stem for path in here.glob("*.py")}
+    siblings = {path.stem for path in here.rglob("*.py")}
     wrong = []
-    for path in sorted(here.glob("*.py")):
+    for path in sorted(here.rglob("*.py")):
         if path.name == "test_retry.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
