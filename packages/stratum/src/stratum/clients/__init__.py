@@ -38,7 +38,8 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return list(__all__)
+    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
 
 
 __all__ = [
