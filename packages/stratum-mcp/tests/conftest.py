@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import SqliteStore
+from stratum_mcp import FlowService
+from stratum_mcp.persistence import SqliteStore
 
 SPECS = Path(__file__).parent / "specs"
 T = TypeVar("T")

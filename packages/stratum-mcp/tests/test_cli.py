@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import SPECS, server_command
 
+from stratum_mcp import FlowService
 from stratum_mcp.cli import main
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import SqliteStore
+from stratum_mcp.persistence import SqliteStore
 
 REVIEW = SPECS / "review.stratum.yaml"
 
@@ -105,7 +105,7 @@ def test_the_installed_console_script_validates(tmp_path: Path) -> None:
 
 
 def test_schema_prints_the_shipped_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
-    from stratum_mcp.spec.schema import spec_schema
+    from stratum_mcp.spec import spec_schema
 
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out) == spec_schema()

@@ -275,7 +275,7 @@ def test_the_server_never_imports_litellm_or_stratum(db: Path, review_spec: str,
 
     run_async(body)
     modules = {line.split("|")[-1].strip() for line in log.read_text().splitlines() if line.startswith("import time:")}
-    assert "stratum_mcp.service" in modules  # the log covers a full round of tool calls
+    assert "stratum_mcp._service" in modules  # the log covers a full round of tool calls
     tops = {name.split(".")[0] for name in modules}
     assert "litellm" not in tops
     assert "stratum" not in tops

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
+from stratum_mcp import Limits
 from stratum_mcp.errors import EvaluationError, ExpressionRejected, LimitExceeded
-from stratum_mcp.expressions import compile_expression, evaluate
-from stratum_mcp.limits import Limits
-from stratum_mcp.project_files import ProjectFiles
+from stratum_mcp.expressions import ProjectFiles, compile_expression, evaluate
 
 ROOTS: dict[str, frozenset[str] | None] = {
     "result": frozenset({"confidence", "items", "status", "scores", "n", "s", "nested", "path", "text"}),

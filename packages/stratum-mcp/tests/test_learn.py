@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 from conftest import SPECS, FakeClock
 
+from stratum_mcp import FlowService
 from stratum_mcp.cli import main
 from stratum_mcp.errors import MarkersBroken, StratumMcpError
-from stratum_mcp.learn import LearnSources, learn
-from stratum_mcp.learn.transcripts import TranscriptLimits, project_slug
-from stratum_mcp.results import error_payload, outcome_payload
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import MemoryStore, SqliteStore
+from stratum_mcp.learn import LearnSources, TranscriptLimits, learn, project_slug
+from stratum_mcp.persistence import MemoryStore, SqliteStore
+from stratum_mcp.tools import error_payload, outcome_payload
 
 pytestmark = pytest.mark.usefixtures("home")
 

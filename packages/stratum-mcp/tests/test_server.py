@@ -8,10 +8,9 @@ from pathlib import Path
 import anyio
 from conftest import run_async
 
-from stratum_mcp.config import ServerConfig
+from stratum_mcp import FlowService, ServerConfig
 from stratum_mcp.errors import FlowNotFound
-from stratum_mcp.server import ToolRunner, build_server
-from stratum_mcp.service import FlowService
+from stratum_mcp.tools import ToolRunner, build_server
 
 
 def tools(tmp_path: Path) -> ToolRunner:

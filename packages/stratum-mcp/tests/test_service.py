@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import FakeClock
 
+from stratum_mcp import FlowService, Limits
 from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted
 from stratum_mcp.errors import (
     ArgumentTooLarge,
@@ -19,9 +20,7 @@ from stratum_mcp.errors import (
     SpecInvalid,
     StepMismatch,
 )
-from stratum_mcp.limits import Limits
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import SqliteStore, StoredRun
+from stratum_mcp.persistence import SqliteStore, StoredRun
 
 TEXT = {"text": "I love it. Shipping was slow."}
 GOOD = {"label": "positive", "confidence": 0.9}

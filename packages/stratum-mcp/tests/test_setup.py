@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -14,10 +15,7 @@ from conftest import server_command, snapshot
 
 from stratum_mcp.cli import main
 from stratum_mcp.errors import FileChanged
-from stratum_mcp.setup.install import plan_setup
-from stratum_mcp.setup.manifest import digest
-from stratum_mcp.setup.plan import apply_plan
-from stratum_mcp.setup.skills import SKILL_NAMES
+from stratum_mcp.setup import SKILL_NAMES, apply_plan, plan_setup
 
 pytestmark = pytest.mark.usefixtures("home")
 
@@ -31,6 +29,11 @@ def expected_entry(project: Path) -> dict[str, object]:
 
 def manifest(home: Path) -> dict[str, object]:
     return dict(json.loads((home / ".stratum" / "setup-manifest.json").read_text()))
+
+
+def digest(text: str) -> str:
+    """What the setup manifest records of a file it wrote: the SHA-256 of its UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def test_setup_registers_the_server_in_mcp_json_at_the_project_root(project: Path) -> None:
@@ -401,7 +404,7 @@ def test_writes_keep_the_file_mode_leave_no_temporary_files_and_follow_symlinks(
 def test_the_server_command_falls_back_to_the_interpreter_when_no_script_is_beside_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stratum_mcp.setup.paths import server_launch
+    from stratum_mcp.setup import server_launch
 
     python = tmp_path / "bin" / "python3"
     monkeypatch.setattr(sys, "executable", str(python))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from stratum_mcp import Limits
 from stratum_mcp.engine import FlowRun, StepRun
 from stratum_mcp.errors import StoreError
-from stratum_mcp.limits import Limits
-from stratum_mcp.store import FlowStore, MemoryStore, SqliteStore
+from stratum_mcp.persistence import FlowStore, MemoryStore, SqliteStore
 
 
 def a_run(flow_id: str, *, status: str = "running", updated_ms: int = 1) -> FlowRun:
@@ -144,7 +144,7 @@ def test_a_store_written_before_runs_had_a_project_gains_the_column_and_keeps_it
 
 
 def test_the_service_tags_each_planned_run_with_its_resolved_project_root(tmp_path: Path, review_spec: str) -> None:
-    from stratum_mcp.service import FlowService
+    from stratum_mcp import FlowService
 
     store = SqliteStore(tmp_path / "flows.db")
     (tmp_path / "app").mkdir()

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
+from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["ENV_DB", "ENV_PROJECT_ROOT", "ServerConfig", "resolve_config"]
 

@@ -1,14 +1,18 @@
-"""Short, JSON-ready previews of values for violations and traces.
+"""How values and places are spelled in the messages an agent reads, the same way everywhere.
 
 Violations echo the actual value so an agent can see what was wrong, but a
-model's output can be large; previews keep each echo small and bounded.
+model's output can be large: :func:`preview` keeps each echo small and
+bounded. Places are dotted paths (:func:`render_path`), and near misses get
+one kind of hint (:func:`suggest`).
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["preview"]
+__all__ = ["preview", "render_path", "suggest"]
 
 _STR_CHARS = 200
 _ITEMS = 10
@@ -44,3 +48,24 @@ def preview(value: Any, *, depth: int = 0) -> Any:
             out.append(f"... ({len(value) - _ITEMS} more)")
         return out
     return f"<{type(value).__name__}>"
+
+
+def render_path(parts: Iterable[str | int]) -> str:
+    """``("flows", "run", "steps", 1, "inputs")`` -> ``flows.run.steps[1].inputs``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def suggest(word: str, options: Iterable[str]) -> str | None:
+    """A "did you mean" hint when ``word`` is close to one of ``options``.
+
+    >>> suggest("reveiw", ["review", "summary"])
+    'did you mean `review`?'
+    """
+    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean `{matches[0]}`?" if matches else None

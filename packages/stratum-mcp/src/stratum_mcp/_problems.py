@@ -1,13 +1,19 @@
-"""One problem found in a spec: where it is, what is wrong, and how to fix it."""
+"""The two kinds of problem an agent is told about, as plain JSON-ready values.
+
+A :class:`Violation` is one reason a reported result (or a flow's inputs) was
+rejected; a :class:`SpecIssue` is one problem found in a spec. They sit below
+every layer because errors carry them as fields (:mod:`stratum_mcp.errors`),
+the engine records violations in each attempt, and spec validation collects
+issues. Users meet them as ``stratum_mcp.engine.Violation`` and
+``stratum_mcp.spec.SpecIssue``.
+"""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SpecIssue", "render_path", "suggest"]
+__all__ = ["SpecIssue", "Violation"]
 
 
 @dataclass(frozen=True)
@@ -30,18 +36,20 @@ class SpecIssue:
         return out
 
 
-def render_path(parts: Iterable[str | int]) -> str:
-    """``("flows", "run", "steps", 1, "inputs")`` -> ``flows.run.steps[1].inputs``."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(document)"
+@dataclass(frozen=True)
+class Violation:
+    """One reason a result was rejected.
 
+    ``kind`` is ``schema`` (``where`` is a field path), ``ensure`` (``where`` is
+    the expression), ``budget`` or ``input``. ``actual`` is a short preview of
+    the offending value.
+    """
 
-def suggest(word: str, options: Iterable[str]) -> str | None:
-    """A "did you mean" hint when ``word`` is close to one of ``options``."""
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"did you mean `{matches[0]}`?" if matches else None
+    kind: str
+    where: str
+    message: str
+    actual: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        key = "expression" if self.kind == "ensure" else "field" if self.kind in ("schema", "input") else "budget"
+        return {"kind": self.kind, key: self.where, "message": self.message, "actual": self.actual}

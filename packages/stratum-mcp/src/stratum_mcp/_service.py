@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stratum_mcp.checks import ResultChecker
-from stratum_mcp.engine import ExecuteStep, FlowRun, Outcome, RunEnded, report, start
-from stratum_mcp.engine.state import Violation
+from stratum_mcp._limits import DEFAULT_LIMITS, Limits
+from stratum_mcp.engine import ExecuteStep, FlowRun, Outcome, ResultChecker, RunEnded, Violation, report, start
 from stratum_mcp.errors import (
     ArgumentTooLarge,
     ConcurrentUpdate,
@@ -33,11 +32,9 @@ from stratum_mcp.errors import (
     InvalidFlowId,
     StoreError,
 )
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
-from stratum_mcp.project_files import ProjectFiles
-from stratum_mcp.spec import SpecIssue, load_spec, spec_digest, validate_spec
-from stratum_mcp.spec.model import Spec
-from stratum_mcp.store import FlowStore
+from stratum_mcp.expressions import ProjectFiles
+from stratum_mcp.persistence import FlowStore
+from stratum_mcp.spec import Spec, SpecIssue, load_spec, spec_digest, validate_spec
 
 __all__ = ["FlowService", "parse_flow_id"]
 

@@ -1,4 +1,4 @@
-"""The files setup touches: bounded reads, atomic writes, and the change plan they share.
+"""The files setup and learn touch: bounded reads, atomic writes, and the change plan they share.
 
 Everything setup, uninstall and learn write goes through :func:`apply_changes`:
 each change carries the exact text it was planned from, every target is
@@ -21,8 +21,8 @@ from typing import Literal
 
 from stratum_mcp.errors import FileChanged, FileReadOnly, FileUnreadable, WriteFailed
 
-__all__ = ["MAX_FILE_BYTES", "FileChange", "apply_changes", "ensure_writable", "read_text", "remove_empty_dirs",
-           "render_change"]
+__all__ = ["MAX_FILE_BYTES", "Action", "FileChange", "apply_changes", "ensure_writable", "read_text",
+           "remove_empty_dirs", "render_change"]
 
 #: Config files, CLAUDE.md and MEMORY.md are small; anything bigger is not what we think it is.
 MAX_FILE_BYTES = 1024 * 1024

@@ -1,6 +1,6 @@
 """The ``stratum-mcp`` command: serve MCP over stdio by default, plus tools for people and scripts.
 
-Each subcommand lives in its own module under :mod:`stratum_mcp.commands` and
+Each subcommand lives in its own module under :mod:`stratum_mcp.cli._commands` and
 exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``;
 adding one is adding a module to :data:`COMMANDS`.
 
@@ -20,32 +20,18 @@ adding one is adding a module to :data:`COMMANDS`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from stratum_mcp import __version__
-from stratum_mcp.config import ENV_DB, ENV_PROJECT_ROOT
+from stratum_mcp._config import ENV_DB, ENV_PROJECT_ROOT
+from stratum_mcp._version import __version__
+from stratum_mcp.cli._commands import audit, doctor, flows, learn, schema, serve, setup, uninstall, validate
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = (
-    "stratum_mcp.commands.serve",
-    "stratum_mcp.commands.validate",
-    "stratum_mcp.commands.audit",
-    "stratum_mcp.commands.flows",
-    "stratum_mcp.commands.schema",
-    "stratum_mcp.commands.setup",
-    "stratum_mcp.commands.uninstall",
-    "stratum_mcp.commands.doctor",
-    "stratum_mcp.commands.learn",
-)
-
-
-def _load(names: Sequence[str]) -> list[ModuleType]:
-    return [importlib.import_module(name) for name in names]
+COMMANDS: tuple[ModuleType, ...] = (serve, validate, audit, flows, schema, setup, uninstall, doctor, learn)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"directory file_exists/file_contains may read (default: ${ENV_PROJECT_ROOT} or the working directory)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _load(COMMANDS):
+    for module in COMMANDS:
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)
@@ -73,8 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        from stratum_mcp.commands import serve
-
         return serve.run(args)
     try:
         return int(args.handler(args))

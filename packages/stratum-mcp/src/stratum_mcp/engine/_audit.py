@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratum_mcp.engine.state import FlowRun, StepRun
+from stratum_mcp.engine._state import FlowRun, StepRun
 
 __all__ = ["audit_view", "step_trace"]
 

@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from stratum_mcp.engine.state import Violation
+from stratum_mcp._limits import DEFAULT_LIMITS, Limits
+from stratum_mcp._messages import preview, render_path, suggest
+from stratum_mcp._problems import Violation
 from stratum_mcp.errors import EvaluationError
 from stratum_mcp.expressions import FileProbe, evaluate
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
-from stratum_mcp.preview import preview
-from stratum_mcp.spec.issues import render_path, suggest
-from stratum_mcp.spec.model import Contract, FieldType, Function, fields_schema
+from stratum_mcp.spec import Contract, FieldType, Function, fields_schema
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator

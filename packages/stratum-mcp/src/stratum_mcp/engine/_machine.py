@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Protocol
 
-from stratum_mcp.engine.outcomes import AttemptRejected, ExecuteStep, FlowCompleted, Outcome, RunEnded
-from stratum_mcp.engine.state import Attempt, FlowRun, StepRun, Violation
+from stratum_mcp._messages import suggest
+from stratum_mcp._problems import Violation
+from stratum_mcp.engine._outcomes import AttemptRejected, ExecuteStep, FlowCompleted, Outcome, RunEnded
+from stratum_mcp.engine._state import Attempt, FlowRun, StepRun
 from stratum_mcp.errors import (
     FlowBudgetExceeded,
     FlowFinished,
@@ -25,9 +27,7 @@ from stratum_mcp.errors import (
     StepMismatch,
     UnknownFlowName,
 )
-from stratum_mcp.spec.issues import suggest
-from stratum_mcp.spec.model import Contract, Flow, Function, Reference, Spec
-from stratum_mcp.spec.references import resolve
+from stratum_mcp.spec import Contract, Flow, Function, Reference, Spec, resolve_reference
 
 __all__ = ["Checker", "report", "start"]
 
@@ -133,7 +133,7 @@ def _dispatch(run: FlowRun, spec: Spec, flow: Flow, index: int, now_ms: int) -> 
     function = spec.functions[step.function]
     outputs = {s.step_id: s.output for s in run.steps if s.status == "complete"}
     inputs = {
-        name: resolve(binding, dict(run.inputs), outputs) if isinstance(binding, Reference) else binding.value
+        name: resolve_reference(binding, dict(run.inputs), outputs) if isinstance(binding, Reference) else binding.value
         for name, binding in step.inputs
     }
     running = replace(run.steps[index], status="running", inputs=inputs, dispatched_ms=now_ms)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stratum_mcp.engine.state import FlowRun, Violation
+from stratum_mcp._problems import Violation
+from stratum_mcp.engine._state import FlowRun
 from stratum_mcp.errors import RunFailed
-from stratum_mcp.spec.model import Contract, Function, Step
+from stratum_mcp.spec import Contract, Function, Step
 
 __all__ = ["AttemptRejected", "ExecuteStep", "FlowCompleted", "Outcome", "RunEnded"]
 

@@ -1,4 +1,4 @@
-"""The state of a flow run: plain frozen values, changed only by :mod:`.machine`."""
+"""The state of a flow run: plain frozen values, changed only by :mod:`._machine`."""
 
 from __future__ import annotations
 
@@ -6,30 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-__all__ = ["Attempt", "FlowRun", "RunStatus", "StepRun", "StepStatus", "Violation"]
+from stratum_mcp._problems import Violation
+
+__all__ = ["Attempt", "AttemptOutcome", "FlowRun", "RunStatus", "StepRun", "StepStatus"]
 
 RunStatus = Literal["running", "complete", "failed"]
 StepStatus = Literal["pending", "running", "complete", "failed"]
 AttemptOutcome = Literal["passed", "schema_failed", "ensure_failed", "budget_exceeded", "flow_budget_exceeded"]
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One reason a result was rejected.
-
-    ``kind`` is ``schema`` (``where`` is a field path), ``ensure`` (``where`` is
-    the expression), ``budget`` or ``input``. ``actual`` is a short preview of
-    the offending value.
-    """
-
-    kind: str
-    where: str
-    message: str
-    actual: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        key = "expression" if self.kind == "ensure" else "field" if self.kind in ("schema", "input") else "budget"
-        return {"kind": self.kind, key: self.where, "message": self.message, "actual": self.actual}
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from stratum_mcp._limits import Limits
 from stratum_mcp.errors import EvaluationError, ExpressionRejected
-from stratum_mcp.expressions.functions import FUNCTIONS
-from stratum_mcp.limits import Limits
+from stratum_mcp.expressions._functions import FUNCTIONS
 
 __all__ = ["check"]
 
@@ -238,7 +238,7 @@ class _Checker:
 
 def _fold_constants(node: ast.expr, limits: Limits) -> None:
     """Compute every constant part now, so ``10**10**10`` fails at validate time."""
-    from stratum_mcp.expressions.interpreter import Interpreter
+    from stratum_mcp.expressions._interpreter import Interpreter
 
     for child in ast.walk(node):
         if isinstance(child, ast.BinOp) and all(

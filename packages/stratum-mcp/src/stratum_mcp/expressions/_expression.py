@@ -1,21 +1,4 @@
-"""The ensure-expression language: Python-like, checked up front, run without ``eval``.
-
-An expression reads ``result`` (the step's output) and ``inputs`` (the step's
-resolved inputs)::
-
-    result.confidence > 0.7
-    len(result.items) > 0
-    result.status in ('ok', 'partial')
-    all(x > 0 for x in result.scores)
-    file_exists(result.path) and file_contains(result.path, 'def main')
-
-:func:`compile_expression` parses and checks an expression against an
-allow-list (see :mod:`.checker`) and is called when a spec is validated, so a
-bad expression is a validation error before any flow starts.
-:func:`evaluate` runs a compiled expression under the bounds of
-:class:`~stratum_mcp.limits.Limits` (see :mod:`.interpreter`). Errors are
-raised, never turned into ``False``.
-"""
+"""An expression compiled once, at validate time, and evaluated against each reported result."""
 
 from __future__ import annotations
 
@@ -24,20 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.errors import EvaluationError, ExpressionRejected, LimitExceeded
-from stratum_mcp.expressions.checker import check
-from stratum_mcp.expressions.functions import FUNCTIONS, FileProbe
-from stratum_mcp.expressions.interpreter import Interpreter
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
+from stratum_mcp.expressions._checker import check
+from stratum_mcp.expressions._functions import FileProbe
+from stratum_mcp.expressions._interpreter import Interpreter
 
-__all__ = [
-    "FUNCTIONS",
-    "CompiledExpression",
-    "Evaluation",
-    "FileProbe",
-    "compile_expression",
-    "evaluate",
-]
+__all__ = ["CompiledExpression", "Evaluation", "compile_expression", "evaluate"]
 
 
 @dataclass(frozen=True, eq=False)

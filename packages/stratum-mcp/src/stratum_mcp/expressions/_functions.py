@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stratum_mcp.errors import EvaluationError
 
 if TYPE_CHECKING:
-    from stratum_mcp.expressions.interpreter import Interpreter
+    from stratum_mcp.expressions._interpreter import Interpreter
 
 __all__ = ["FUNCTIONS", "FileProbe", "Function"]
 

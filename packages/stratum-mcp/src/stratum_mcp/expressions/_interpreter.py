@@ -1,6 +1,6 @@
 """A bounded interpreter for checked expression trees.
 
-It walks the ``ast`` that :mod:`stratum_mcp.expressions.checker` accepted and
+It walks the ``ast`` that :mod:`stratum_mcp.expressions._checker` accepted and
 never hands a string to ``eval``. Values are JSON data: fields are dictionary
 keys, so ``result.__class__`` can only ever mean a key named ``__class__`` (and
 the checker refuses it anyway). Every node visited costs a step; steps, wall
@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from stratum_mcp._limits import Limits
+from stratum_mcp._messages import preview
 from stratum_mcp.errors import EvaluationError, LimitExceeded
-from stratum_mcp.expressions.functions import FUNCTIONS, FileProbe
-from stratum_mcp.limits import Limits
-from stratum_mcp.preview import preview
+from stratum_mcp.expressions._functions import FUNCTIONS, FileProbe
 
 __all__ = ["Interpreter"]
 

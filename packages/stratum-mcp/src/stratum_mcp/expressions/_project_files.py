@@ -13,8 +13,8 @@ import os
 import stat
 from pathlib import Path
 
+from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.errors import EvaluationError
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["ProjectFiles"]
 

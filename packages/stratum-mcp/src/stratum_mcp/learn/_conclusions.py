@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stratum_mcp.learn.evidence import Evidence, Rejection
+from stratum_mcp.learn._evidence import Evidence, Rejection
 
 __all__ = ["Conclusion", "conclude"]
 

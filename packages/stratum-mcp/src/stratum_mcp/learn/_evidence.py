@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stratum_mcp.engine.state import FlowRun, Violation
+from stratum_mcp.engine import FlowRun, Violation
 
 __all__ = ["Evidence", "Rejection", "RunRecord", "from_runs", "merge", "violation_from_json"]
 

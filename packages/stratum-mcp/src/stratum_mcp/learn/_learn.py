@@ -1,29 +1,17 @@
-"""``stratum-mcp learn``: turn recurring failures into project-specific lessons in ``MEMORY.md``.
-
-::
-
-    result = learn(LearnSources(root=Path.cwd(), db=Path.home() / ".stratum" / "flows.db"))
-    print(result.change.after)
-
-Evidence comes from the flow store (the runs tagged with this project, plus
-any run the project's session transcripts mention) and from Claude Code's
-session transcripts for the project (:mod:`.transcripts`). The lessons
-(:mod:`.conclusions`) are written into a marked section of ``MEMORY.md``
-(:mod:`.memory`); the rest of the file is left as it is.
-"""
+"""Gathering the evidence, drawing the lessons, and planning the new ``MEMORY.md``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stratum_mcp.learn.conclusions import Conclusion, conclude
-from stratum_mcp.learn.evidence import Evidence, from_runs, merge
-from stratum_mcp.learn.memory import hand_written, updated_memory
-from stratum_mcp.learn.transcripts import TranscriptLimits, read_transcripts, transcript_dirs
-from stratum_mcp.setup.files import FileChange, read_text
+from stratum_mcp._fs import FileChange, block_body, read_text
+from stratum_mcp.learn._conclusions import Conclusion, conclude
+from stratum_mcp.learn._evidence import Evidence, from_runs, merge
+from stratum_mcp.learn._memory import LEARNED, hand_written, updated_memory
+from stratum_mcp.learn._transcripts import TranscriptLimits, read_transcripts, transcript_dirs
 
-__all__ = ["Conclusion", "Evidence", "LearnResult", "LearnSources", "learn"]
+__all__ = ["LearnResult", "LearnSources", "learn"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +39,17 @@ class LearnResult:
     conclusions: tuple[Conclusion, ...]
     change: FileChange
 
+    @property
+    def section(self) -> str:
+        """The learned section of ``MEMORY.md`` as the change would leave it, without its markers."""
+        return block_body(self.change.after, LEARNED, self.change.path) or ""
+
 
 def _store_evidence(sources: LearnSources, extra_ids: set[str]) -> Evidence:
     # A store that does not exist yet has nothing to say; opening it would create it.
     if sources.db is None or not sources.db.exists():
         return Evidence()
-    from stratum_mcp.store import SqliteStore
+    from stratum_mcp.persistence import SqliteStore
 
     store = SqliteStore(sources.db)
     try:

@@ -12,9 +12,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from stratum_mcp.learn.conclusions import Conclusion
-from stratum_mcp.learn.evidence import Evidence
-from stratum_mcp.setup.blocks import Markers, drop_block, put_block
+from stratum_mcp._fs import Markers, drop_block, put_block
+from stratum_mcp.learn._conclusions import Conclusion
+from stratum_mcp.learn._evidence import Evidence
 
 __all__ = ["LEARNED", "NEW_MEMORY", "hand_written", "summary_line", "updated_memory"]
 

@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from stratum_mcp.learn.evidence import Evidence, Rejection, RunRecord, violation_from_json
+from stratum_mcp.learn._evidence import Evidence, Rejection, RunRecord, violation_from_json
 
 __all__ = ["TranscriptLimits", "project_slug", "read_transcripts", "transcript_dirs"]
 

@@ -1,12 +1,15 @@
-"""FlowRun <-> JSON-ready dicts, for the store. Versioned so old rows stay readable."""
+"""FlowRun <-> JSON, for the stores. Versioned so old rows stay readable."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from stratum_mcp.engine.state import Attempt, FlowRun, StepRun, Violation
+from stratum_mcp._limits import Limits
+from stratum_mcp.engine import Attempt, FlowRun, StepRun, Violation
+from stratum_mcp.errors import ArgumentTooLarge
 
-__all__ = ["FORMAT", "run_from_json", "run_to_json"]
+__all__ = ["FORMAT", "decode_run", "encode_run", "run_from_json", "run_to_json"]
 
 FORMAT = 1
 
@@ -92,3 +95,17 @@ def run_from_json(data: dict[str, Any]) -> FlowRun:
         output=data["output"],
         error=data["error"],
     )
+
+
+def encode_run(run: FlowRun, limits: Limits) -> str:
+    """The run as compact JSON text; :class:`ArgumentTooLarge` if it exceeds ``run_state_bytes``."""
+    state = json.dumps(run_to_json(run), separators=(",", ":"), allow_nan=False)
+    if len(state) > limits.run_state_bytes:
+        # The report that would grow the run this far is refused; the stored run is unchanged.
+        raise ArgumentTooLarge("result (with the run's stored state)", limits.run_state_bytes, len(state))
+    return state
+
+
+def decode_run(state: str) -> FlowRun:
+    """The run stored as ``state`` by :func:`encode_run`."""
+    return run_from_json(json.loads(state))

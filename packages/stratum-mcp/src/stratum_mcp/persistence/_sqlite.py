@@ -1,69 +1,27 @@
-"""Durable flow state behind a small protocol, with SQLite as the embedded implementation.
+"""The embedded store: one SQLite file, safe across threads and processes.
 
-Each run is one row holding its state as JSON and a ``version``. Updates are
-compare-and-swap on that version, so two servers (or two threads) reporting
-the same step at once cannot both win: the loser re-reads and is judged
-against the new state, and no attempt is lost or counted twice. Every write
-commits before the tool answers; the database runs in WAL mode, so a server
-killed with ``kill -9`` between two calls loses nothing it acknowledged.
-
-History is bounded: past ``finished_runs_kept`` finished runs (and ten times
-fewer abandoned running ones), the oldest are pruned when a new run is created.
-A run whose serialised state would exceed ``run_state_bytes`` is refused with
-:class:`~stratum_mcp.errors.ArgumentTooLarge` and nothing is written.
-
-Each run may be tagged with the project root it ran in, so ``stratum-mcp learn``
-can draw conclusions for one project out of a store that several share.
+Each run is one row holding its state as JSON and a ``version``; the
+compare-and-swap of :class:`~.FlowStore` is an ``UPDATE ... WHERE version = ?``.
+Every write commits before the call returns; the database runs in WAL mode
+with full sync, so a server killed with ``kill -9`` between two calls loses
+nothing it acknowledged.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from stratum_mcp.engine.codec import run_from_json, run_to_json
-from stratum_mcp.engine.state import FlowRun
-from stratum_mcp.errors import ArgumentTooLarge, StoreError
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
+from stratum_mcp._limits import DEFAULT_LIMITS, Limits
+from stratum_mcp.engine import FlowRun
+from stratum_mcp.errors import StoreError
+from stratum_mcp.persistence._codec import decode_run, encode_run
+from stratum_mcp.persistence._store import StoredRun
 
-__all__ = ["FlowStore", "MemoryStore", "SqliteStore", "StoredRun"]
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    """A run as stored, with the version to compare against when updating it."""
-
-    run: FlowRun
-    version: int
-
-
-class FlowStore(Protocol):
-    """Where runs and the specs they were planned from are kept."""
-
-    def create(self, run: FlowRun, spec_text: str, *, project: str | None = None) -> None:
-        """Store a new run (version 1) and its spec text, tagged with the project root it runs in."""
-        ...
-
-    def load(self, flow_id: str) -> StoredRun | None: ...
-
-    def update(self, run: FlowRun, expected_version: int) -> bool:
-        """Replace the run if it is still at ``expected_version``; False if someone else won."""
-        ...
-
-    def spec_text(self, digest: str) -> str | None: ...
-
-    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
-        """The most recently updated runs, newest first; only ``project``'s runs when given."""
-        ...
-
-    def close(self) -> None: ...
-
+__all__ = ["SqliteStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS specs (
@@ -129,7 +87,7 @@ class SqliteStore:
             self._db.execute("COMMIT")
 
     def create(self, run: FlowRun, spec_text: str, *, project: str | None = None) -> None:
-        state = _dump(run, self._limits)
+        state = encode_run(run, self._limits)
         try:
             with self._transaction() as db:
                 db.execute("INSERT OR IGNORE INTO specs (digest, text) VALUES (?, ?)", (run.spec_digest, spec_text))
@@ -161,10 +119,10 @@ class SqliteStore:
                 row = self._db.execute("SELECT state, version FROM runs WHERE flow_id = ?", (flow_id,)).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read flow run {flow_id}: {exc}") from exc
-        return None if row is None else StoredRun(_load(row[0]), row[1])
+        return None if row is None else StoredRun(decode_run(row[0]), row[1])
 
     def update(self, run: FlowRun, expected_version: int) -> bool:
-        state = _dump(run, self._limits)
+        state = encode_run(run, self._limits)
         try:
             with self._lock:
                 cursor = self._db.execute(
@@ -192,67 +150,8 @@ class SqliteStore:
                     "SELECT state FROM runs WHERE project = ? ORDER BY updated_ms DESC LIMIT ?",
                     (project, max(0, limit)),
                 ).fetchall()
-        return [_load(row[0]) for row in rows]
+        return [decode_run(row[0]) for row in rows]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-class MemoryStore:
-    """A :class:`FlowStore` in memory, for tests and for callers who want no persistence."""
-
-    def __init__(self, *, limits: Limits = DEFAULT_LIMITS) -> None:
-        self._limits = limits
-        self._lock = threading.Lock()
-        self._runs: dict[str, tuple[str, int, int]] = {}  # flow_id -> (state, version, updated_ms)
-        self._projects: dict[str, str | None] = {}
-        self._specs: dict[str, str] = {}
-
-    def create(self, run: FlowRun, spec_text: str, *, project: str | None = None) -> None:
-        state = _dump(run, self._limits)
-        with self._lock:
-            self._specs[run.spec_digest] = spec_text
-            self._runs[run.flow_id] = (state, 1, run.updated_ms)
-            self._projects[run.flow_id] = project
-            while len(self._runs) > self._limits.finished_runs_kept:
-                oldest = min(self._runs, key=lambda k: self._runs[k][2])
-                del self._runs[oldest], self._projects[oldest]
-
-    def load(self, flow_id: str) -> StoredRun | None:
-        with self._lock:
-            entry = self._runs.get(flow_id)
-        return None if entry is None else StoredRun(_load(entry[0]), entry[1])
-
-    def update(self, run: FlowRun, expected_version: int) -> bool:
-        state = _dump(run, self._limits)
-        with self._lock:
-            entry = self._runs.get(run.flow_id)
-            if entry is None or entry[1] != expected_version:
-                return False
-            self._runs[run.flow_id] = (state, expected_version + 1, run.updated_ms)
-            return True
-
-    def spec_text(self, digest: str) -> str | None:
-        return self._specs.get(digest)
-
-    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
-        with self._lock:
-            runs = [_load(state) for flow_id, (state, _, _) in self._runs.items()
-                    if project is None or self._projects[flow_id] == project]
-        return sorted(runs, key=lambda r: r.updated_ms, reverse=True)[:limit]
-
-    def close(self) -> None:
-        pass
-
-
-def _dump(run: FlowRun, limits: Limits) -> str:
-    state = json.dumps(run_to_json(run), separators=(",", ":"), allow_nan=False)
-    if len(state) > limits.run_state_bytes:
-        # The report that would grow the run this far is refused; the stored run is unchanged.
-        raise ArgumentTooLarge("result (with the run's stored state)", limits.run_state_bytes, len(state))
-    return state
-
-
-def _load(state: str) -> FlowRun:
-    return run_from_json(json.loads(state))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stratum_mcp.errors import ConfigUnparsable
-from stratum_mcp.setup.paths import SERVER_NAME, ServerLaunch
+from stratum_mcp.setup._paths import SERVER_NAME, ServerLaunch
 
 __all__ = ["CLIENTS", "Client", "ServerEntry", "holds_nothing", "read_server", "with_server", "without_server"]
 

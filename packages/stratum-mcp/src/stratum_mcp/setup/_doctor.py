@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
+from stratum_mcp._fs import block_body, read_text
 from stratum_mcp.errors import SetupError
-from stratum_mcp.setup import blocks
-from stratum_mcp.setup.clients import CLIENTS, Client, ServerEntry, read_server
-from stratum_mcp.setup.files import read_text
-from stratum_mcp.setup.instructions import EXECUTION_MODEL, execution_model
-from stratum_mcp.setup.paths import claude_home, server_launch, stratum_command
-from stratum_mcp.setup.skills import SKILL_NAMES, shipped_skills
+from stratum_mcp.setup._clients import CLIENTS, Client, ServerEntry, read_server
+from stratum_mcp.setup._instructions import EXECUTION_MODEL, execution_model
+from stratum_mcp.setup._paths import claude_home, server_launch, stratum_command
+from stratum_mcp.setup._skills import SKILL_NAMES, shipped_skills
 
 __all__ = ["EXPECTED_TOOLS", "Check", "diagnose", "list_server_tools"]
 
@@ -189,7 +188,7 @@ def _instructions_check(root: Path, client: Client) -> Check:
     path = root / client.instructions
     subject = client.instructions
     try:
-        body = blocks.block_body(read_text(path), EXECUTION_MODEL, path)
+        body = block_body(read_text(path), EXECUTION_MODEL, path)
     except SetupError as exc:
         return Check("warn", subject, str(exc), "fix the markers, then run `stratum-mcp setup`")
     if body is None:

@@ -14,15 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from stratum_mcp._fs import FileChange, drop_block, ensure_writable, put_block, read_text
 from stratum_mcp.errors import SetupError
-from stratum_mcp.setup import blocks
-from stratum_mcp.setup.clients import CLIENTS, Client, with_server, without_server
-from stratum_mcp.setup.files import FileChange, ensure_writable, read_text
-from stratum_mcp.setup.instructions import EXECUTION_MODEL, execution_model
-from stratum_mcp.setup.manifest import FileRecord, Manifest, ProjectRecord, digest, dump_manifest, load_manifest
-from stratum_mcp.setup.paths import ServerLaunch, claude_home, server_launch, stratum_command, stratum_home
-from stratum_mcp.setup.plan import Plan, missing_dirs
-from stratum_mcp.setup.skills import plan_skill_install, shipped_skills
+from stratum_mcp.setup._clients import CLIENTS, Client, with_server, without_server
+from stratum_mcp.setup._instructions import EXECUTION_MODEL, execution_model
+from stratum_mcp.setup._manifest import FileRecord, Manifest, ProjectRecord, digest, dump_manifest, load_manifest
+from stratum_mcp.setup._paths import ServerLaunch, claude_home, server_launch, stratum_command, stratum_home
+from stratum_mcp.setup._plan import Plan, missing_dirs
+from stratum_mcp.setup._skills import plan_skill_install, shipped_skills
 
 __all__ = ["manifest_path", "plan_setup", "project_files"]
 
@@ -64,10 +63,10 @@ def project_files(clients: tuple[str, ...], launch: ServerLaunch | None) -> list
         body = execution_model(skills=client.installs_skills)
 
         def add_block(path: Path, text: str | None, body: str = body) -> str:
-            return blocks.put_block(text, EXECUTION_MODEL, body, path)
+            return put_block(text, EXECUTION_MODEL, body, path)
 
         def strip_block(path: Path, text: str) -> str:
-            return blocks.drop_block(text, EXECUTION_MODEL, path)
+            return drop_block(text, EXECUTION_MODEL, path)
 
         files.append(ProjectFile(client.instructions, "the execution-model block", add_block, strip_block))
     return files

@@ -7,7 +7,7 @@ exactly it.
 
 from __future__ import annotations
 
-from stratum_mcp.setup.blocks import Markers
+from stratum_mcp._fs import Markers
 
 __all__ = ["EXECUTION_MODEL", "execution_model"]
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stratum_mcp._fs import read_text
 from stratum_mcp.errors import ConfigUnparsable
-from stratum_mcp.setup.files import read_text
 
 __all__ = ["FileRecord", "Manifest", "ProjectRecord", "SkillRecord", "digest", "dump_manifest", "load_manifest"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stratum_mcp._fs import FileChange, apply_changes, remove_empty_dirs
 from stratum_mcp.errors import SetupError
-from stratum_mcp.setup.files import FileChange, apply_changes, remove_empty_dirs
 
 __all__ = ["Plan", "apply_plan", "missing_dirs"]
 

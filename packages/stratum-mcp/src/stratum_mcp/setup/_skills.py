@@ -14,18 +14,17 @@ unless ``force`` is given.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from stratum_mcp._fs import FileChange, read_text
 from stratum_mcp.errors import SetupError
-from stratum_mcp.setup.files import FileChange, read_text
-from stratum_mcp.setup.manifest import SkillRecord, digest
+from stratum_mcp.setup._manifest import SkillRecord, digest
 
 __all__ = ["COMMAND_PLACEHOLDER", "SKILL_NAMES", "Skill", "SkillsPlan", "plan_skill_install", "plan_skill_removal",
-           "shipped_skills", "spec_templates"]
+           "shipped_skills"]
 
 SKILL_NAMES: tuple[str, ...] = (
     "stratum-review",
@@ -55,14 +54,6 @@ def shipped_skills(command: str) -> tuple[Skill, ...]:
         Skill(name, (root / name / "SKILL.md").read_text(encoding="utf-8").replace(COMMAND_PLACEHOLDER, command))
         for name in SKILL_NAMES
     )
-
-
-_TEMPLATE = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-
-
-def spec_templates(text: str) -> list[str]:
-    """The spec templates embedded in a skill: fenced YAML blocks that declare a spec ``version``."""
-    return [block for block in _TEMPLATE.findall(text) if re.search(r"^version:", block, re.MULTILINE)]
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from stratum_mcp._fs import FileChange, ensure_writable, read_text
 from stratum_mcp.errors import SetupError
-from stratum_mcp.setup.clients import CLIENTS, holds_nothing
-from stratum_mcp.setup.files import FileChange, ensure_writable, read_text
-from stratum_mcp.setup.install import ProjectFile, manifest_path, project_files
-from stratum_mcp.setup.manifest import FileRecord, Manifest, ProjectRecord, digest, dump_manifest, load_manifest
-from stratum_mcp.setup.plan import Plan
-from stratum_mcp.setup.skills import plan_skill_removal
+from stratum_mcp.setup._clients import CLIENTS, holds_nothing
+from stratum_mcp.setup._install import ProjectFile, manifest_path, project_files
+from stratum_mcp.setup._manifest import FileRecord, Manifest, ProjectRecord, digest, dump_manifest, load_manifest
+from stratum_mcp.setup._plan import Plan
+from stratum_mcp.setup._skills import plan_skill_removal
 
 __all__ = ["plan_uninstall"]
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stratum_mcp._limits import Limits
+from stratum_mcp._messages import render_path, suggest
+from stratum_mcp._problems import SpecIssue
 from stratum_mcp.errors import ExpressionRejected
 from stratum_mcp.expressions import CompiledExpression, compile_expression
-from stratum_mcp.limits import Limits
-from stratum_mcp.spec.issues import SpecIssue, render_path, suggest
-from stratum_mcp.spec.model import FIELD_TYPES, Budget, Contract, FieldType, Function
+from stratum_mcp.spec._model import FIELD_TYPES, Budget, Contract, FieldType, Function
 
 __all__ = ["as_map", "build_budget", "build_contracts", "build_fields", "build_functions", "value_fits"]
 

@@ -14,11 +14,12 @@ import heapq
 from collections.abc import Mapping
 from typing import Any
 
-from stratum_mcp.limits import Limits
-from stratum_mcp.spec.build import as_map, build_budget, build_fields, value_fits
-from stratum_mcp.spec.issues import SpecIssue, suggest
-from stratum_mcp.spec.model import Binding, Contract, FieldType, Flow, Function, Literal, Reference, Step
-from stratum_mcp.spec.references import ReferenceSyntaxError, binding_from
+from stratum_mcp._limits import Limits
+from stratum_mcp._messages import suggest
+from stratum_mcp._problems import SpecIssue
+from stratum_mcp.spec._build import as_map, build_budget, build_fields, value_fits
+from stratum_mcp.spec._model import Binding, Contract, FieldType, Flow, Function, Literal, Reference, Step
+from stratum_mcp.spec._references import ReferenceSyntaxError, binding_from
 
 __all__ = ["build_flows"]
 

@@ -1,31 +1,20 @@
-"""Spec files (``.stratum.yaml``): load, check, and build the typed form.
-
-::
-
-    spec = load_spec(text)            # raises SpecInvalid listing every issue
-    issues = validate_spec(text)      # the same checks, as a list
-
-Loading runs in three passes, each reporting all it finds: bounded safe YAML
-(:mod:`.loader`), structure against the shipped JSON Schema (:mod:`.schema`),
-then meaning: names, references, types, expressions and step order
-(:mod:`.build`, :mod:`.flows`).
-"""
+"""Loading a spec: the three passes in order, every issue they find, and the digest runs keep."""
 
 from __future__ import annotations
 
 import hashlib
 from types import MappingProxyType
 
+from stratum_mcp._limits import DEFAULT_LIMITS, Limits
+from stratum_mcp._problems import SpecIssue
 from stratum_mcp.errors import SpecInvalid
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
-from stratum_mcp.spec.build import build_contracts, build_functions
-from stratum_mcp.spec.flows import build_flows
-from stratum_mcp.spec.issues import SpecIssue
-from stratum_mcp.spec.loader import load_document
-from stratum_mcp.spec.model import SPEC_VERSION, Spec
-from stratum_mcp.spec.schema import structural_issues
+from stratum_mcp.spec._build import build_contracts, build_functions
+from stratum_mcp.spec._flows import build_flows
+from stratum_mcp.spec._model import SPEC_VERSION, Spec
+from stratum_mcp.spec._schema import structural_issues
+from stratum_mcp.spec._yaml import load_document
 
-__all__ = ["SPEC_VERSION", "SpecIssue", "load_spec", "spec_digest", "validate_spec"]
+__all__ = ["load_spec", "spec_digest", "validate_spec"]
 
 
 def spec_digest(text: str) -> str:

@@ -15,6 +15,8 @@ from typing import Literal as TypingLiteral
 from stratum_mcp.expressions import CompiledExpression
 
 __all__ = [
+    "FIELD_TYPES",
+    "SPEC_VERSION",
     "Binding",
     "Budget",
     "Contract",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from stratum_mcp.spec.model import Binding, Literal, Reference
+from stratum_mcp.spec._model import Binding, Literal, Reference
 
-__all__ = ["ReferenceSyntaxError", "binding_from", "parse_reference", "resolve"]
+__all__ = ["ReferenceSyntaxError", "binding_from", "parse_reference", "resolve_reference"]
 
 _NAME = r"[A-Za-z][A-Za-z0-9_-]*"
 _ROOT = re.compile(rf"\$\.(?:input|steps\.(?P<step>{_NAME})\.output)")
@@ -59,7 +59,7 @@ def parse_reference(text: str) -> Reference:
     return Reference(text=text, step=step, path=tuple(path))
 
 
-def resolve(reference: Reference, flow_input: dict[str, Any], outputs: dict[str, Any]) -> Any:
+def resolve_reference(reference: Reference, flow_input: dict[str, Any], outputs: dict[str, Any]) -> Any:
     """The value ``reference`` points at, or ``None`` where the path leads nowhere.
 
     Missing optional fields resolve to ``None`` (JSON null), as an absent

@@ -12,7 +12,8 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from stratum_mcp.spec.issues import SpecIssue, render_path, suggest
+from stratum_mcp._messages import render_path, suggest
+from stratum_mcp._problems import SpecIssue
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError

@@ -17,9 +17,10 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from stratum_mcp._limits import Limits
+from stratum_mcp._messages import render_path
+from stratum_mcp._problems import SpecIssue
 from stratum_mcp.errors import SpecInvalid
-from stratum_mcp.limits import Limits
-from stratum_mcp.spec.issues import SpecIssue, render_path
 
 __all__ = ["load_document"]
 

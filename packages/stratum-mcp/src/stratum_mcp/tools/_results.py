@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted, FlowRun, Outcome, audit_view
-from stratum_mcp.engine.audit import step_trace
+from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted, FlowRun, Outcome, audit_view, step_trace
 from stratum_mcp.errors import RunFailed, StratumMcpError
 from stratum_mcp.spec import SpecIssue
 

@@ -20,11 +20,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from stratum_mcp import __version__
-from stratum_mcp.config import ServerConfig
+from stratum_mcp._config import ServerConfig
+from stratum_mcp._version import __version__
 
 if TYPE_CHECKING:
-    from stratum_mcp.service import FlowService
+    from stratum_mcp._service import FlowService
 
 __all__ = ["ToolRunner", "build_server", "serve"]
 
@@ -90,8 +90,8 @@ class ToolRunner:
     def service(self) -> FlowService:
         with self._lock:
             if self._service is None:
-                from stratum_mcp.service import FlowService
-                from stratum_mcp.store import SqliteStore
+                from stratum_mcp._service import FlowService
+                from stratum_mcp.persistence import SqliteStore
 
                 store = SqliteStore(self._config.db_path, limits=self._config.limits)
                 self._service = FlowService(
@@ -107,16 +107,16 @@ class ToolRunner:
         )
 
     def _run(self, body: Callable[[FlowService], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
-        from stratum_mcp import results
         from stratum_mcp.errors import StratumMcpError
+        from stratum_mcp.tools import _results
 
         try:
             return body(self.service()), False
         except StratumMcpError as exc:
-            return results.error_payload(exc), True
+            return _results.error_payload(exc), True
         except Exception as exc:
             log.exception("unexpected error in a tool call")
-            return results.internal_error_payload(exc), True
+            return _results.internal_error_payload(exc), True
 
 
 def build_server(config: ServerConfig) -> MCPServer[Any]:
@@ -132,7 +132,7 @@ def build_server(config: ServerConfig) -> MCPServer[Any]:
     async def stratum_validate(
         spec: Annotated[str, Field(description="The spec as YAML (or JSON) text.")],
     ) -> CallToolResult:
-        from stratum_mcp.results import validate_payload
+        from stratum_mcp.tools._results import validate_payload
 
         return await tools.call(lambda s: validate_payload(s.validate(spec)))
 
@@ -144,7 +144,7 @@ def build_server(config: ServerConfig) -> MCPServer[Any]:
             dict[str, Any] | None, Field(description="The flow's inputs, matching its `input` types.")
         ] = None,
     ) -> CallToolResult:
-        from stratum_mcp.results import outcome_payload
+        from stratum_mcp.tools._results import outcome_payload
 
         return await tools.call(lambda s: outcome_payload(s.plan(spec, flow, inputs)))
 
@@ -154,13 +154,13 @@ def build_server(config: ServerConfig) -> MCPServer[Any]:
         step_id: Annotated[str, Field(description="The step_id of the step you did.")],
         result: Annotated[Any, Field(description="The step's output: an object matching output_schema.")],
     ) -> CallToolResult:
-        from stratum_mcp.results import outcome_payload
+        from stratum_mcp.tools._results import outcome_payload
 
         return await tools.call(lambda s: outcome_payload(s.step_done(flow_id, step_id, result)))
 
     @server.tool(name="stratum_audit", description=AUDIT_DOC, annotations=read_only)
     async def stratum_audit(flow_id: _FlowId) -> CallToolResult:
-        from stratum_mcp.results import audit_payload
+        from stratum_mcp.tools._results import audit_payload
 
         return await tools.call(lambda s: audit_payload(s.run(flow_id)))
 

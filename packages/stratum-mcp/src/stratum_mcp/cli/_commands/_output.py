@@ -12,17 +12,17 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from stratum_mcp.config import resolve_config
+from stratum_mcp._config import resolve_config
 
 if TYPE_CHECKING:
-    from stratum_mcp.service import FlowService
+    from stratum_mcp._service import FlowService
 
 __all__ = ["fail", "open_service", "print_json", "table"]
 
 
 def open_service(args: argparse.Namespace) -> FlowService:
-    from stratum_mcp.service import FlowService
-    from stratum_mcp.store import SqliteStore
+    from stratum_mcp._service import FlowService
+    from stratum_mcp.persistence import SqliteStore
 
     config = resolve_config(args.db, args.project_root)
     return FlowService(SqliteStore(config.db_path, limits=config.limits), project_root=config.project_root)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stratum_mcp.setup.files import FileChange
-    from stratum_mcp.setup.plan import Plan
+    from stratum_mcp._fs import FileChange
+    from stratum_mcp.setup import Plan
 
 __all__ = ["add_project_argument", "carry_out", "display", "print_plan", "print_problems"]
 
@@ -51,7 +51,7 @@ def print_plan(plan: Plan, changes: list[FileChange] | tuple[FileChange, ...], *
         # A dry run shows what would be written to the project; skill bodies and the manifest are
         # long, the same for everyone, and outside the project.
         if dry_run and plan.root in change.path.parents:
-            from stratum_mcp.setup.files import render_change
+            from stratum_mcp._fs import render_change
 
             diff = render_change(change).split("\n", 1)
             if len(diff) > 1:
@@ -66,9 +66,9 @@ def carry_out(plan: Plan, verb: str, *, nothing: str, would: str, done: str, dry
     Returns the exit code when the command should stop here, None after a
     successful apply (the caller may print more).
     """
-    from stratum_mcp.commands._output import fail
+    from stratum_mcp.cli._commands._output import fail
     from stratum_mcp.errors import SetupError
-    from stratum_mcp.setup.plan import apply_plan
+    from stratum_mcp.setup import apply_plan
 
     if plan.problems:
         return print_problems(plan, verb)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from stratum_mcp.commands._output import table
+from stratum_mcp.cli._commands._output import table
 
 NAME = "audit"
 HELP = "show the trace of a flow run"
@@ -18,9 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stratum_mcp.commands._output import fail, open_service, print_json
+    from stratum_mcp.cli._commands._output import fail, open_service, print_json
     from stratum_mcp.errors import StratumMcpError
-    from stratum_mcp.results import audit_payload
+    from stratum_mcp.tools import audit_payload
 
     try:
         service = open_service(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stratum_mcp.commands._plans import CLIENT_NAMES, add_project_argument
+from stratum_mcp.cli._commands._plans import CLIENT_NAMES, add_project_argument
 
 NAME = "doctor"
 HELP = "check this project's stratum configuration; start the configured server and list its tools"
@@ -21,10 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stratum_mcp.commands._output import fail
+    from stratum_mcp.cli._commands._output import fail
     from stratum_mcp.errors import SetupError
-    from stratum_mcp.setup.doctor import diagnose
-    from stratum_mcp.setup.paths import find_project_root
+    from stratum_mcp.setup import diagnose, find_project_root
 
     try:
         root = find_project_root(override=args.project)

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from stratum_mcp.commands._output import table
+from stratum_mcp.cli._commands._output import table
 
 NAME = "flows"
 HELP = "list recent flow runs"
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stratum_mcp.commands._output import fail, open_service, print_json
+    from stratum_mcp.cli._commands._output import fail, open_service, print_json
     from stratum_mcp.errors import StratumMcpError
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stratum_mcp.commands._plans import add_project_argument
+from stratum_mcp.cli._commands._plans import add_project_argument
 
 NAME = "learn"
 HELP = "turn this project's recurring failures (store and Claude Code transcripts) into MEMORY.md lessons"
@@ -25,13 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from stratum_mcp.commands._output import fail, print_json
-    from stratum_mcp.config import resolve_config
+    from stratum_mcp._config import resolve_config
+    from stratum_mcp._fs import apply_changes
+    from stratum_mcp.cli._commands._output import fail, print_json
     from stratum_mcp.errors import StratumMcpError
-    from stratum_mcp.learn import LearnSources, learn
-    from stratum_mcp.learn.transcripts import TranscriptLimits
-    from stratum_mcp.setup.files import apply_changes
-    from stratum_mcp.setup.paths import claude_home, find_project_root
+    from stratum_mcp.learn import LearnSources, TranscriptLimits, learn
+    from stratum_mcp.setup import claude_home, find_project_root
 
     try:
         root = find_project_root(override=args.project)
@@ -66,12 +65,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {conclusion.text}")
     name = Path(result.change.path).name
     if args.dry_run:
-        from stratum_mcp.learn.memory import LEARNED
-        from stratum_mcp.setup.blocks import block_body
-
         verdict = "would stay as it is" if result.change.action == "unchanged" else "would be updated"
         print(f"{name} {verdict} (dry run); its learned section would read:\n")
-        print((block_body(result.change.after, LEARNED, result.change.path) or "").rstrip())
+        print(result.section.rstrip())
     else:
         print(f"{name} updated." if changed else f"{name} is already up to date.")
     return 0

@@ -13,8 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stratum_mcp.commands._output import print_json
-    from stratum_mcp.spec.schema import spec_schema
+    from stratum_mcp.cli._commands._output import print_json
+    from stratum_mcp.spec import spec_schema
 
     print_json(spec_schema())
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stratum_mcp.config import resolve_config
+from stratum_mcp._config import resolve_config
 
 NAME = "serve"
 HELP = "serve MCP over stdio (the default when no command is given)"
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stratum_mcp.server import serve
+    from stratum_mcp.tools import serve
 
     serve(resolve_config(args.db, args.project_root))
     return 0

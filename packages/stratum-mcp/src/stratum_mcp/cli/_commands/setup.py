@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stratum_mcp.commands._plans import CLIENT_NAMES, add_project_argument
+from stratum_mcp.cli._commands._plans import CLIENT_NAMES, add_project_argument
 
 NAME = "setup"
 HELP = "configure this project for Claude Code (or --client codex/cursor): server entry, instructions, skills"
@@ -19,12 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stratum_mcp.commands._output import fail
-    from stratum_mcp.commands._plans import carry_out
+    from stratum_mcp.cli._commands._output import fail
+    from stratum_mcp.cli._commands._plans import carry_out
     from stratum_mcp.errors import SetupError
-    from stratum_mcp.setup.clients import CLIENTS
-    from stratum_mcp.setup.install import plan_setup
-    from stratum_mcp.setup.paths import find_project_root
+    from stratum_mcp.setup import CLIENTS, find_project_root, plan_setup
 
     clients = tuple(dict.fromkeys(args.clients or ["claude"]))
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stratum_mcp.commands._plans import CLIENT_NAMES, add_project_argument
+from stratum_mcp.cli._commands._plans import CLIENT_NAMES, add_project_argument
 
 NAME = "uninstall"
 HELP = "remove what setup added to this project (and the skills, once no other project uses them)"
@@ -19,11 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stratum_mcp.commands._output import fail
-    from stratum_mcp.commands._plans import carry_out
+    from stratum_mcp.cli._commands._output import fail
+    from stratum_mcp.cli._commands._plans import carry_out
     from stratum_mcp.errors import SetupError
-    from stratum_mcp.setup.paths import find_project_root
-    from stratum_mcp.setup.uninstall import plan_uninstall
+    from stratum_mcp.setup import find_project_root, plan_uninstall
 
     try:
         root = find_project_root(override=args.project)

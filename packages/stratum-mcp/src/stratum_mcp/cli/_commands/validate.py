@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from stratum_mcp.commands._output import fail, print_json
-    from stratum_mcp.results import validate_payload
+    from stratum_mcp.cli._commands._output import fail, print_json
     from stratum_mcp.spec import validate_spec
+    from stratum_mcp.tools import validate_payload
 
     try:
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
