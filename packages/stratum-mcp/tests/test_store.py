@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from stratum_mcp import Limits
+from stratum_mcp import DEFAULT_LIMITS, Limits
 from stratum_mcp.engine import FlowRun, StepRun
 from stratum_mcp.errors import StoreError
 from stratum_mcp.persistence import FlowStore, MemoryStore, SqliteStore
@@ -23,10 +24,20 @@ def a_run(flow_id: str, *, status: str = "running", updated_ms: int = 1) -> Flow
 
 
 @pytest.fixture(params=["sqlite", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> FlowStore:
-    if request.param == "sqlite":
-        return SqliteStore(tmp_path / "flows.db")
-    return MemoryStore()
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., FlowStore]:
+    """Opens the store under test (each kind in turn) with the given limits."""
+
+    def open_(limits: Limits = DEFAULT_LIMITS) -> FlowStore:
+        if request.param == "sqlite":
+            return SqliteStore(tmp_path / "flows.db", limits=limits)
+        return MemoryStore(limits=limits)
+
+    return open_
+
+
+@pytest.fixture
+def store(open_store: Callable[..., FlowStore]) -> FlowStore:
+    return open_store()
 
 
 def test_a_created_run_loads_back_equal_at_version_one(store: FlowStore) -> None:
@@ -64,24 +75,45 @@ def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
-def test_finished_history_is_pruned_to_its_bound_and_running_runs_are_kept(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=3))
+def test_finished_history_is_pruned_to_its_bound_and_running_runs_are_kept(
+    open_store: Callable[..., FlowStore],
+) -> None:
+    store = open_store(Limits(finished_runs_kept=3))
     store.create(a_run("live", updated_ms=0), "spec")
     for i in range(6):
         store.create(a_run(f"done{i}", status="complete", updated_ms=i + 1), "spec")
     ids = {r.flow_id for r in store.recent(100)}
     assert ids == {"live", "done3", "done4", "done5"}
+    assert store.load("done2") is None
 
 
-def test_abandoned_running_runs_are_bounded_too(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=20))
+def test_abandoned_running_runs_are_bounded_too(open_store: Callable[..., FlowStore]) -> None:
+    store = open_store(Limits(finished_runs_kept=20))
     for i in range(5):
         store.create(a_run(f"run{i}", updated_ms=i), "spec")
     assert [r.flow_id for r in store.recent(100)] == ["run4", "run3"]
 
 
-def test_specs_no_run_uses_are_pruned_with_their_runs(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=1))
+def test_a_run_that_has_ended_counts_against_the_finished_bound_not_the_running_one(
+    open_store: Callable[..., FlowStore],
+) -> None:
+    store = open_store(Limits(finished_runs_kept=10))  # keeps one running run
+    store.create(a_run("a", updated_ms=1), "spec")
+    assert store.update(a_run("a", status="failed", updated_ms=2), expected_version=1)
+    store.create(a_run("b", updated_ms=3), "spec")
+    store.create(a_run("c", updated_ms=4), "spec")  # b, still running, is older than c; a has ended
+    assert [r.flow_id for r in store.recent(100)] == ["c", "a"]
+
+
+def test_runs_updated_at_the_same_moment_are_pruned_in_flow_id_order(open_store: Callable[..., FlowStore]) -> None:
+    store = open_store(Limits(finished_runs_kept=2))
+    for flow_id in ("r2", "r4", "r1", "r3"):
+        store.create(a_run(flow_id, status="complete", updated_ms=7), "spec")
+    assert [r.flow_id for r in store.recent(100)] == ["r4", "r3"]
+
+
+def test_specs_no_run_uses_are_pruned_with_their_runs(open_store: Callable[..., FlowStore]) -> None:
+    store = open_store(Limits(finished_runs_kept=1))
     store.create(replace(a_run("old", status="complete", updated_ms=1), spec_digest="a" * 64), "old spec")
     store.create(replace(a_run("new", status="complete", updated_ms=2), spec_digest="b" * 64), "new spec")
     assert store.spec_text("a" * 64) is None

@@ -1,5 +1,10 @@
 """How values and places are spelled in the messages an agent reads, the same way everywhere.
 
+A value's type is named by :func:`json_type`, in the words the spec's field
+types use (``object``, ``array``, ``string``, ``integer``, ``number``,
+``boolean``, ``null``), whether the message comes from a contract check, an
+ensure expression or spec validation: an agent that reads "expected array"
+in one answer never has to wonder whether "a list" in the next means the same.
 Violations echo the actual value so an agent can see what was wrong, but a
 model's output can be large: :func:`preview` keeps each echo small and
 bounded. Places are dotted paths (:func:`render_path`), and near misses get
@@ -12,11 +17,39 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["preview", "render_path", "suggest"]
+__all__ = ["json_type", "preview", "render_path", "suggest"]
 
 _STR_CHARS = 200
 _ITEMS = 10
 _DEPTH = 4
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of ``value``, named as field types are; other values by what they are.
+
+    >>> [json_type(v) for v in (None, True, 3, 0.5, "s", [1], {"a": 1})]
+    ['null', 'boolean', 'integer', 'number', 'string', 'array', 'object']
+
+    Sets and ranges, which only expressions make, are ``set`` and ``range``.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # before int: True is an int to Python, not to JSON
+        return "boolean"
+    for kinds, name in _JSON_TYPES:
+        if isinstance(value, kinds):
+            return name
+    return type(value).__name__
+
+
+_JSON_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    ((list, tuple), "array"),
+    (dict, "object"),
+    ((set, frozenset), "set"),
+)
 
 
 def preview(value: Any, *, depth: int = 0) -> Any:

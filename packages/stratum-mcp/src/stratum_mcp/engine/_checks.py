@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
-from stratum_mcp._messages import preview, render_path, suggest
+from stratum_mcp._messages import json_type, preview, render_path, suggest
 from stratum_mcp._problems import Violation
 from stratum_mcp.errors import EvaluationError
 from stratum_mcp.expressions import FileProbe, evaluate
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["ResultChecker"]
 
 _MAX_SCHEMA_VIOLATIONS = 20
-_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
 class ResultChecker:
@@ -92,7 +91,7 @@ def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Viol
         where = render_path(path) if path else "(whole value)"
         if error.validator == "type":
             expected = error.validator_value
-            message = f"expected {expected}, got {_kind(error.instance)}"
+            message = f"expected {expected}, got {json_type(error.instance)}"
         elif error.validator == "enum":
             message = f"must be one of {', '.join(repr(v) for v in error.validator_value)}"
         else:
@@ -105,7 +104,3 @@ def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Viol
 
 def _sorted(violations: Sequence[Violation]) -> list[Violation]:
     return sorted(violations, key=lambda v: v.where)
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else _KINDS.get(type(value), type(value).__name__)

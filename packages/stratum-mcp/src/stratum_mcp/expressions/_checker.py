@@ -16,12 +16,12 @@ ASCII (Cyrillic, say) are refused outright.
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from stratum_mcp._limits import Limits
+from stratum_mcp._messages import suggest
 from stratum_mcp.errors import EvaluationError, ExpressionRejected
 from stratum_mcp.expressions._functions import FUNCTIONS
 
@@ -118,7 +118,7 @@ class _Checker:
         if node.id in FUNCTIONS:
             raise self.reject(node, f"`{node.id}` is a function; call it, as in `{node.id}(...)`")
         known = [*self.roots, *(n for scope in scopes for n in scope)]
-        raise self.reject(node, f"unknown name `{node.id}`", _suggest(node.id, known))
+        raise self.reject(node, f"unknown name `{node.id}`", suggest(node.id, known))
 
     def _Attribute(self, node: ast.Attribute, scopes: Any, loops: int, top: bool) -> None:
         if not _IDENT.match(node.attr):
@@ -131,7 +131,7 @@ class _Checker:
             fields = self.roots.get(node.value.id)
             if fields is not None and node.attr not in fields:
                 raise self.reject(
-                    node, f"`{node.value.id}` has no field `{node.attr}`", _suggest(node.attr, sorted(fields))
+                    node, f"`{node.value.id}` has no field `{node.attr}`", suggest(node.attr, sorted(fields))
                 )
         if top:
             self.observe[id(node)] = _snippet(node)
@@ -152,7 +152,7 @@ class _Checker:
     def _Call(self, node: ast.Call, scopes: Any, loops: int, top: bool) -> None:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             name = node.func.id if isinstance(node.func, ast.Name) else None
-            hint = _suggest(name, list(FUNCTIONS)) if name else None
+            hint = suggest(name, list(FUNCTIONS)) if name else None
             raise self.reject(node, f"`{_snippet(node.func)}` is not a function you can call here", hint)
         function = FUNCTIONS[node.func.id]
         if node.keywords:
@@ -264,8 +264,3 @@ def _depth(tree: ast.AST) -> int:
 def _snippet(node: ast.AST) -> str:
     text = ast.unparse(node)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _suggest(word: str, options: list[str]) -> str | None:
-    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"did you mean `{matches[0]}`?" if matches else None

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stratum_mcp._limits import Limits
-from stratum_mcp._messages import preview
+from stratum_mcp._messages import json_type, preview
 from stratum_mcp.errors import EvaluationError, LimitExceeded
 from stratum_mcp.expressions._functions import FUNCTIONS, FileProbe
 
@@ -122,7 +122,7 @@ class Interpreter:
     def _attribute(self, node: ast.Attribute) -> Any:
         owner = self.run(node.value)
         if not isinstance(owner, dict):
-            raise EvaluationError(f"cannot read field `{node.attr}` of {_kind(owner)} `{_src(node.value)}`")
+            raise EvaluationError(f"cannot read field `{node.attr}` of {json_type(owner)} `{_src(node.value)}`")
         if node.attr not in owner:
             raise EvaluationError(f"`{_src(node.value)}` has no field `{node.attr}`")
         return owner[node.attr]
@@ -131,7 +131,7 @@ class Interpreter:
         owner = self.run(node.value)
         if isinstance(node.slice, ast.Slice):
             if not isinstance(owner, _SEQUENCES):
-                raise EvaluationError(f"cannot slice {_kind(owner)} `{_src(node.value)}`")
+                raise EvaluationError(f"cannot slice {json_type(owner)} `{_src(node.value)}`")
             parts = [None if p is None else self.run(p) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             if any(p is not None and (isinstance(p, bool) or not isinstance(p, int)) for p in parts):
                 raise EvaluationError("slice bounds must be integers")
@@ -147,7 +147,7 @@ class Interpreter:
             if not -len(owner) <= key < len(owner):
                 raise EvaluationError(f"index {key} is out of range for `{_src(node.value)}` of length {len(owner)}")
             return owner[key]
-        raise EvaluationError(f"cannot index {_kind(owner)} `{_src(node.value)}`")
+        raise EvaluationError(f"cannot index {json_type(owner)} `{_src(node.value)}`")
 
     def _bool_op(self, node: ast.BoolOp) -> Any:
         value: Any = None
@@ -162,7 +162,7 @@ class Interpreter:
         if isinstance(node.op, ast.Not):
             return not self.truthy(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise EvaluationError(f"unary minus/plus needs a number, not {_kind(value)}")
+            raise EvaluationError(f"unary minus/plus needs a number, not {json_type(value)}")
         return -value if isinstance(node.op, ast.USub) else +value
 
     def _bin_op(self, node: ast.BinOp) -> Any:
@@ -175,7 +175,7 @@ class Interpreter:
             right = self.run(comparator)
             if isinstance(op, ast.In | ast.NotIn):
                 if not isinstance(right, list | tuple | set | frozenset | dict | str | range):
-                    raise EvaluationError(f"`in` needs a list, string or object on the right, not {_kind(right)}")
+                    raise EvaluationError(f"`in` needs an array, string or object on the right, not {json_type(right)}")
                 if isinstance(right, str) and not isinstance(left, str):
                     raise EvaluationError("`in` a string needs a string on the left")
                 self.charge(len(right) // 16 + 1)
@@ -215,7 +215,7 @@ class Interpreter:
         generator = node.generators[index]
         iterable = self.run(generator.iter)
         if not isinstance(iterable, list | tuple | set | frozenset | dict | str | range):
-            raise EvaluationError(f"cannot loop over {_kind(iterable)} `{_src(generator.iter)}`")
+            raise EvaluationError(f"cannot loop over {json_type(iterable)} `{_src(generator.iter)}`")
         scope: dict[str, Any] = {}
         self._scopes.append(scope)
         try:
@@ -240,7 +240,7 @@ def _bind(target: ast.expr, item: Any, scope: dict[str, Any]) -> None:
         return
     assert isinstance(target, ast.Tuple)  # the checker allows only names and tuples of names
     if not isinstance(item, list | tuple) or len(item) != len(target.elts):
-        raise EvaluationError(f"cannot unpack {_kind(item)} into {len(target.elts)} names")
+        raise EvaluationError(f"cannot unpack {json_type(item)} into {len(target.elts)} names")
     for name, value in zip(target.elts, item, strict=True):
         _bind(name, value, scope)
 
@@ -284,7 +284,7 @@ def _arith(it: Interpreter, op: ast.operator, left: Any, right: Any) -> Any:
 
 
 def _type_error(symbol: str, left: Any, right: Any) -> Any:
-    raise EvaluationError(f"cannot apply `{symbol}` to {_kind(left)} and {_kind(right)}")
+    raise EvaluationError(f"cannot apply `{symbol}` to {json_type(left)} and {json_type(right)}")
 
 
 def _is_int(value: Any) -> bool:
@@ -293,13 +293,6 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "a list", tuple: "a list", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
 
 
 def _src(node: ast.expr) -> str:

@@ -19,6 +19,7 @@ from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.engine import FlowRun
 from stratum_mcp.errors import StoreError
 from stratum_mcp.persistence._codec import decode_run, encode_run
+from stratum_mcp.persistence._retention import Retention
 from stratum_mcp.persistence._store import StoredRun
 
 __all__ = ["SqliteStore"]
@@ -57,6 +58,7 @@ class SqliteStore:
     def __init__(self, path: Path, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self.path = path
         self._limits = limits
+        self._retention = Retention.of(limits)
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -102,12 +104,13 @@ class SqliteStore:
             raise StoreError(f"cannot save flow run {run.flow_id}: {exc}") from exc
 
     def _prune(self, db: sqlite3.Connection) -> None:
-        kept = self._limits.finished_runs_kept
+        # The rule of Retention.expired, in SQL: the same order, so both stores drop the same runs.
         pruned = 0
-        for where, keep in (("status != 'running'", kept), ("status = 'running'", max(1, kept // 10))):
+        for where, keep in (("status != 'running'", self._retention.finished),
+                            ("status = 'running'", self._retention.running)):
             pruned += db.execute(
                 f"DELETE FROM runs WHERE flow_id IN (SELECT flow_id FROM runs WHERE {where}"  # noqa: S608 - constants
-                " ORDER BY updated_ms DESC LIMIT -1 OFFSET ?)",
+                " ORDER BY updated_ms DESC, flow_id DESC LIMIT -1 OFFSET ?)",
                 (keep,),
             ).rowcount
         if pruned:
@@ -143,11 +146,11 @@ class SqliteStore:
         with self._lock:
             if project is None:
                 rows = self._db.execute(
-                    "SELECT state FROM runs ORDER BY updated_ms DESC LIMIT ?", (max(0, limit),)
+                    "SELECT state FROM runs ORDER BY updated_ms DESC, flow_id DESC LIMIT ?", (max(0, limit),)
                 ).fetchall()
             else:
                 rows = self._db.execute(
-                    "SELECT state FROM runs WHERE project = ? ORDER BY updated_ms DESC LIMIT ?",
+                    "SELECT state FROM runs WHERE project = ? ORDER BY updated_ms DESC, flow_id DESC LIMIT ?",
                     (project, max(0, limit)),
                 ).fetchall()
         return [decode_run(row[0]) for row in rows]

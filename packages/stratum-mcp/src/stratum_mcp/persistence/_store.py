@@ -6,8 +6,10 @@ cannot both win: the loser re-reads and is judged against the new state, and
 no attempt is lost or counted twice. Every write is durable before the call
 returns, so a tool answers only about state that survives a crash.
 
-History is bounded: past ``finished_runs_kept`` finished runs (and ten times
-fewer abandoned running ones), the oldest are pruned when a new run is created.
+History is bounded by one rule for every store (:mod:`._retention`): past
+``finished_runs_kept`` finished runs (and ten times fewer abandoned running
+ones), the oldest are pruned when a new run is created, with the specs only
+they used.
 A run whose serialised state would exceed ``run_state_bytes`` is refused with
 :class:`~stratum_mcp.errors.ArgumentTooLarge` and nothing is written.
 

@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from stratum_mcp._messages import render_path, suggest
+from stratum_mcp._messages import json_type, render_path, suggest
 from stratum_mcp._problems import SpecIssue
 
 if TYPE_CHECKING:
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_FILE", "spec_schema", "structural_issues"]
 
 SCHEMA_FILE = "stratum-spec.schema.json"
-_JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number", type(None): "null"}
 
 
 @cache
@@ -72,7 +70,7 @@ def _translate(raw_error: ValidationError) -> list[SpecIssue]:
         ]
     if kind == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        return [SpecIssue(where, "wrong_type", f"expected {' or '.join(wanted)}, got {_describe(instance)}")]
+        return [SpecIssue(where, "wrong_type", f"expected {' or '.join(wanted)}, got {json_type(instance)}")]
     if kind in ("enum", "const"):
         options = error.validator_value if kind == "enum" else [error.validator_value]
         shown = ", ".join(json.dumps(o) for o in options)
@@ -88,7 +86,3 @@ def _translate(raw_error: ValidationError) -> list[SpecIssue]:
             where = render_path([*path, str(instance)])
         return [SpecIssue(where, "bad_name", f"`{str(instance)[:64]}` is not a valid name: {description}")]
     return [SpecIssue(where, "bad_value", error.message[:300])]
-
-
-def _describe(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
