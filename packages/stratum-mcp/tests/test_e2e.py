@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import SPECS, Client, mcp_client, run_async, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -27,13 +26,15 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "state" / "flows.db"
 
 
-async def plan(client: Client, spec: str) -> dict[str, Any]:
+async def plan(client: Any, spec: str) -> dict[str, Any]:
     first = await client.call("stratum_plan", spec=spec, flow="review", inputs=TEXT)
     assert first["status"] == "execute_step", first
     return first
 
 
-def test_the_server_lists_its_four_tools_with_descriptions_for_the_model(db: Path) -> None:
+def test_the_server_lists_its_four_tools_with_descriptions_for_the_model(
+    mcp_client: Any, run_async: Any, db: Path,
+) -> None:
     async def body() -> None:
         async with mcp_client(db) as client:
             tools = {t.name: t for t in (await client.session.list_tools()).tools}
@@ -46,7 +47,9 @@ def test_the_server_lists_its_four_tools_with_descriptions_for_the_model(db: Pat
     run_async(body)
 
 
-def test_validate_answers_valid_for_a_good_spec_and_lists_every_error_of_a_bad_one(db: Path, review_spec: str) -> None:
+def test_validate_answers_valid_for_a_good_spec_and_lists_every_error_of_a_bad_one(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
     bad = review_spec.replace("function: extract", "function: extrct").replace("$.input.text}", "$.input.txt}")
 
     async def body() -> None:
@@ -62,7 +65,9 @@ def test_validate_answers_valid_for_a_good_spec_and_lists_every_error_of_a_bad_o
     run_async(body)
 
 
-def test_a_three_step_flow_runs_through_an_ensure_failure_and_retry_to_completion(db: Path, review_spec: str) -> None:
+def test_a_three_step_flow_runs_through_an_ensure_failure_and_retry_to_completion(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
     async def body() -> None:
         async with mcp_client(db) as client:
             first = await plan(client, review_spec)
@@ -94,7 +99,9 @@ def test_a_three_step_flow_runs_through_an_ensure_failure_and_retry_to_completio
     run_async(body)
 
 
-def test_a_result_with_the_wrong_shape_is_schema_failed_naming_fields_and_values(db: Path, review_spec: str) -> None:
+def test_a_result_with_the_wrong_shape_is_schema_failed_naming_fields_and_values(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
     async def body() -> None:
         async with mcp_client(db) as client:
             first = await plan(client, review_spec)
@@ -110,7 +117,9 @@ def test_a_result_with_the_wrong_shape_is_schema_failed_naming_fields_and_values
     run_async(body)
 
 
-def test_exhausted_retries_fail_the_flow_with_an_error_and_the_audit_shows_it(db: Path, review_spec: str) -> None:
+def test_exhausted_retries_fail_the_flow_with_an_error_and_the_audit_shows_it(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
     async def body() -> None:
         async with mcp_client(db) as client:
             flow_id = (await plan(client, review_spec))["flow_id"]
@@ -129,7 +138,9 @@ def test_exhausted_retries_fail_the_flow_with_an_error_and_the_audit_shows_it(db
     run_async(body)
 
 
-def test_misuse_gets_clear_errors_and_the_server_keeps_serving(db: Path, review_spec: str) -> None:
+def test_misuse_gets_clear_errors_and_the_server_keeps_serving(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
     async def body() -> None:
         async with mcp_client(db) as client:
             flow_id = (await plan(client, review_spec))["flow_id"]
@@ -149,15 +160,16 @@ def test_misuse_gets_clear_errors_and_the_server_keeps_serving(db: Path, review_
     run_async(body)
 
 
-def test_hostile_specs_and_expressions_fail_fast_and_leave_the_server_healthy(db: Path) -> None:
-    from test_loader import BILLION_LAUGHS
-
-    hostile = (SPECS / "hostile-template.yaml").read_text()
+def test_hostile_specs_and_expressions_fail_fast_and_leave_the_server_healthy(
+    mcp_client: Any, run_async: Any,
+    db: Path, specs: Path, billion_laughs: str
+) -> None:
+    hostile = (specs / "hostile-template.yaml").read_text()
 
     async def body() -> None:
         async with mcp_client(db) as client:
             started = time.perf_counter()
-            laughs = await client.call("stratum_validate", spec=BILLION_LAUGHS)
+            laughs = await client.call("stratum_validate", spec=billion_laughs)
             assert laughs["valid"] is False
             pow_spec = hostile.replace("ENSURE", "10**10**10 > 0")
             assert (await client.call("stratum_validate", spec=pow_spec))["errors"][0]["code"] == "bad_expression"
@@ -196,7 +208,9 @@ def _server_pid(db: Path) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the server process through /proc")
-def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(db: Path, review_spec: str) -> None:
+def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
     state: dict[str, Any] = {}
 
     async def first_server() -> None:
@@ -237,13 +251,15 @@ def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(db: Path, review_sp
     run_async(third_server)
 
 
-def test_two_servers_reporting_the_same_step_at_once_do_not_double_count(db: Path, review_spec: str) -> None:
+def test_two_servers_reporting_the_same_step_at_once_do_not_double_count(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
     async def body() -> None:
         async with mcp_client(db) as one, mcp_client(db) as two:
             flow_id = (await plan(one, review_spec))["flow_id"]
             answers: list[dict[str, Any]] = []
 
-            async def report(client: Client) -> None:
+            async def report(client: Any) -> None:
                 answers.append(await client.call("stratum_step_done", flow_id=flow_id, step_id="classify",
                                                  result=CLASSIFY))
 
@@ -257,18 +273,15 @@ def test_two_servers_reporting_the_same_step_at_once_do_not_double_count(db: Pat
     run_async(body)
 
 
-def test_the_server_never_imports_litellm_or_stratum(db: Path, review_spec: str, tmp_path: Path) -> None:
+def test_the_server_never_imports_litellm_or_stratum(
+    mcp_client: Any, run_async: Any, server_env: Any, db: Path, review_spec: str, tmp_path: Path,
+) -> None:
     log = tmp_path / "importtime.log"
 
     async def body() -> None:
-        from mcp import ClientSession, StdioServerParameters, stdio_client
-
-        params = StdioServerParameters(command=sys.executable, args=["-X", "importtime", "-m", "stratum_mcp"],
-                                       env=server_env(db), cwd=str(tmp_path))
         with log.open("w") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
-                client = Client(session)
+            async with mcp_client(command=sys.executable, args=["-X", "importtime", "-m", "stratum_mcp"],
+                                  env=server_env(db), cwd=tmp_path, errlog=errlog) as client:
                 flow_id = (await plan(client, review_spec))["flow_id"]
                 await client.call("stratum_step_done", flow_id=flow_id, step_id="classify", result=CLASSIFY)
                 await client.call("stratum_audit", flow_id=flow_id)
@@ -281,7 +294,9 @@ def test_the_server_never_imports_litellm_or_stratum(db: Path, review_spec: str,
     assert "stratum" not in tops
 
 
-def test_the_db_flag_overrides_the_environment(tmp_path: Path, review_spec: str) -> None:
+def test_the_db_flag_overrides_the_environment(
+    mcp_client: Any, run_async: Any, server_env: Any, tmp_path: Path, review_spec: str,
+) -> None:
     flagged = tmp_path / "flag" / "flows.db"
 
     async def body() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
-from conftest import run_async
 
 from stratum_mcp import FlowService, ServerConfig
 from stratum_mcp.errors import FlowNotFound
@@ -17,7 +17,7 @@ def tools(tmp_path: Path) -> ToolRunner:
     return ToolRunner(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
 
 
-def test_a_slow_tool_body_does_not_block_other_calls(tmp_path: Path) -> None:
+def test_a_slow_tool_body_does_not_block_other_calls(tmp_path: Path, run_async: Any) -> None:
     released = threading.Event()
     handler = tools(tmp_path)
 
@@ -46,7 +46,7 @@ def test_a_slow_tool_body_does_not_block_other_calls(tmp_path: Path) -> None:
     assert run_async(body, timeout=15) == ["quick", "slow"]
 
 
-def test_typed_errors_and_unexpected_exceptions_become_error_results(tmp_path: Path) -> None:
+def test_typed_errors_and_unexpected_exceptions_become_error_results(tmp_path: Path, run_async: Any) -> None:
     handler = tools(tmp_path)
 
     def not_found(service: FlowService) -> dict[str, object]:

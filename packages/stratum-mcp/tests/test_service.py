@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeClock
 
 from stratum_mcp import FlowService, Limits
 from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted
@@ -83,31 +82,47 @@ def test_retries_exhausted_is_raised_after_the_failed_state_is_saved(service: Fl
     assert run.status == "failed" and len(run.steps[0].attempts) == 3
 
 
-def test_durations_come_from_the_clock(service: FlowService, review_spec: str, clock: FakeClock) -> None:
+def test_durations_come_from_the_clock(service: FlowService, review_spec: str, clock: Any) -> None:
     first = service.plan(review_spec, "review", TEXT)
     clock.advance_ms(1234)
     service.step_done(first.flow_id, "classify", GOOD)
     assert service.run(first.flow_id).steps[0].attempts[0].duration_ms == 1234
 
 
-def test_the_compiled_spec_cache_is_bounded(tmp_path: Path, review_spec: str) -> None:
-    service = FlowService(SqliteStore(tmp_path / "flows.db"), limits=Limits(spec_cache_entries=2))
-    for i in range(4):
-        service.plan(review_spec + f"\n# variant {i}\n", "review", TEXT)
-    assert len(service._specs) == 2
+class SpecReadCounter(SqliteStore):
+    """Counts how often the service has to read a spec's text back from the store."""
+
+    spec_reads = 0
+
+    def spec_text(self, digest: str) -> str | None:
+        self.spec_reads += 1
+        return super().spec_text(digest)
 
 
-class _RendezvousStore(SqliteStore):
+def test_the_compiled_spec_cache_is_bounded_and_refills_from_the_store(tmp_path: Path, review_spec: str) -> None:
+    store = SpecReadCounter(tmp_path / "flows.db")
+    service = FlowService(store, limits=Limits(spec_cache_entries=2))
+    runs = [service.plan(review_spec + f"\n# variant {i}\n", "review", TEXT).flow_id for i in range(4)]
+    service.step_done(runs[3], "classify", GOOD)
+    service.step_done(runs[2], "classify", GOOD)
+    assert store.spec_reads == 0  # the two newest specs are still compiled
+    service.step_done(runs[0], "classify", GOOD)
+    assert store.spec_reads == 1  # the oldest was dropped: read back and compiled again
+    service.step_done(runs[0], "extract", {"quotes": ["I love it."]})
+    assert store.spec_reads == 1
+
+
+class RendezvousStore(SqliteStore):
     """Makes two reporters read the same version before either writes."""
 
     def __init__(self, path: Path, barrier: threading.Barrier) -> None:
         super().__init__(path)
-        self._barrier: threading.Barrier | None = barrier
+        self.barrier: threading.Barrier | None = barrier
 
     def load(self, flow_id: str) -> StoredRun | None:
         stored = super().load(flow_id)
-        if self._barrier is not None:
-            barrier, self._barrier = self._barrier, None
+        if self.barrier is not None:
+            barrier, self.barrier = self.barrier, None
             barrier.wait(timeout=10)
         return stored
 
@@ -115,7 +130,7 @@ class _RendezvousStore(SqliteStore):
 def report_concurrently(tmp_path: Path, spec: str, results: list[dict[str, Any]]) -> tuple[str, list[Any]]:
     first = FlowService(SqliteStore(tmp_path / "flows.db")).plan(spec, "review", TEXT)
     barrier = threading.Barrier(len(results))
-    services = [FlowService(_RendezvousStore(tmp_path / "flows.db", barrier)) for _ in results]
+    services = [FlowService(RendezvousStore(tmp_path / "flows.db", barrier)) for _ in results]
     answers: list[Any] = [None] * len(results)
 
     def reporter(i: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,10 +256,8 @@ def test_every_issue_raised_by_load_spec_is_on_the_exception() -> None:
     assert {i.path for i in caught.value.issues} == {"contracts", "functions", "flows"}
 
 
-def test_the_example_specs_shipped_with_the_tests_are_valid() -> None:
-    from conftest import SPECS
-
-    for path in SPECS.glob("*.stratum.yaml"):
+def test_the_example_specs_shipped_with_the_tests_are_valid(specs: Path) -> None:
+    for path in specs.glob("*.stratum.yaml"):
         assert validate_spec(path.read_text()) == [], path.name
 
 
