@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 
-from stratum_mcp import FlowService, SqliteStore
+from stratum_mcp import DEFAULT_LIMITS, FlowService, FlowStore, Limits, SqliteStore
 
 T = TypeVar("T")
 
@@ -58,8 +58,27 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def service(tmp_path: Path, clock: FakeClock) -> FlowService:
-    return FlowService(SqliteStore(tmp_path / "flows.db"), project_root=tmp_path, clock=clock)
+def open_service(tmp_path: Path) -> Iterator[Callable[..., FlowService]]:
+    """``open_service(db, *, limits=..., store=..., **options)``: a service, closed (with its store) after the test.
+
+    The store is SQLite at ``db`` (default ``tmp_path / "flows.db"``) unless ``store`` is given.
+    """
+    opened: list[FlowService] = []
+
+    def open_(db: Path | None = None, *, limits: Limits = DEFAULT_LIMITS, store: FlowStore | None = None,
+              **options: Any) -> FlowService:
+        store = store if store is not None else SqliteStore(db or tmp_path / "flows.db", limits=limits)
+        opened.append(FlowService(store, limits=limits, **options))
+        return opened[-1]
+
+    yield open_
+    for service in opened:
+        service.close()
+
+
+@pytest.fixture
+def service(open_service: Callable[..., FlowService], tmp_path: Path, clock: FakeClock) -> FlowService:
+    return open_service(project_root=tmp_path, clock=clock)
 
 
 @pytest.fixture
@@ -174,3 +193,41 @@ def snapshot() -> Callable[[Path], dict[str, bytes | None]]:
         return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
     return take
+
+
+_PROBE = '''\
+"""Runs `stratum-mcp ARGS` in this process and reports, on stderr, how many SQLite connections it left open."""
+import sqlite3
+import sys
+
+opened = []
+# Audit hooks cannot be removed: this runs in a process of its own, never inside the test session.
+sys.addaudithook(lambda event, args: opened.append(args[0]) if event == "sqlite3.connect/handle" else None)
+
+from stratum_mcp.cli import main  # noqa: E402 - the hook must see every connection
+
+
+def is_open(connection):
+    try:
+        connection.total_changes
+    except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
+        return False
+    return True
+
+
+status = main(sys.argv[1:])
+print(f"sqlite connections: {len(opened)} opened, {sum(map(is_open, opened))} left open", file=sys.stderr)
+raise SystemExit(status)
+'''
+
+
+@pytest.fixture
+def connection_probe(tmp_path: Path) -> list[str]:
+    """The command line of `stratum-mcp` run so that it reports the SQLite connections it left open on stderr.
+
+    The probe holds every connection, so one the command forgot is still open when it reports (the garbage
+    collector cannot close it first), on every Python version.
+    """
+    script = tmp_path / "connection_probe.py"
+    script.write_text(_PROBE)
+    return [sys.executable, str(script)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -45,10 +46,10 @@ def test_validate_of_a_missing_file_exits_two(tmp_path: Path, capsys: pytest.Cap
 
 
 def planned_run(db: Path, spec: str) -> str:
-    service = FlowService(SqliteStore(db))
-    first = service.plan(spec, "review", {"text": "I love it."})
-    service.step_done(first.flow_id, "classify", {"label": "positive", "confidence": 0.3})
-    service.step_done(first.flow_id, "classify", {"label": "positive", "confidence": 0.8})
+    with FlowService(SqliteStore(db)) as service:
+        first = service.plan(spec, "review", {"text": "I love it."})
+        service.step_done(first.flow_id, "classify", {"label": "positive", "confidence": 0.3})
+        service.step_done(first.flow_id, "classify", {"label": "positive", "confidence": 0.8})
     return first.flow_id
 
 
@@ -113,3 +114,19 @@ def test_schema_prints_the_shipped_json_schema(capsys: pytest.CaptureFixture[str
 
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out) == spec_schema()
+
+
+@pytest.mark.parametrize("command", [["flows"], ["audit", "FLOW_ID"], ["learn", "--no-transcripts"]])
+def test_commands_close_every_store_connection_they_open(
+    tmp_path: Path, review_spec: str, connection_probe: list[str], command: list[str]
+) -> None:
+    db = tmp_path / "flows.db"
+    flow_id = planned_run(db, review_spec)
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    args = [*connection_probe, "--db", str(db), *(flow_id if part == "FLOW_ID" else part for part in command)]
+    done = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "left open" in done.stderr and done.stderr.rstrip().endswith(" 0 left open"), done.stderr
+    assert " 0 opened" not in done.stderr  # the command did open the store

@@ -319,3 +319,20 @@ def test_the_round_trip_example_runs_and_exits_zero() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rejected (ensure_failed)" in done.stdout
     assert done.stdout.strip().endswith("MCP round trip OK")
+
+
+def test_the_server_closes_its_store_when_the_client_goes_away(
+    mcp_client: Any, run_async: Any, server_env: Any, connection_probe: list[str], db: Path, review_spec: str,
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "probe.log"
+
+    async def body() -> None:
+        with log.open("w") as errlog:
+            async with mcp_client(command=connection_probe[0], args=[*connection_probe[1:], "serve"],
+                                  env=server_env(db), cwd=tmp_path, errlog=errlog) as client:
+                await plan(client, review_spec)
+
+    run_async(body)
+    # The client waits for the server to exit, and the server reports only after serve() has returned.
+    assert log.read_text().strip().endswith("sqlite connections: 1 opened, 0 left open"), log.read_text()

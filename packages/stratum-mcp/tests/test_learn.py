@@ -53,9 +53,9 @@ def play(service: FlowService, script: Script) -> list[tuple[str, dict[str, Any]
 
 
 def seed(db: Path, root: Path, *scripts: Script) -> None:
-    service = FlowService(SqliteStore(db), project_root=root, clock=lambda: SEEDED_AT)
-    for script in scripts:
-        play(service, script)
+    with FlowService(SqliteStore(db), project_root=root, clock=lambda: SEEDED_AT) as service:
+        for script in scripts:
+            play(service, script)
 
 
 def section(memory: Path) -> str:
@@ -227,8 +227,8 @@ def test_learn_reads_the_projects_claude_code_transcripts(project: Path, home: P
 
 def test_a_run_both_stored_and_in_a_transcript_counts_once(project: Path, home: Path) -> None:
     db = home / "flows.db"
-    service = FlowService(SqliteStore(db), project_root=project)
-    calls = [play(service, BUMPY), play(service, BUMPY)]
+    with FlowService(SqliteStore(db), project_root=project) as service:
+        calls = [play(service, BUMPY), play(service, BUMPY)]
     sessions = home / ".claude" / "projects"
     write_session(sessions / project_slug(project), "s", [*transcript(calls[0], str(project)),
                                                            *transcript(calls[1], str(project))])
@@ -238,8 +238,8 @@ def test_a_run_both_stored_and_in_a_transcript_counts_once(project: Path, home: 
 
 def test_a_transcript_found_flow_id_pulls_its_untagged_run_from_the_store(project: Path, home: Path) -> None:
     db = home / "flows.db"
-    untagged = FlowService(SqliteStore(db))  # a server started without a project root
-    calls = [play(untagged, BUMPY), play(untagged, BUMPY)]
+    with FlowService(SqliteStore(db)) as untagged:  # a server started without a project root
+        calls = [play(untagged, BUMPY), play(untagged, BUMPY)]
     sessions = home / ".claude" / "projects"
     write_session(sessions / project_slug(project), "s", [line for c in calls for line in transcript(c, str(project))])
     result = learn(LearnSources(root=project, db=db, claude_projects=sessions))

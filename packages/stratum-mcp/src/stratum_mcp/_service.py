@@ -2,13 +2,14 @@
 
 :class:`FlowService` is synchronous and does blocking work (SQLite, file
 helpers, bounded expression evaluation); the server calls it from worker
-threads so the event loop stays free. It is also what the CLI uses.
+threads so the event loop stays free. It is also what the CLI uses. The
+service owns the store it is given: closing the service closes the store.
 
 ::
 
-    service = FlowService(SqliteStore(path), project_root=Path.cwd())
-    first = service.plan(spec_text, "review", {"text": "..."})
-    outcome = service.step_done(first.flow_id, first.step.id, {"label": "positive", ...})
+    with FlowService(SqliteStore(path), project_root=Path.cwd()) as service:
+        first = service.plan(spec_text, "review", {"text": "..."})
+        outcome = service.step_done(first.flow_id, first.step.id, {"label": "positive", ...})
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
@@ -150,3 +152,13 @@ class FlowService:
 
     def recent(self, limit: int = 20) -> list[FlowRun]:
         return self.store.recent(min(max(limit, 0), 1000))
+
+    def close(self) -> None:
+        """Close the store (and with it, for SQLite, its connection)."""
+        self.store.close()
+
+    def __enter__(self) -> FlowService:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

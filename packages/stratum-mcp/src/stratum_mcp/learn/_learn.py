@@ -51,16 +51,13 @@ def _store_evidence(sources: LearnSources, extra_ids: set[str]) -> Evidence:
         return Evidence()
     from stratum_mcp.persistence import SqliteStore
 
-    store = SqliteStore(sources.db)
-    try:
+    with SqliteStore(sources.db) as store:
         runs = store.recent(sources.runs, project=str(sources.root))
         have = {r.flow_id for r in runs}
         for flow_id in sorted(extra_ids - have)[: sources.runs]:
             stored = store.load(flow_id)
             if stored is not None:
                 runs.append(stored.run)
-    finally:
-        store.close()
     return from_runs(runs)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
+from types import TracebackType
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.engine import FlowRun
@@ -77,6 +78,12 @@ class MemoryStore:
                        if project is None or entry.project == project]
         entries.sort(key=lambda item: (item[1].updated_ms, item[0]), reverse=True)
         return [decode_run(entry.state) for _, entry in entries[: max(0, limit)]]
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
     def close(self) -> None:
         """Nothing to release; here so that either store can be closed (or used in ``with``) alike."""

@@ -5,6 +5,10 @@ compare-and-swap of :class:`~.FlowStore` is an ``UPDATE ... WHERE version = ?``.
 Every write commits before the call returns; the database runs in WAL mode
 with full sync, so a server killed with ``kill -9`` between two calls loses
 nothing it acknowledged.
+
+The store owns its one connection and closes it in :meth:`SqliteStore.close`
+(or on leaving a ``with`` block); a closed store refuses every call with
+:class:`~stratum_mcp.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.engine import FlowRun
@@ -52,7 +57,8 @@ class SqliteStore:
 
     Example::
 
-        store = SqliteStore(Path.home() / ".stratum" / "flows.db")
+        with SqliteStore(Path.home() / ".stratum" / "flows.db") as store:
+            runs = store.recent(10)
     """
 
     def __init__(self, path: Path, *, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -60,13 +66,14 @@ class SqliteStore:
         self._limits = limits
         self._retention = Retention.of(limits)
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Autocommit: every statement outside BEGIN is its own durable transaction.
-            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db = db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=10000")
             with self._transaction() as db:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
@@ -75,18 +82,32 @@ class SqliteStore:
                     db.execute(_PROJECT_COLUMN)
                 db.execute(_PROJECT_INDEX)
         except (OSError, sqlite3.Error) as exc:
+            self.close()  # a connection opened before the failure is not left for the garbage collector
             raise StoreError(f"cannot open the flow store at {path}: {exc}") from exc
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        # Called with the lock held, so a concurrent close() cannot pull the connection away mid-call.
+        if self._db is None:
+            raise StoreError(f"the flow store at {self.path} is closed")
+        return self._db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     def create(self, run: FlowRun, spec_text: str, *, project: str | None = None) -> None:
         state = encode_run(run, self._limits)
@@ -119,7 +140,9 @@ class SqliteStore:
     def load(self, flow_id: str) -> StoredRun | None:
         try:
             with self._lock:
-                row = self._db.execute("SELECT state, version FROM runs WHERE flow_id = ?", (flow_id,)).fetchone()
+                row = self._connection().execute(
+                    "SELECT state, version FROM runs WHERE flow_id = ?", (flow_id,)
+                ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read flow run {flow_id}: {exc}") from exc
         return None if row is None else StoredRun(decode_run(row[0]), row[1])
@@ -128,7 +151,7 @@ class SqliteStore:
         state = encode_run(run, self._limits)
         try:
             with self._lock:
-                cursor = self._db.execute(
+                cursor = self._connection().execute(
                     "UPDATE runs SET status = ?, version = version + 1, updated_ms = ?, state = ?"
                     " WHERE flow_id = ? AND version = ?",
                     (run.status, run.updated_ms, state, run.flow_id, expected_version),
@@ -138,23 +161,32 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     def spec_text(self, digest: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT text FROM specs WHERE digest = ?", (digest,)).fetchone()
+        try:
+            with self._lock:
+                row = self._connection().execute("SELECT text FROM specs WHERE digest = ?", (digest,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the spec {digest[:12]}: {exc}") from exc
         return None if row is None else str(row[0])
 
     def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
-        with self._lock:
-            if project is None:
-                rows = self._db.execute(
-                    "SELECT state FROM runs ORDER BY updated_ms DESC, flow_id DESC LIMIT ?", (max(0, limit),)
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT state FROM runs WHERE project = ? ORDER BY updated_ms DESC, flow_id DESC LIMIT ?",
-                    (project, max(0, limit)),
-                ).fetchall()
+        try:
+            with self._lock:
+                if project is None:
+                    rows = self._connection().execute(
+                        "SELECT state FROM runs ORDER BY updated_ms DESC, flow_id DESC LIMIT ?", (max(0, limit),)
+                    ).fetchall()
+                else:
+                    rows = self._connection().execute(
+                        "SELECT state FROM runs WHERE project = ? ORDER BY updated_ms DESC, flow_id DESC LIMIT ?",
+                        (project, max(0, limit)),
+                    ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot list flow runs: {exc}") from exc
         return [decode_run(row[0]) for row in rows]
 
     def close(self) -> None:
+        """Close the connection; closing again does nothing, and any other call raises :class:`StoreError`."""
         with self._lock:
-            self._db.close()
+            db, self._db = self._db, None
+        if db is not None:
+            db.close()

@@ -4,7 +4,8 @@ Nothing heavy happens at start-up: the store is opened, and the spec,
 YAML and JSON Schema machinery imported, on the first tool call, so a client
 gets its ``tools/list`` answer as soon as the SDK itself is loaded. Tool work
 runs in worker threads (SQLite writes, file helpers, bounded expression
-evaluation), so one slow call never stalls the event loop.
+evaluation), so one slow call never stalls the event loop. When the client
+goes away, :func:`serve` closes the store before returning.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
@@ -80,15 +82,20 @@ _FlowId = Annotated[str, Field(description="The flow_id returned by stratum_plan
 
 
 class ToolRunner:
-    """Runs tool bodies in worker threads against a service opened on first use."""
+    """Runs tool bodies in worker threads against a service opened on first use; ``close()`` closes it."""
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
         self._service: FlowService | None = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def service(self) -> FlowService:
         with self._lock:
+            if self._closed:
+                from stratum_mcp.errors import StoreError
+
+                raise StoreError("the server is shutting down")
             if self._service is None:
                 from stratum_mcp._service import FlowService
                 from stratum_mcp.persistence import SqliteStore
@@ -98,6 +105,19 @@ class ToolRunner:
                     store, project_root=self._config.project_root, limits=self._config.limits
                 )
             return self._service
+
+    def close(self) -> None:
+        """Close the service's store, if a call opened it; later calls are refused."""
+        with self._lock:
+            service, self._service, self._closed = self._service, None, True
+        if service is not None:
+            service.close()
+
+    def __enter__(self) -> ToolRunner:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
     async def call(self, body: Callable[[FlowService], dict[str, Any]]) -> CallToolResult:
         payload, is_error = await anyio.to_thread.run_sync(self._run, body)
@@ -119,12 +139,16 @@ class ToolRunner:
             return _results.internal_error_payload(exc), True
 
 
-def build_server(config: ServerConfig) -> MCPServer[Any]:
-    """The stratum MCP server, with its four tools registered."""
+def build_server(config: ServerConfig, *, tools: ToolRunner | None = None) -> MCPServer[Any]:
+    """The stratum MCP server, with its four tools registered.
+
+    The tools run through ``tools``; pass a :class:`ToolRunner` you close when
+    the server is done (as :func:`serve` does), or let the server make its own.
+    """
     server: MCPServer[Any] = MCPServer(
         name="stratum", title="Stratum", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
-    tools = ToolRunner(config)
+    tools = tools if tools is not None else ToolRunner(config)
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
@@ -168,5 +192,6 @@ def build_server(config: ServerConfig) -> MCPServer[Any]:
 
 
 def serve(config: ServerConfig) -> None:
-    """Serve MCP over stdio until the client closes the connection."""
-    build_server(config).run("stdio")
+    """Serve MCP over stdio until the client closes the connection, then close the store."""
+    with ToolRunner(config) as tools:
+        build_server(config, tools=tools).run("stdio")

@@ -21,6 +21,7 @@ __all__ = ["fail", "open_service", "print_json", "table"]
 
 
 def open_service(args: argparse.Namespace) -> FlowService:
+    """The service on the store the flags name; use it in a ``with`` block so its store is closed."""
     from stratum_mcp._service import FlowService
     from stratum_mcp.persistence import SqliteStore
 

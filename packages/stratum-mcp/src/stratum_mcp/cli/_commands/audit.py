@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from stratum_mcp.tools import audit_payload
 
     try:
-        service = open_service(args)
-        view = audit_payload(service.run(args.flow_id))
+        with open_service(args) as service:
+            view = audit_payload(service.run(args.flow_id))
     except StratumMcpError as exc:
         return fail(str(exc))
     if args.json:

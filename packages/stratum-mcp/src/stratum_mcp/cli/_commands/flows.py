@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from stratum_mcp.errors import StratumMcpError
 
     try:
-        runs = open_service(args).recent(args.limit)
+        with open_service(args) as service:
+            runs = service.recent(args.limit)
     except StratumMcpError as exc:
         return fail(str(exc))
     summaries: list[dict[str, Any]] = [
