@@ -5,8 +5,6 @@ Every case here is refused by the first pass, before the spec's structure is loo
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from stratum_mcp import DEFAULT_LIMITS, Limits
@@ -30,10 +28,9 @@ def code_of(text: str, limits: Limits = DEFAULT_LIMITS) -> str:
     return caught.value.issues[0].code
 
 
-def test_a_billion_laughs_document_is_rejected_quickly(billion_laughs: str) -> None:
-    started = time.perf_counter()
+def test_a_billion_laughs_document_is_rejected_by_the_size_it_would_expand_to(billion_laughs: str) -> None:
+    # Counted on the composed graph, where each alias is one shared node: nothing is expanded to count it.
     assert code_of(billion_laughs, Limits(yaml_aliases=1000)) == "expansion_too_large"
-    assert time.perf_counter() - started < 0.5
 
 
 def test_a_billion_laughs_document_is_also_stopped_by_the_alias_count(billion_laughs: str) -> None:

@@ -39,6 +39,7 @@ class Limits:
 
     # --- ensure expressions, at run time
     eval_steps: int = 50_000
+    #: CPU time of the evaluating thread, by default (see :func:`stratum_mcp.expressions.evaluate`).
     eval_seconds: float = 0.1
     int_bits: int = 1_024
     str_chars: int = 100_000

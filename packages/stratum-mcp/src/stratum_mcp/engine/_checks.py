@@ -9,7 +9,8 @@ field, a limit hit) is a violation saying so, never a silent ``False``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,18 @@ _MAX_SCHEMA_VIOLATIONS = 20
 
 
 class ResultChecker:
-    """Checks results and inputs; ``files`` backs ``file_exists``/``file_contains``."""
+    """Checks results and inputs; ``files`` backs ``file_exists``/``file_contains``.
 
-    def __init__(self, *, files: FileProbe | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+    ``clock`` measures each ensure expression's ``eval_seconds`` (see :func:`~stratum_mcp.expressions.evaluate`).
+    """
+
+    def __init__(
+        self, *, files: FileProbe | None = None, limits: Limits = DEFAULT_LIMITS,
+        clock: Callable[[], float] = time.thread_time,
+    ) -> None:
         self._files = files
         self._limits = limits
+        self._clock = clock
 
     def fields_violations(self, fields: Any, value: Any, *, kind: str) -> list[Violation]:
         # Closed: an input the flow does not declare is most likely a typo, and is reported as one.
@@ -48,7 +56,7 @@ class ResultChecker:
         variables = {"result": result, "inputs": inputs if isinstance(inputs, dict) else {}}
         for expression in function.ensure:
             try:
-                evaluation = evaluate(expression, variables, files=self._files, limits=self._limits)
+                evaluation = evaluate(expression, variables, files=self._files, limits=self._limits, clock=self._clock)
             except EvaluationError as exc:
                 violations.append(Violation("ensure", expression.source, f"could not be evaluated: {exc}"))
                 continue

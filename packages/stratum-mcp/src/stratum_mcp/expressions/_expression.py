@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,14 +60,20 @@ def evaluate(
     *,
     files: FileProbe | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    clock: Callable[[], float] = time.thread_time,
 ) -> Evaluation:
     """Run ``expression`` against ``variables``; raise :class:`EvaluationError` if it cannot finish.
+
+    ``limits.eval_seconds`` is measured on ``clock``, by default the CPU time of
+    the calling thread: an expression is stopped for the work it does, not
+    because the machine is busy or another thread holds the interpreter lock.
+    Tests pass a clock they control.
 
     >>> expr = compile_expression("result.n * 2 == 4", {"result": None})
     >>> evaluate(expr, {"result": {"n": 2}}).passed
     True
     """
-    interpreter = Interpreter(variables, limits=limits, files=files, observe=expression.observe)
+    interpreter = Interpreter(variables, limits=limits, files=files, observe=expression.observe, clock=clock)
     try:
         value = interpreter.run(expression.tree.body)
     except EvaluationError:

@@ -3,8 +3,9 @@
 It walks the ``ast`` that :mod:`stratum_mcp.expressions._checker` accepted and
 never hands a string to ``eval``. Values are JSON data: fields are dictionary
 keys, so ``result.__class__`` can only ever mean a key named ``__class__`` (and
-the checker refuses it anyway). Every node visited costs a step; steps, wall
-time, integer size, string length and collection size are bounded, and an
+the checker refuses it anyway). Every node visited costs a step; steps, time
+(read from the clock it is given), integer size, string length and collection
+size are bounded, and an
 operation whose result would break a bound is refused *before* it runs, so
 ``10**10**10`` or ``'a' * 10**10`` fail in microseconds instead of eating
 memory.
@@ -54,6 +55,7 @@ class Interpreter:
         limits: Limits,
         files: FileProbe | None,
         observe: Mapping[int, str],
+        clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.limits = limits
         self._variables = variables
@@ -61,7 +63,8 @@ class Interpreter:
         self._observe = observe
         self._scopes: list[dict[str, Any]] = []
         self._steps = 0
-        self._deadline = time.monotonic() + limits.eval_seconds
+        self._clock = clock
+        self._deadline = clock() + limits.eval_seconds
         self.observed: dict[str, Any] = {}
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -72,7 +75,7 @@ class Interpreter:
         if self._steps > self.limits.eval_steps:
             raise self.limit("evaluation steps", self.limits.eval_steps, self._steps)
         # Reading the clock every node would double the cost of small expressions.
-        if (steps > 1 or self._steps & 63 == 0) and time.monotonic() > self._deadline:
+        if (steps > 1 or self._steps & 63 == 0) and self._clock() > self._deadline:
             raise self.limit("evaluation seconds", self.limits.eval_seconds)
 
     def limit(self, what: str, maximum: float, value: float | None = None) -> LimitExceeded:
