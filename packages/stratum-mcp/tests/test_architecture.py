@@ -102,6 +102,34 @@ def test_a_private_module_is_imported_only_from_inside_its_own_package() -> None
     assert strays == []
 
 
+#: The layers of docs/architecture.md, bottom first: a module imports only from layers below its own.
+LAYERS: list[set[str]] = [
+    {"_problems", "_limits", "_messages", "_version"},
+    {"errors", "_config"},
+    {"expressions", "_fs"},
+    {"spec"},
+    {"engine"},
+    {"persistence"},
+    {"_service"},
+    {"tools", "learn", "setup"},
+    {"cli"},
+    {"", "__main__"},  # the package face, and `python -m stratum_mcp`
+]
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if "." in module else ""
+    found = [i for i, layer in enumerate(LAYERS) if top in layer]
+    assert len(found) == 1, f"{module} belongs to no layer: add it to LAYERS and to docs/architecture.md"
+    return found[0]
+
+
+def test_every_import_between_layers_goes_down() -> None:
+    upwards = [f"{importer} -> {target}" for importer, targets in import_graph().items() for target in targets
+               if importer.split(".")[:2] != target.split(".")[:2] and layer_of(target) >= layer_of(importer)]
+    assert upwards == []
+
+
 def test_nothing_imports_the_package_face() -> None:
     importers = [name for name, targets in import_graph().items() if "stratum_mcp" in targets]
     assert importers == []  # the face imports everything; an import back would be a cycle waiting to happen
