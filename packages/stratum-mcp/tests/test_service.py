@@ -26,17 +26,13 @@ GOOD = {"label": "positive", "confidence": 0.9}
 LOW = {"label": "positive", "confidence": 0.2}
 
 
-def test_plan_persists_the_run_before_answering(
-    open_service: Any, service: FlowService, review_spec: str, tmp_path: Path,
-) -> None:
+def test_plan_persists_the_run_before_answering(open_service: Any, service: FlowService, review_spec: str) -> None:
     first = service.plan(review_spec, "review", TEXT)
     reopened = open_service()
     assert reopened.run(first.flow_id).current_step is not None
 
 
-def test_a_run_continues_in_a_new_service_on_the_same_store(
-    open_service: Any, review_spec: str, tmp_path: Path,
-) -> None:
+def test_a_run_continues_in_a_new_service_on_the_same_store(open_service: Any, review_spec: str) -> None:
     first = open_service().plan(review_spec, "review", TEXT)
     # A fresh service has no cached spec: it rebuilds it from the store.
     later = open_service()
@@ -67,9 +63,7 @@ def test_an_unknown_flow_id_is_a_clear_error(service: FlowService) -> None:
         service.step_done(str(uuid.uuid4()), "classify", GOOD)
 
 
-def test_an_oversized_result_is_rejected_and_the_run_is_unchanged(
-    open_service: Any, tmp_path: Path, review_spec: str,
-) -> None:
+def test_an_oversized_result_is_rejected_and_the_run_is_unchanged(open_service: Any, review_spec: str) -> None:
     service = open_service(limits=Limits(argument_bytes=1000))
     first = service.plan(review_spec, "review", TEXT)
     with pytest.raises(ArgumentTooLarge) as caught:
@@ -190,7 +184,7 @@ def test_a_whole_flow_completes_through_the_service(service: FlowService, review
 
 
 def test_a_result_that_would_grow_the_stored_run_past_its_bound_is_rejected(
-    open_service: Any, tmp_path: Path, review_spec: str,
+    open_service: Any, review_spec: str,
 ) -> None:
     limits = Limits(run_state_bytes=4000)
     service = open_service(limits=limits)

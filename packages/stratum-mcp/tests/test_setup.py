@@ -116,8 +116,7 @@ def test_setup_creates_claude_md_when_missing(project: Path) -> None:
 
 @pytest.mark.parametrize("clients", [["claude"], ["codex"], ["cursor"], ["claude", "codex", "cursor"]])
 def test_running_setup_twice_changes_nothing_and_says_so(
-    snapshot: Any,
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str], clients: list[str]
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str], clients: list[str]
 ) -> None:
     (project / "CLAUDE.md").write_text("# Notes\n")
     options = [arg for name in clients for arg in ("--client", name)]
@@ -337,8 +336,7 @@ def test_a_users_own_skill_of_the_same_name_is_neither_overwritten_nor_removed(p
     (".mcp.json", '["not", "an", "object"]', "not a JSON object"),
 ])
 def test_an_unparsable_config_is_left_untouched_and_nothing_is_written(
-    snapshot: Any,
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str], rel: str, content: str, reason: str
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str], rel: str, content: str, reason: str
 ) -> None:
     (project / rel).write_text(content)
     assert main(["setup"]) == 1
@@ -362,8 +360,7 @@ def test_an_unparsable_codex_config_is_refused_with_the_toml_error(
 
 
 def test_a_read_only_file_is_reported_and_nothing_is_written(
-    snapshot: Any,
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     claude_md = project / "CLAUDE.md"
     claude_md.write_text("# Locked\n")
@@ -393,9 +390,7 @@ def test_a_file_changed_after_planning_is_not_overwritten(project: Path) -> None
     assert not (project / ".mcp.json").exists()
 
 
-def test_writes_keep_the_file_mode_leave_no_temporary_files_and_follow_symlinks(
-    project: Path, tmp_path: Path
-) -> None:
+def test_writes_keep_the_file_mode_leave_no_temporary_files_and_follow_symlinks(project: Path, tmp_path: Path) -> None:
     dotfiles = tmp_path / "dotfiles"
     dotfiles.mkdir()
     (dotfiles / "CLAUDE.md").write_text("# Shared\n")
@@ -422,8 +417,7 @@ def test_the_server_command_falls_back_to_the_interpreter_when_no_script_is_besi
 
 
 def test_uninstall_in_a_project_never_set_up_changes_nothing(
-    snapshot: Any,
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (project / "CLAUDE.md").write_text("# Mine\n")
     assert main(["uninstall"]) == 0
