@@ -2,10 +2,12 @@
 
 ::
 
-    service = FlowService(SqliteStore(Path.home() / ".stratum" / "flows.db"))
+    with FlowService(SqliteStore(Path.home() / ".stratum" / "flows.db")) as service:
+        ...                                   # the service closes the store, and the store its connection
 
 Both stores keep the same promises (see :mod:`._store`): compare-and-swap
-updates, bounded history, runs tagged with their project.
+updates, bounded history by one rule (:mod:`._retention`), runs tagged with
+their project.
 """
 
 from stratum_mcp.persistence._memory import MemoryStore
