@@ -132,12 +132,12 @@ def main(starts: int, flows: int, steps: int) -> None:
             startups, passing, rejected = anyio.run(measure, db, errlog, starts, flows, steps)
 
     sdk = import_seconds("mcp.server.mcpserver")
-    server = import_seconds("stratum_mcp.server")
+    server = import_seconds("stratum_mcp.tools._server")
     print("stratum-mcp server benchmark (stdio, durable SQLite WAL + synchronous=FULL)")
     print(f"start-up to first tools/list: median {statistics.median(startups) * 1000:.0f} ms, "
           f"min {min(startups) * 1000:.0f} ms over {starts} starts (target < 500 ms)")
     print(f"  of which importing the MCP SDK (mcp.server.mcpserver) takes {sdk * 1000:.0f} ms, and all of "
-          f"stratum_mcp.server {server * 1000:.0f} ms (medians, in-process)")
+          f"stratum_mcp.tools._server {server * 1000:.0f} ms (medians, in-process)")
     for label, samples in (("passing", passing), ("ensure_failed", rejected)):
         print(f"stratum_step_done {label:>13}: p50 {pct(samples, 0.5):.2f} ms, p95 {pct(samples, 0.95):.2f} ms, "
               f"max {max(samples) * 1000:.2f} ms over {len(samples)} calls (target p50 < 5 ms)")

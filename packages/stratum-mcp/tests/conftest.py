@@ -1,28 +1,41 @@
-"""Shared fixtures: spec texts, a service on a temporary store, and a real server over stdio."""
+"""Shared fixtures: spec texts, a clock, a service on a temporary store, and a real server over stdio.
+
+Test modules ask for these by name as fixtures; none imports this module.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import pytest
 
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import SqliteStore
+from stratum_mcp import DEFAULT_LIMITS, FlowService, FlowStore, Limits, SqliteStore
 
-SPECS = Path(__file__).parent / "specs"
 T = TypeVar("T")
 
 
 @pytest.fixture
-def review_spec() -> str:
-    return (SPECS / "review.stratum.yaml").read_text()
+def specs() -> Path:
+    """The directory of spec files the tests share."""
+    return Path(__file__).parent / "specs"
+
+
+@pytest.fixture
+def review_spec(specs: Path) -> str:
+    return (specs / "review.stratum.yaml").read_text()
+
+
+@pytest.fixture
+def billion_laughs(specs: Path) -> str:
+    """A few hundred bytes of YAML whose aliases expand to a billion nodes."""
+    return (specs / "billion-laughs.yaml").read_text()
 
 
 class FakeClock:
@@ -40,24 +53,49 @@ class FakeClock:
 
 @pytest.fixture
 def clock() -> FakeClock:
+    """Wall time for durations and budgets, standing still until the test advances it."""
     return FakeClock()
 
 
 @pytest.fixture
-def service(tmp_path: Path, clock: FakeClock) -> FlowService:
-    return FlowService(SqliteStore(tmp_path / "flows.db"), project_root=tmp_path, clock=clock)
+def open_service(tmp_path: Path) -> Iterator[Callable[..., FlowService]]:
+    """``open_service(db, *, limits=..., store=..., **options)``: a service, closed (with its store) after the test.
+
+    The store is SQLite at ``db`` (default ``tmp_path / "flows.db"``) unless ``store`` is given.
+    """
+    opened: list[FlowService] = []
+
+    def open_(db: Path | None = None, *, limits: Limits = DEFAULT_LIMITS, store: FlowStore | None = None,
+              **options: Any) -> FlowService:
+        store = store if store is not None else SqliteStore(db or tmp_path / "flows.db", limits=limits)
+        opened.append(FlowService(store, limits=limits, **options))
+        return opened[-1]
+
+    yield open_
+    for service in opened:
+        service.close()
 
 
-def run_async(fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-    """Run an async test body with a bound on how long it may take."""
-
-    async def bounded() -> T:
-        with anyio.fail_after(timeout):
-            return await fn()
-
-    return anyio.run(bounded)
+@pytest.fixture
+def service(open_service: Callable[..., FlowService], tmp_path: Path, clock: FakeClock) -> FlowService:
+    return open_service(project_root=tmp_path, clock=clock)
 
 
+@pytest.fixture
+def run_async() -> Callable[..., Any]:
+    """Runs an async test body with a bound on how long it may take: ``run_async(body, timeout=30)``."""
+
+    def run(fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+        async def bounded() -> T:
+            with anyio.fail_after(timeout):
+                return await fn()
+
+        return anyio.run(bounded)
+
+    return run
+
+
+@pytest.fixture
 def server_command() -> str:
     """The installed `stratum-mcp` console script next to this interpreter."""
     script = Path(sys.executable).parent / "stratum-mcp"
@@ -65,11 +103,17 @@ def server_command() -> str:
     return str(script)
 
 
-def server_env(db: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
-    env["STRATUM_MCP_DB"] = str(db)
-    env.update(extra)
-    return env
+@pytest.fixture
+def server_env() -> Callable[..., dict[str, str]]:
+    """``server_env(db, **extra)``: a minimal environment for a server subprocess using the store ``db``."""
+
+    def env_for(db: Path, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
+        env["STRATUM_MCP_DB"] = str(db)
+        env.update(extra)
+        return env
+
+    return env_for
 
 
 class Client:
@@ -89,20 +133,35 @@ class Client:
         return dict(payload)
 
 
-@asynccontextmanager
-async def mcp_client(db: Path, *, args: list[str] | None = None, errlog: Any = None,
-                     env: dict[str, str] | None = None) -> AsyncIterator[Client]:
-    from mcp import ClientSession, StdioServerParameters, stdio_client
+@pytest.fixture
+def mcp_client(
+    server_command: str, server_env: Callable[..., dict[str, str]]
+) -> Callable[..., AbstractAsyncContextManager[Client]]:
+    """``async with mcp_client(db) as client``: a server subprocess on store ``db``, over stdio.
 
-    db.parent.mkdir(parents=True, exist_ok=True)
-    params = StdioServerParameters(command=server_command(), args=args or [], env=env or server_env(db),
-                                   cwd=str(db.parent))
-    # The server's stderr goes to a real file: pytest's captured stderr has no file descriptor.
-    with open(db.parent / "server-stderr.log", "a") as default_log:
-        async with stdio_client(params, errlog=errlog or default_log) as (read, write), \
-                ClientSession(read, write) as session:
-            await session.initialize()
-            yield Client(session)
+    ``command``, ``args``, ``env``, ``cwd`` and ``errlog`` launch something else (an entry setup
+    wrote, the interpreter with flags); by default the server's stderr goes to a log beside ``db``.
+    """
+
+    @asynccontextmanager
+    async def connect(db: Path | None = None, *, command: str | None = None, args: list[str] | None = None,
+                      env: dict[str, str] | None = None, cwd: Path | None = None,
+                      errlog: Any = None) -> AsyncIterator[Client]:
+        from mcp import ClientSession, StdioServerParameters, stdio_client
+
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        where = cwd or (db.parent if db is not None else Path.cwd())
+        params = StdioServerParameters(command=command or server_command, args=args or [],
+                                       env=env or server_env(db), cwd=str(where))
+        with ExitStack() as stack:
+            # The server's stderr goes to a real file: pytest's captured stderr has no file descriptor.
+            log = errlog or stack.enter_context(open(where / "server-stderr.log", "a"))
+            async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                yield Client(session)
+
+    return connect
 
 
 @pytest.fixture
@@ -126,6 +185,49 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path.resolve()
 
 
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every file and directory under ``root``: bytes for files, None for directories."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+@pytest.fixture
+def snapshot() -> Callable[[Path], dict[str, bytes | None]]:
+    """``snapshot(root)``: every file and directory under ``root``, bytes for files and None for directories."""
+
+    def take(root: Path) -> dict[str, bytes | None]:
+        return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+    return take
+
+
+_PROBE = '''\
+"""Runs `stratum-mcp ARGS` in this process and reports, on stderr, how many SQLite connections it left open."""
+import sqlite3
+import sys
+
+opened = []
+# Audit hooks cannot be removed: this runs in a process of its own, never inside the test session.
+sys.addaudithook(lambda event, args: opened.append(args[0]) if event == "sqlite3.connect/handle" else None)
+
+from stratum_mcp.cli import main  # noqa: E402 - the hook must see every connection
+
+
+def is_open(connection):
+    try:
+        connection.total_changes
+    except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
+        return False
+    return True
+
+
+status = main(sys.argv[1:])
+print(f"sqlite connections: {len(opened)} opened, {sum(map(is_open, opened))} left open", file=sys.stderr)
+raise SystemExit(status)
+'''
+
+
+@pytest.fixture
+def connection_probe(tmp_path: Path) -> list[str]:
+    """The command line of `stratum-mcp` run so that it reports the SQLite connections it left open on stderr.
+
+    The probe holds every connection, so one the command forgot is still open when it reports (the garbage
+    collector cannot close it first), on every Python version.
+    """
+    script = tmp_path / "connection_probe.py"
+    script.write_text(_PROBE)
+    return [sys.executable, str(script)]

@@ -7,21 +7,26 @@ import os
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SPECS, Client, run_async, server_command
 
 pytestmark = pytest.mark.e2e
 
 
-def cli(args: list[str], *, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    """`stratum-mcp ARGS` in ``cwd`` with a temporary HOME, as a user would run it."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "SYSTEMROOT", "TMPDIR")}
-    env["HOME"] = str(home)
-    return subprocess.run([server_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
+@pytest.fixture
+def cli(server_command: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``cli(ARGS, cwd=..., home=...)``: `stratum-mcp ARGS` in ``cwd`` with a temporary HOME, as a user would run it."""
+
+    def run(args: list[str], *, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "SYSTEMROOT", "TMPDIR")}
+        env["HOME"] = str(home)
+        return subprocess.run([server_command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    return run
 
 
 @pytest.fixture
@@ -32,7 +37,7 @@ def spaces(tmp_path: Path) -> tuple[Path, Path]:
     return home, project.resolve()
 
 
-def test_doctor_starts_each_configured_server_and_gets_its_tools(spaces: tuple[Path, Path]) -> None:
+def test_doctor_starts_each_configured_server_and_gets_its_tools(cli: Any, spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     done = cli(["setup", "--client", "claude", "--client", "codex"], cwd=project, home=home)
     assert done.returncode == 0, done.stderr
@@ -45,7 +50,7 @@ def test_doctor_starts_each_configured_server_and_gets_its_tools(spaces: tuple[P
     assert done.stdout.strip().endswith("healthy")
 
 
-def test_doctor_fails_when_the_configured_command_is_gone(spaces: tuple[Path, Path]) -> None:
+def test_doctor_fails_when_the_configured_command_is_gone(cli: Any, spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     assert cli(["setup"], cwd=project, home=home).returncode == 0
     config = json.loads((project / ".mcp.json").read_text())
@@ -57,7 +62,7 @@ def test_doctor_fails_when_the_configured_command_is_gone(spaces: tuple[Path, Pa
     assert "fix: run `stratum-mcp setup` again" in done.stdout
 
 
-def test_doctor_fails_when_the_command_does_not_speak_mcp(spaces: tuple[Path, Path]) -> None:
+def test_doctor_fails_when_the_command_does_not_speak_mcp(cli: Any, spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     assert cli(["setup"], cwd=project, home=home).returncode == 0
     config = json.loads((project / ".mcp.json").read_text())
@@ -70,14 +75,14 @@ def test_doctor_fails_when_the_command_does_not_speak_mcp(spaces: tuple[Path, Pa
     assert "boom" in done.stdout  # the server's own stderr is shown
 
 
-def test_doctor_without_any_configuration_says_to_run_setup(spaces: tuple[Path, Path]) -> None:
+def test_doctor_without_any_configuration_says_to_run_setup(cli: Any, spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     done = cli(["doctor"], cwd=project, home=home)
     assert done.returncode == 1
     assert "no client config in this project has the stratum server" in done.stdout
 
 
-def test_doctor_reports_a_broken_config_rather_than_ignoring_it(spaces: tuple[Path, Path]) -> None:
+def test_doctor_reports_a_broken_config_rather_than_ignoring_it(cli: Any, spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     (project / ".mcp.json").write_text('{"mcpServers": ')
     done = cli(["doctor"], cwd=project, home=home)
@@ -85,7 +90,7 @@ def test_doctor_reports_a_broken_config_rather_than_ignoring_it(spaces: tuple[Pa
     assert "[FAIL] .mcp.json:" in done.stdout and "invalid JSON" in done.stdout
 
 
-def test_doctor_warns_about_an_outdated_block_and_missing_skills(spaces: tuple[Path, Path]) -> None:
+def test_doctor_warns_about_an_outdated_block_and_missing_skills(cli: Any, spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     assert cli(["setup"], cwd=project, home=home).returncode == 0
     claude_md = project / "CLAUDE.md"
@@ -97,25 +102,21 @@ def test_doctor_warns_about_an_outdated_block_and_missing_skills(spaces: tuple[P
     assert "[warn] skill stratum-test:" in done.stdout and "is missing" in done.stdout
 
 
-def test_the_configured_server_runs_a_flow_that_learn_then_finds(spaces: tuple[Path, Path]) -> None:
+def test_the_configured_server_runs_a_flow_that_learn_then_finds(
+    cli: Any, mcp_client: Any, run_async: Any, review_spec: str, spaces: tuple[Path, Path],
+) -> None:
     """Setup's entry, launched exactly as Claude Code would, tags its runs with the project for learn."""
     home, project = spaces
     assert cli(["setup"], cwd=project, home=home).returncode == 0
     entry = json.loads((project / ".mcp.json").read_text())["mcpServers"]["stratum"]
-    spec = (SPECS / "review.stratum.yaml").read_text()
-
     async def session() -> None:
-        from mcp import ClientSession, StdioServerParameters, stdio_client
-
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home)}
         # Claude Code may start it anywhere; --project-root in the entry is what counts.
-        params = StdioServerParameters(command=entry["command"], args=entry["args"], env=env, cwd=str(home))
         with open(home / "server.log", "w") as log:
-            async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as raw:
-                await raw.initialize()
-                client = Client(raw)
+            async with mcp_client(command=entry["command"], args=entry["args"], env=env, cwd=home,
+                                  errlog=log) as client:
                 for _ in range(2):
-                    first: dict[str, Any] = await client.call("stratum_plan", spec=spec, flow="review",
+                    first: dict[str, Any] = await client.call("stratum_plan", spec=review_spec, flow="review",
                                                               inputs={"text": "I love it."})
                     for result in ({"label": "positive", "confidence": 0.5},
                                    {"label": "positive", "confidence": 0.95}):
@@ -128,7 +129,7 @@ def test_the_configured_server_runs_a_flow_that_learn_then_finds(spaces: tuple[P
     assert "`result.confidence > 0.7` in `classify` was false twice in 2 runs" in (project / "MEMORY.md").read_text()
 
 
-def test_setup_then_uninstall_from_the_command_line_leaves_no_trace(spaces: tuple[Path, Path]) -> None:
+def test_setup_then_uninstall_from_the_command_line_leaves_no_trace(cli: Any, spaces: tuple[Path, Path]) -> None:
     home, project = spaces
     (project / ".codex").mkdir()
     (project / ".codex" / "config.toml").write_text('model = "o3"\n')

@@ -7,8 +7,16 @@ from typing import Any
 
 import pytest
 
-from stratum_mcp.checks import ResultChecker
-from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted, FlowRun, RunEnded, report, start
+from stratum_mcp.engine import (
+    AttemptRejected,
+    ExecuteStep,
+    FlowCompleted,
+    FlowRun,
+    ResultChecker,
+    RunEnded,
+    report,
+    start,
+)
 from stratum_mcp.errors import (
     FlowBudgetExceeded,
     FlowFinished,
@@ -17,8 +25,7 @@ from stratum_mcp.errors import (
     StepMismatch,
     UnknownFlowName,
 )
-from stratum_mcp.spec import load_spec
-from stratum_mcp.spec.model import Spec
+from stratum_mcp.spec import Spec, load_spec
 
 FLOW_ID = "00000000-0000-4000-8000-000000000001"
 CHECKER = ResultChecker()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stratum_mcp import Limits
 from stratum_mcp.errors import EvaluationError, ExpressionRejected, LimitExceeded
-from stratum_mcp.expressions import compile_expression, evaluate
-from stratum_mcp.limits import Limits
-from stratum_mcp.project_files import ProjectFiles
+from stratum_mcp.expressions import ProjectFiles, compile_expression, evaluate
 
 ROOTS: dict[str, frozenset[str] | None] = {
     "result": frozenset({"confidence", "items", "status", "scores", "n", "s", "nested", "path", "text"}),
@@ -34,21 +30,43 @@ DATA = {
 
 def run(source: str, result: Any = None, inputs: Any = None, **kwargs: Any) -> Any:
     limits = kwargs.pop("limits", Limits())
+    kwargs.setdefault("clock", stopped_clock)  # only the time-limit test lets time pass
     expr = compile_expression(source, ROOTS, limits=limits)
     variables = {"result": DATA if result is None else result, "inputs": inputs or {"text": "Hello"}}
     return evaluate(expr, variables, limits=limits, **kwargs)
 
 
-@contextmanager
-def fails_fast(seconds: float = 0.5) -> Iterator[None]:
-    started = time.perf_counter()
-    yield
-    assert time.perf_counter() - started < seconds
+def stopped_clock() -> float:
+    """A clock that never moves: no evaluation here runs out of time, however busy the machine is."""
+    return 0.0
+
+
+class TickingClock:
+    """A clock that moves ``tick`` seconds each time it is read."""
+
+    def __init__(self, tick: float) -> None:
+        self.tick, self.now, self.reads = tick, 0.0, 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        self.now += self.tick
+        return self.now
 
 
 def rejected(source: str) -> ExpressionRejected:
-    with fails_fast(), pytest.raises(ExpressionRejected) as caught:
+    with pytest.raises(ExpressionRejected) as caught:
         compile_expression(source, ROOTS)
+    return caught.value
+
+
+#: Hostile input must be refused within this much work: "fast", counted in steps rather than seconds.
+FAST = Limits(eval_steps=1_000)
+
+
+def stopped(source: str, limits: Limits = FAST) -> LimitExceeded:
+    """The bound that stops ``source`` within ``limits`` (by default, within 1,000 steps of work: fast)."""
+    with pytest.raises(LimitExceeded) as caught:
+        run(source, limits=limits, clock=stopped_clock)
     return caught.value
 
 
@@ -167,26 +185,20 @@ def test_a_huge_string_repeat_of_constants_is_rejected_at_validate_time() -> Non
 
 
 def test_a_huge_power_from_data_fails_fast_at_run_time() -> None:
-    with fails_fast(), pytest.raises(LimitExceeded) as caught:
-        run("result.n ** result.n ** result.n > 0")
-    assert caught.value.limit == "integer bits"
+    assert stopped("result.n ** result.n ** result.n > 0").limit == "integer bits"
 
 
 def test_a_huge_string_repeat_from_data_fails_fast_at_run_time() -> None:
-    with fails_fast(), pytest.raises(LimitExceeded) as caught:
-        run("len(result.s * 10**10) > 0")
-    assert caught.value.limit == "string length"
+    assert stopped("len(result.s * 10**10) > 0").limit == "string length"
 
 
 def test_a_huge_list_repeat_fails_fast() -> None:
-    with fails_fast(), pytest.raises(LimitExceeded) as caught:
-        run("len(result.items * 10**9) > 0")
-    assert caught.value.limit == "collection items"
+    error = stopped("len(result.items * 10**9) > 0")
+    assert (error.limit, error.value) == ("collection items", 3 * 10**9)  # refused before it was built
 
 
 def test_repeated_squaring_hits_the_integer_bound() -> None:
-    with fails_fast(), pytest.raises(LimitExceeded):
-        run("((result.n ** 100) ** 100) > 0")
+    assert stopped("((result.n ** 100) ** 100) > 0").limit == "integer bits"
 
 
 def test_nested_comprehensions_beyond_two_loops_are_rejected() -> None:
@@ -194,21 +206,23 @@ def test_nested_comprehensions_beyond_two_loops_are_rejected() -> None:
 
 
 def test_two_loops_over_large_ranges_stop_at_the_step_limit() -> None:
-    with fails_fast(), pytest.raises(LimitExceeded) as caught:
-        run("len([[x for x in range(10000)] for y in range(10000)]) > 0")
-    assert caught.value.limit in ("evaluation steps", "collection items")
+    error = stopped("len([[x for x in range(10000)] for y in range(10000)]) > 0", Limits())
+    assert (error.limit, error.maximum) == ("evaluation steps", Limits().eval_steps)
 
 
 def test_a_slow_expression_stops_at_the_time_limit() -> None:
-    limits = Limits(eval_seconds=0.02, eval_steps=10**9, collection_items=10**9)
-    with fails_fast(), pytest.raises(LimitExceeded) as caught:
-        run("sum([x * y for x in range(100000) for y in range(1000)]) > 0", limits=limits)
+    # 1/1024 s passes between two readings, however fast the machine is (powers of two keep the sums exact).
+    clock = TickingClock(tick=1 / 1024)
+    limits = Limits(eval_seconds=20 / 1024, eval_steps=10**9, collection_items=10**9)
+    with pytest.raises(LimitExceeded) as caught:
+        run("sum([x * y for x in range(100000) for y in range(1000)]) > 0", limits=limits, clock=clock)
     assert caught.value.limit == "evaluation seconds"
+    assert clock.reads == 22  # the start, then a reading every 64 steps until more than 20 ticks have passed
 
 
 def test_printf_formatting_is_refused() -> None:
     assert "formatting" in str(rejected("'%999999999d' % 1 == ''"))
-    with fails_fast(), pytest.raises(EvaluationError, match="formatting"):
+    with pytest.raises(EvaluationError, match="formatting"):
         run("result.s % 1 == ''", result={**DATA, "s": "%999999999d"})
 
 

@@ -9,19 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SPECS, FakeClock
 
+from stratum_mcp import FlowService
 from stratum_mcp.cli import main
 from stratum_mcp.errors import MarkersBroken, StratumMcpError
-from stratum_mcp.learn import LearnSources, learn
-from stratum_mcp.learn.transcripts import TranscriptLimits, project_slug
-from stratum_mcp.results import error_payload, outcome_payload
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import MemoryStore, SqliteStore
+from stratum_mcp.learn import LearnSources, TranscriptLimits, learn, project_slug
+from stratum_mcp.persistence import MemoryStore, SqliteStore
+from stratum_mcp.tools import error_payload, outcome_payload
 
 pytestmark = pytest.mark.usefixtures("home")
 
-REVIEW = (SPECS / "review.stratum.yaml").read_text()
+REVIEW = (Path(__file__).parent / "specs" / "review.stratum.yaml").read_text()
+#: When the seeded runs happened (2023-11-14): the clock stands still, so every date in MEMORY.md is this one.
+SEEDED_AT = 1_700_000_000.0
 TEXT = {"text": "I love it. Great support."}
 LOW = {"label": "positive", "confidence": 0.4}
 GOOD = {"label": "positive", "confidence": 0.9}
@@ -53,9 +53,9 @@ def play(service: FlowService, script: Script) -> list[tuple[str, dict[str, Any]
 
 
 def seed(db: Path, root: Path, *scripts: Script) -> None:
-    service = FlowService(SqliteStore(db), project_root=root, clock=FakeClock())
-    for script in scripts:
-        play(service, script)
+    with FlowService(SqliteStore(db), project_root=root, clock=lambda: SEEDED_AT) as service:
+        for script in scripts:
+            play(service, script)
 
 
 def section(memory: Path) -> str:
@@ -227,8 +227,8 @@ def test_learn_reads_the_projects_claude_code_transcripts(project: Path, home: P
 
 def test_a_run_both_stored_and_in_a_transcript_counts_once(project: Path, home: Path) -> None:
     db = home / "flows.db"
-    service = FlowService(SqliteStore(db), project_root=project)
-    calls = [play(service, BUMPY), play(service, BUMPY)]
+    with FlowService(SqliteStore(db), project_root=project) as service:
+        calls = [play(service, BUMPY), play(service, BUMPY)]
     sessions = home / ".claude" / "projects"
     write_session(sessions / project_slug(project), "s", [*transcript(calls[0], str(project)),
                                                            *transcript(calls[1], str(project))])
@@ -238,8 +238,8 @@ def test_a_run_both_stored_and_in_a_transcript_counts_once(project: Path, home: 
 
 def test_a_transcript_found_flow_id_pulls_its_untagged_run_from_the_store(project: Path, home: Path) -> None:
     db = home / "flows.db"
-    untagged = FlowService(SqliteStore(db))  # a server started without a project root
-    calls = [play(untagged, BUMPY), play(untagged, BUMPY)]
+    with FlowService(SqliteStore(db)) as untagged:  # a server started without a project root
+        calls = [play(untagged, BUMPY), play(untagged, BUMPY)]
     sessions = home / ".claude" / "projects"
     write_session(sessions / project_slug(project), "s", [line for c in calls for line in transcript(c, str(project))])
     result = learn(LearnSources(root=project, db=db, claude_projects=sessions))

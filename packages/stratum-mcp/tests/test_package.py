@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import stratum_mcp
-from stratum_mcp import engine, errors, expressions, learn, setup, spec
+from stratum_mcp import cli, engine, errors, expressions, learn, persistence, setup, spec, tools
 from stratum_mcp.engine import Violation
 from stratum_mcp.errors import (
     FlowBudgetExceeded,
@@ -19,21 +19,42 @@ from stratum_mcp.errors import (
     StratumMcpError,
     UsageError,
 )
-from stratum_mcp.results import error_payload
 from stratum_mcp.spec import SpecIssue
+from stratum_mcp.tools import error_payload
 
 
 def test_public_names_are_deliberate() -> None:
-    assert stratum_mcp.__all__ == ["__version__"]
-    assert sorted(expressions.__all__) == sorted(
-        ["FUNCTIONS", "CompiledExpression", "Evaluation", "FileProbe", "compile_expression", "evaluate"])
-    assert sorted(spec.__all__) == sorted(["SPEC_VERSION", "SpecIssue", "load_spec", "spec_digest", "validate_spec"])
-    assert sorted(setup.__all__) == ["Plan", "apply_plan", "find_project_root", "plan_setup", "plan_uninstall"]
-    assert sorted(learn.__all__) == ["Conclusion", "Evidence", "LearnResult", "LearnSources", "learn"]
-    assert sorted(engine.__all__) == sorted([
-        "Attempt", "AttemptRejected", "Checker", "ExecuteStep", "FlowCompleted", "FlowRun", "Outcome", "RunEnded",
-        "StepRun", "Violation", "audit_view", "report", "start",
-    ])
+    assert stratum_mcp.__all__ == [
+        "DEFAULT_LIMITS", "FlowService", "FlowStore", "Limits", "MemoryStore", "ServerConfig", "SqliteStore",
+        "StoredRun", "__version__", "cli", "engine", "errors", "expressions", "learn", "persistence",
+        "resolve_config", "setup", "spec", "tools",
+    ]
+    assert expressions.__all__ == [
+        "FUNCTIONS", "CompiledExpression", "Evaluation", "FileProbe", "ProjectFiles", "compile_expression", "evaluate",
+    ]
+    assert spec.__all__ == [
+        "FIELD_TYPES", "SPEC_VERSION", "Binding", "Budget", "Contract", "FieldType", "Flow", "Function", "Literal",
+        "Reference", "ReferenceSyntaxError", "Spec", "SpecIssue", "Step", "binding_from", "fields_schema",
+        "load_spec", "parse_reference", "resolve_reference", "spec_digest", "spec_schema", "validate_spec",
+    ]
+    assert engine.__all__ == [
+        "Attempt", "AttemptRejected", "Checker", "ExecuteStep", "FlowCompleted", "FlowRun", "Outcome",
+        "ResultChecker", "RunEnded", "RunStatus", "StepRun", "StepStatus", "Violation", "audit_view", "report",
+        "start", "step_trace",
+    ]
+    assert persistence.__all__ == ["FlowStore", "MemoryStore", "SqliteStore", "StoredRun"]
+    assert tools.__all__ == [
+        "ToolRunner", "audit_payload", "build_server", "error_payload", "internal_error_payload", "outcome_payload",
+        "serve", "validate_payload",
+    ]
+    assert cli.__all__ == ["build_parser", "main"]
+    assert setup.__all__ == [
+        "CLIENTS", "SKILL_NAMES", "Check", "Client", "Plan", "ServerLaunch", "Skill", "apply_plan", "claude_home",
+        "diagnose", "find_project_root", "plan_setup", "plan_uninstall", "server_launch", "shipped_skills",
+    ]
+    assert learn.__all__ == [
+        "Conclusion", "Evidence", "LearnResult", "LearnSources", "TranscriptLimits", "learn", "project_slug",
+    ]
 
 
 def test_every_error_class_is_exported_and_drawn_in_the_tree() -> None:
@@ -87,18 +108,22 @@ def test_importing_the_package_does_not_import_the_sdk_or_yaml() -> None:
 
 
 def test_the_spec_json_schema_ships_in_the_package() -> None:
-    from stratum_mcp.spec.schema import spec_schema
+    from stratum_mcp.spec import spec_schema
 
     schema = spec_schema()
     assert schema["properties"]["version"] == {"const": "0.1", "description": "Spec format version."}
 
 
-def test_the_usage_examples_in_docstrings_run() -> None:
+def test_the_usage_examples_in_the_public_docstrings_run() -> None:
     import doctest
 
-    from stratum_mcp import preview
-    from stratum_mcp.spec import references
-
-    for module in (preview, expressions, references):
-        failed, attempted = doctest.testmod(module)
-        assert failed == 0 and attempted > 0, module.__name__
+    finder, runner = doctest.DocTestFinder(recurse=False), doctest.DocTestRunner()
+    attempted = 0
+    for face in (stratum_mcp, cli, engine, expressions, learn, persistence, setup, spec, tools):
+        for obj in (face, *(getattr(face, name) for name in face.__all__)):
+            globs = vars(obj) if inspect.ismodule(obj) else vars(face)
+            for test in finder.find(obj, getattr(obj, "__name__", face.__name__), globs=globs):
+                result = runner.run(test)
+                assert result.failed == 0, test.name
+                attempted += result.attempted
+    assert attempted >= 3  # expressions, evaluate, parse_reference

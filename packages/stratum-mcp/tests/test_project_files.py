@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from stratum_mcp import Limits
 from stratum_mcp.errors import EvaluationError
-from stratum_mcp.limits import Limits
-from stratum_mcp.project_files import ProjectFiles
+from stratum_mcp.expressions import ProjectFiles
 
 
 @pytest.fixture

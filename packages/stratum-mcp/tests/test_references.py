@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
-from stratum_mcp.spec import load_spec
-from stratum_mcp.spec.model import Literal, Reference
-from stratum_mcp.spec.references import ReferenceSyntaxError, binding_from, parse_reference, resolve
+from stratum_mcp.spec import (
+    Literal,
+    Reference,
+    ReferenceSyntaxError,
+    binding_from,
+    load_spec,
+    parse_reference,
+    resolve_reference,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,15 +48,15 @@ def test_plain_strings_and_other_values_are_literals_and_a_double_dollar_escapes
 
 def test_resolution_walks_fields_and_indexes() -> None:
     outputs = {"a": {"items": [{"name": "x"}, {"name": "y"}]}}
-    assert resolve(parse_reference("$.steps.a.output.items[-1].name"), {}, outputs) == "y"
-    assert resolve(parse_reference("$.input.text"), {"text": "t"}, {}) == "t"
-    assert resolve(parse_reference("$.input"), {"text": "t"}, {}) == {"text": "t"}
+    assert resolve_reference(parse_reference("$.steps.a.output.items[-1].name"), {}, outputs) == "y"
+    assert resolve_reference(parse_reference("$.input.text"), {"text": "t"}, {}) == "t"
+    assert resolve_reference(parse_reference("$.input"), {"text": "t"}, {}) == {"text": "t"}
 
 
 def test_a_path_that_leads_nowhere_resolves_to_null() -> None:
     outputs = {"a": {"items": []}}
-    assert resolve(parse_reference("$.steps.a.output.items[3]"), {}, outputs) is None
-    assert resolve(parse_reference("$.steps.a.output.missing.deeper"), {}, outputs) is None
+    assert resolve_reference(parse_reference("$.steps.a.output.items[3]"), {}, outputs) is None
+    assert resolve_reference(parse_reference("$.steps.a.output.missing.deeper"), {}, outputs) is None
 
 
 def spec_with_steps(steps: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
-from conftest import run_async
+import pytest
 
-from stratum_mcp.config import ServerConfig
-from stratum_mcp.errors import FlowNotFound
-from stratum_mcp.server import ToolRunner, build_server
-from stratum_mcp.service import FlowService
-
-
-def tools(tmp_path: Path) -> ToolRunner:
-    return ToolRunner(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
+from stratum_mcp import FlowService, ServerConfig
+from stratum_mcp.errors import FlowNotFound, StoreError
+from stratum_mcp.tools import ToolRunner, build_server
 
 
-def test_a_slow_tool_body_does_not_block_other_calls(tmp_path: Path) -> None:
+@pytest.fixture
+def tools(tmp_path: Path) -> Iterator[ToolRunner]:
+    with ToolRunner(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path)) as runner:
+        yield runner
+
+
+def test_a_slow_tool_body_does_not_block_other_calls(tools: ToolRunner, run_async: Any) -> None:
     released = threading.Event()
-    handler = tools(tmp_path)
+    handler = tools
 
     def slow(service: FlowService) -> dict[str, object]:
         # Finishes only once the second call has run: impossible if bodies ran on the event loop.
@@ -47,8 +50,8 @@ def test_a_slow_tool_body_does_not_block_other_calls(tmp_path: Path) -> None:
     assert run_async(body, timeout=15) == ["quick", "slow"]
 
 
-def test_typed_errors_and_unexpected_exceptions_become_error_results(tmp_path: Path) -> None:
-    handler = tools(tmp_path)
+def test_typed_errors_and_unexpected_exceptions_become_error_results(tools: ToolRunner, run_async: Any) -> None:
+    handler = tools
 
     def not_found(service: FlowService) -> dict[str, object]:
         raise FlowNotFound("6f1c7a4e-0000-4000-8000-000000000000")
@@ -71,3 +74,20 @@ def test_typed_errors_and_unexpected_exceptions_become_error_results(tmp_path: P
 def test_the_store_is_opened_on_the_first_call_not_at_start_up(tmp_path: Path) -> None:
     build_server(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
     assert not (tmp_path / "flows.db").exists()
+
+
+def test_a_closed_runner_closes_its_store_and_refuses_further_calls(
+    tmp_path: Path, review_spec: str, run_async: Any
+) -> None:
+    runner = ToolRunner(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
+    service = runner.service()
+    runner.close()
+    with pytest.raises(StoreError):
+        service.store.recent(1)  # the store's connection is closed
+
+    async def body() -> None:
+        refused = await runner.call(lambda s: {"call": "late"})
+        assert refused.is_error and refused.structured_content is not None
+        assert refused.structured_content["error"] == "store_error"
+
+    run_async(body)

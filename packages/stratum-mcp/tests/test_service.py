@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeClock
 
+from stratum_mcp import FlowService, Limits
 from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted
 from stratum_mcp.errors import (
     ArgumentTooLarge,
@@ -19,25 +19,23 @@ from stratum_mcp.errors import (
     SpecInvalid,
     StepMismatch,
 )
-from stratum_mcp.limits import Limits
-from stratum_mcp.service import FlowService
-from stratum_mcp.store import SqliteStore, StoredRun
+from stratum_mcp.persistence import SqliteStore, StoredRun
 
 TEXT = {"text": "I love it. Shipping was slow."}
 GOOD = {"label": "positive", "confidence": 0.9}
 LOW = {"label": "positive", "confidence": 0.2}
 
 
-def test_plan_persists_the_run_before_answering(service: FlowService, review_spec: str, tmp_path: Path) -> None:
+def test_plan_persists_the_run_before_answering(open_service: Any, service: FlowService, review_spec: str) -> None:
     first = service.plan(review_spec, "review", TEXT)
-    reopened = FlowService(SqliteStore(tmp_path / "flows.db"))
+    reopened = open_service()
     assert reopened.run(first.flow_id).current_step is not None
 
 
-def test_a_run_continues_in_a_new_service_on_the_same_store(review_spec: str, tmp_path: Path) -> None:
-    first = FlowService(SqliteStore(tmp_path / "flows.db")).plan(review_spec, "review", TEXT)
+def test_a_run_continues_in_a_new_service_on_the_same_store(open_service: Any, review_spec: str) -> None:
+    first = open_service().plan(review_spec, "review", TEXT)
     # A fresh service has no cached spec: it rebuilds it from the store.
-    later = FlowService(SqliteStore(tmp_path / "flows.db"))
+    later = open_service()
     outcome = later.step_done(first.flow_id, "classify", GOOD)
     assert isinstance(outcome, ExecuteStep) and outcome.step.id == "extract"
 
@@ -65,8 +63,8 @@ def test_an_unknown_flow_id_is_a_clear_error(service: FlowService) -> None:
         service.step_done(str(uuid.uuid4()), "classify", GOOD)
 
 
-def test_an_oversized_result_is_rejected_and_the_run_is_unchanged(tmp_path: Path, review_spec: str) -> None:
-    service = FlowService(SqliteStore(tmp_path / "flows.db"), limits=Limits(argument_bytes=1000))
+def test_an_oversized_result_is_rejected_and_the_run_is_unchanged(open_service: Any, review_spec: str) -> None:
+    service = open_service(limits=Limits(argument_bytes=1000))
     first = service.plan(review_spec, "review", TEXT)
     with pytest.raises(ArgumentTooLarge) as caught:
         service.step_done(first.flow_id, "classify", {**GOOD, "pad": "x" * 2000})
@@ -84,39 +82,59 @@ def test_retries_exhausted_is_raised_after_the_failed_state_is_saved(service: Fl
     assert run.status == "failed" and len(run.steps[0].attempts) == 3
 
 
-def test_durations_come_from_the_clock(service: FlowService, review_spec: str, clock: FakeClock) -> None:
+def test_durations_come_from_the_clock(service: FlowService, review_spec: str, clock: Any) -> None:
     first = service.plan(review_spec, "review", TEXT)
     clock.advance_ms(1234)
     service.step_done(first.flow_id, "classify", GOOD)
     assert service.run(first.flow_id).steps[0].attempts[0].duration_ms == 1234
 
 
-def test_the_compiled_spec_cache_is_bounded(tmp_path: Path, review_spec: str) -> None:
-    service = FlowService(SqliteStore(tmp_path / "flows.db"), limits=Limits(spec_cache_entries=2))
-    for i in range(4):
-        service.plan(review_spec + f"\n# variant {i}\n", "review", TEXT)
-    assert len(service._specs) == 2
+class SpecReadCounter(SqliteStore):
+    """Counts how often the service has to read a spec's text back from the store."""
+
+    spec_reads = 0
+
+    def spec_text(self, digest: str) -> str | None:
+        self.spec_reads += 1
+        return super().spec_text(digest)
 
 
-class _RendezvousStore(SqliteStore):
+def test_the_compiled_spec_cache_is_bounded_and_refills_from_the_store(
+    open_service: Any, tmp_path: Path, review_spec: str,
+) -> None:
+    store = SpecReadCounter(tmp_path / "flows.db")
+    service = open_service(store=store, limits=Limits(spec_cache_entries=2))
+    runs = [service.plan(review_spec + f"\n# variant {i}\n", "review", TEXT).flow_id for i in range(4)]
+    service.step_done(runs[3], "classify", GOOD)
+    service.step_done(runs[2], "classify", GOOD)
+    assert store.spec_reads == 0  # the two newest specs are still compiled
+    service.step_done(runs[0], "classify", GOOD)
+    assert store.spec_reads == 1  # the oldest was dropped: read back and compiled again
+    service.step_done(runs[0], "extract", {"quotes": ["I love it."]})
+    assert store.spec_reads == 1
+
+
+class RendezvousStore(SqliteStore):
     """Makes two reporters read the same version before either writes."""
 
     def __init__(self, path: Path, barrier: threading.Barrier) -> None:
         super().__init__(path)
-        self._barrier: threading.Barrier | None = barrier
+        self.barrier: threading.Barrier | None = barrier
 
     def load(self, flow_id: str) -> StoredRun | None:
         stored = super().load(flow_id)
-        if self._barrier is not None:
-            barrier, self._barrier = self._barrier, None
+        if self.barrier is not None:
+            barrier, self.barrier = self.barrier, None
             barrier.wait(timeout=10)
         return stored
 
 
-def report_concurrently(tmp_path: Path, spec: str, results: list[dict[str, Any]]) -> tuple[str, list[Any]]:
-    first = FlowService(SqliteStore(tmp_path / "flows.db")).plan(spec, "review", TEXT)
+def report_concurrently(
+    open_service: Any, tmp_path: Path, spec: str, results: list[dict[str, Any]]
+) -> tuple[str, list[Any]]:
+    first = open_service().plan(spec, "review", TEXT)
     barrier = threading.Barrier(len(results))
-    services = [FlowService(_RendezvousStore(tmp_path / "flows.db", barrier)) for _ in results]
+    services = [open_service(store=RendezvousStore(tmp_path / "flows.db", barrier)) for _ in results]
     answers: list[Any] = [None] * len(results)
 
     def reporter(i: int) -> None:
@@ -134,21 +152,25 @@ def report_concurrently(tmp_path: Path, spec: str, results: list[dict[str, Any]]
     return first.flow_id, answers
 
 
-def test_two_clients_reporting_the_same_step_at_once_advance_it_exactly_once(tmp_path: Path, review_spec: str) -> None:
-    flow_id, answers = report_concurrently(tmp_path, review_spec, [GOOD, GOOD])
+def test_two_clients_reporting_the_same_step_at_once_advance_it_exactly_once(
+    open_service: Any, tmp_path: Path, review_spec: str,
+) -> None:
+    flow_id, answers = report_concurrently(open_service, tmp_path, review_spec, [GOOD, GOOD])
     kinds = sorted(type(a).__name__ for a in answers)
     assert kinds == ["ExecuteStep", "StepMismatch"]
     mismatch = next(a for a in answers if isinstance(a, StepMismatch))
     assert "already complete" in mismatch.reason
-    run = FlowService(SqliteStore(tmp_path / "flows.db")).run(flow_id)
+    run = open_service().run(flow_id)
     assert len(run.steps[0].attempts) == 1 and run.current == 1
 
 
-def test_two_failing_reports_at_once_are_both_counted_and_neither_is_lost(tmp_path: Path, review_spec: str) -> None:
-    flow_id, answers = report_concurrently(tmp_path, review_spec, [LOW, LOW])
+def test_two_failing_reports_at_once_are_both_counted_and_neither_is_lost(
+    open_service: Any, tmp_path: Path, review_spec: str,
+) -> None:
+    flow_id, answers = report_concurrently(open_service, tmp_path, review_spec, [LOW, LOW])
     assert all(isinstance(a, AttemptRejected) for a in answers)
     assert sorted(a.attempt for a in answers) == [1, 2]
-    run = FlowService(SqliteStore(tmp_path / "flows.db")).run(flow_id)
+    run = open_service().run(flow_id)
     assert [a.number for a in run.steps[0].attempts] == [1, 2]
 
 
@@ -161,9 +183,11 @@ def test_a_whole_flow_completes_through_the_service(service: FlowService, review
     assert [r.flow_id for r in service.recent(5)] == [first.flow_id]
 
 
-def test_a_result_that_would_grow_the_stored_run_past_its_bound_is_rejected(tmp_path: Path, review_spec: str) -> None:
+def test_a_result_that_would_grow_the_stored_run_past_its_bound_is_rejected(
+    open_service: Any, review_spec: str,
+) -> None:
     limits = Limits(run_state_bytes=4000)
-    service = FlowService(SqliteStore(tmp_path / "flows.db", limits=limits), limits=limits)
+    service = open_service(limits=limits)
     first = service.plan(review_spec, "review", TEXT)
     service.step_done(first.flow_id, "classify", GOOD)
     with pytest.raises(ArgumentTooLarge):

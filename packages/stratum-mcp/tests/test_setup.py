@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import server_command, snapshot
 
 from stratum_mcp.cli import main
 from stratum_mcp.errors import FileChanged
-from stratum_mcp.setup.install import plan_setup
-from stratum_mcp.setup.manifest import digest
-from stratum_mcp.setup.plan import apply_plan
-from stratum_mcp.setup.skills import SKILL_NAMES
+from stratum_mcp.setup import SKILL_NAMES, apply_plan, plan_setup
 
 pytestmark = pytest.mark.usefixtures("home")
 
@@ -25,18 +23,23 @@ BEGIN = "<!-- stratum:execution-model:begin"
 END = "<!-- stratum:execution-model:end -->"
 
 
-def expected_entry(project: Path) -> dict[str, object]:
-    return {"type": "stdio", "command": server_command(), "args": ["--project-root", str(project), "serve"]}
+def expected_entry(project: Path, command: str) -> dict[str, object]:
+    return {"type": "stdio", "command": command, "args": ["--project-root", str(project), "serve"]}
 
 
 def manifest(home: Path) -> dict[str, object]:
     return dict(json.loads((home / ".stratum" / "setup-manifest.json").read_text()))
 
 
-def test_setup_registers_the_server_in_mcp_json_at_the_project_root(project: Path) -> None:
+def digest(text: str) -> str:
+    """What the setup manifest records of a file it wrote: the SHA-256 of its UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_setup_registers_the_server_in_mcp_json_at_the_project_root(server_command: str, project: Path) -> None:
     assert main(["setup"]) == 0
     config = json.loads((project / ".mcp.json").read_text())
-    assert config == {"mcpServers": {"stratum": expected_entry(project)}}
+    assert config == {"mcpServers": {"stratum": expected_entry(project, server_command)}}
     command = Path(config["mcpServers"]["stratum"]["command"])
     assert command.is_absolute() and os.access(command, os.X_OK)
     assert not (project / ".claude" / "mcp.json").exists()
@@ -70,7 +73,9 @@ def test_the_project_option_overrides_discovery_and_must_exist(
     assert "no such directory" in capsys.readouterr().err
 
 
-def test_setup_merges_into_an_existing_mcp_json_without_touching_other_servers(project: Path) -> None:
+def test_setup_merges_into_an_existing_mcp_json_without_touching_other_servers(
+    server_command: str, project: Path,
+) -> None:
     original = {"mcpServers": {"db": {"command": "db-mcp", "args": ["--ro"], "env": {"DSN": "x"}}}, "other": [1, 2]}
     (project / ".mcp.json").write_text(json.dumps(original, indent=4) + "\n")
     assert main(["setup"]) == 0
@@ -78,16 +83,16 @@ def test_setup_merges_into_an_existing_mcp_json_without_touching_other_servers(p
     merged = json.loads(text)
     assert merged["mcpServers"]["db"] == original["mcpServers"]["db"]
     assert merged["other"] == [1, 2]
-    assert merged["mcpServers"]["stratum"] == expected_entry(project)
+    assert merged["mcpServers"]["stratum"] == expected_entry(project, server_command)
     assert '\n    "mcpServers"' in text  # the file's own four-space indentation is kept
 
 
-def test_an_existing_stratum_entry_is_updated_and_keeps_its_other_settings(project: Path) -> None:
+def test_an_existing_stratum_entry_is_updated_and_keeps_its_other_settings(server_command: str, project: Path) -> None:
     stale = {"type": "stdio", "command": "/old/venv/bin/stratum-mcp", "args": [], "env": {"STRATUM_MCP_DB": "/db"}}
     (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"stratum": stale}}))
     assert main(["setup"]) == 0
     entry = json.loads((project / ".mcp.json").read_text())["mcpServers"]["stratum"]
-    assert entry == {**expected_entry(project), "env": {"STRATUM_MCP_DB": "/db"}}
+    assert entry == {**expected_entry(project, server_command), "env": {"STRATUM_MCP_DB": "/db"}}
 
 
 def test_setup_appends_the_execution_model_block_to_claude_md_and_keeps_the_rest(project: Path) -> None:
@@ -111,7 +116,7 @@ def test_setup_creates_claude_md_when_missing(project: Path) -> None:
 
 @pytest.mark.parametrize("clients", [["claude"], ["codex"], ["cursor"], ["claude", "codex", "cursor"]])
 def test_running_setup_twice_changes_nothing_and_says_so(
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str], clients: list[str]
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str], clients: list[str]
 ) -> None:
     (project / "CLAUDE.md").write_text("# Notes\n")
     options = [arg for name in clients for arg in ("--client", name)]
@@ -138,12 +143,13 @@ def test_an_outdated_block_is_replaced_in_place_not_duplicated(project: Path) ->
 
 
 def test_dry_run_prints_what_it_would_write_and_writes_nothing(
+    snapshot: Any, server_command: str,
     project: Path, home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["setup", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would create .mcp.json" in out
-    assert f'"command": "{server_command()}"' in out
+    assert f'"command": "{server_command}"' in out
     assert "would create CLAUDE.md" in out and "+## Execution model: Stratum" in out
     assert "would create ~/.claude/skills/stratum-review/SKILL.md" in out
     assert snapshot(project) == {".git": None}
@@ -184,13 +190,15 @@ model = "o3"
 """
 
 
-def test_codex_gets_an_mcp_servers_table_and_keeps_comments_and_other_tables(project: Path, home: Path) -> None:
+def test_codex_gets_an_mcp_servers_table_and_keeps_comments_and_other_tables(
+    server_command: str, project: Path, home: Path,
+) -> None:
     (project / ".codex").mkdir()
     (project / ".codex" / "config.toml").write_text(CODEX_CONFIG)
     assert main(["setup", "--client", "codex"]) == 0
     text = (project / ".codex" / "config.toml").read_text()
     data = tomllib.loads(text)
-    assert data["mcp_servers"]["stratum"] == {"command": server_command(),
+    assert data["mcp_servers"]["stratum"] == {"command": server_command,
                                               "args": ["--project-root", str(project), "serve"]}
     assert data["mcp_servers"]["github"] == {"command": "gh-mcp", "args": ["--stdio"]}
     assert data["profiles"] == {"deep": {"model": "o3"}}
@@ -201,10 +209,10 @@ def test_codex_gets_an_mcp_servers_table_and_keeps_comments_and_other_tables(pro
     assert not (home / ".claude").exists()  # skills are for Claude Code
 
 
-def test_cursor_gets_its_own_mcp_json(project: Path) -> None:
+def test_cursor_gets_its_own_mcp_json(server_command: str, project: Path) -> None:
     assert main(["setup", "--client", "cursor"]) == 0
     config = json.loads((project / ".cursor" / "mcp.json").read_text())
-    assert config == {"mcpServers": {"stratum": expected_entry(project)}}
+    assert config == {"mcpServers": {"stratum": expected_entry(project, server_command)}}
     assert "stratum-mcp learn" in (project / "AGENTS.md").read_text()
 
 
@@ -217,7 +225,7 @@ def test_codex_and_cursor_share_one_agents_md_block(project: Path) -> None:
     assert not (project / "AGENTS.md").exists()
 
 
-def test_uninstall_restores_every_original_file_byte_for_byte(project: Path, home: Path) -> None:
+def test_uninstall_restores_every_original_file_byte_for_byte(snapshot: Any, project: Path, home: Path) -> None:
     (project / "CLAUDE.md").write_bytes(b"# Rules\r\n\r\nNo trailing newline, CRLF endings")
     (project / ".mcp.json").write_bytes(b'{"mcpServers":{"db":{"command":"db"}},  "z": 1}')
     (project / ".codex").mkdir()
@@ -328,7 +336,7 @@ def test_a_users_own_skill_of_the_same_name_is_neither_overwritten_nor_removed(p
     (".mcp.json", '["not", "an", "object"]', "not a JSON object"),
 ])
 def test_an_unparsable_config_is_left_untouched_and_nothing_is_written(
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str], rel: str, content: str, reason: str
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str], rel: str, content: str, reason: str
 ) -> None:
     (project / rel).write_text(content)
     assert main(["setup"]) == 1
@@ -352,7 +360,7 @@ def test_an_unparsable_codex_config_is_refused_with_the_toml_error(
 
 
 def test_a_read_only_file_is_reported_and_nothing_is_written(
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     claude_md = project / "CLAUDE.md"
     claude_md.write_text("# Locked\n")
@@ -382,9 +390,7 @@ def test_a_file_changed_after_planning_is_not_overwritten(project: Path) -> None
     assert not (project / ".mcp.json").exists()
 
 
-def test_writes_keep_the_file_mode_leave_no_temporary_files_and_follow_symlinks(
-    project: Path, tmp_path: Path
-) -> None:
+def test_writes_keep_the_file_mode_leave_no_temporary_files_and_follow_symlinks(project: Path, tmp_path: Path) -> None:
     dotfiles = tmp_path / "dotfiles"
     dotfiles.mkdir()
     (dotfiles / "CLAUDE.md").write_text("# Shared\n")
@@ -401,7 +407,7 @@ def test_writes_keep_the_file_mode_leave_no_temporary_files_and_follow_symlinks(
 def test_the_server_command_falls_back_to_the_interpreter_when_no_script_is_beside_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stratum_mcp.setup.paths import server_launch
+    from stratum_mcp.setup import server_launch
 
     python = tmp_path / "bin" / "python3"
     monkeypatch.setattr(sys, "executable", str(python))
@@ -411,7 +417,7 @@ def test_the_server_command_falls_back_to_the_interpreter_when_no_script_is_besi
 
 
 def test_uninstall_in_a_project_never_set_up_changes_nothing(
-    project: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (project / "CLAUDE.md").write_text("# Mine\n")
     assert main(["uninstall"]) == 0
@@ -420,7 +426,9 @@ def test_uninstall_in_a_project_never_set_up_changes_nothing(
     assert snapshot(home) == {}
 
 
-def test_uninstall_dry_run_changes_nothing(project: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_uninstall_dry_run_changes_nothing(
+    snapshot: Any, project: Path, home: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["setup"]) == 0
     before = {**snapshot(project), **snapshot(home)}
     capsys.readouterr()

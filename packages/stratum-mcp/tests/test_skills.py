@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,13 +11,19 @@ from typing import Any
 import pytest
 import yaml
 
+from stratum_mcp import FlowService
 from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted
-from stratum_mcp.service import FlowService
-from stratum_mcp.setup.skills import COMMAND_PLACEHOLDER, SKILL_NAMES, shipped_skills, spec_templates
+from stratum_mcp.persistence import MemoryStore
+from stratum_mcp.setup import SKILL_NAMES, shipped_skills
 from stratum_mcp.spec import validate_spec
-from stratum_mcp.store import MemoryStore
 
 SKILLS = {skill.name: skill.text for skill in shipped_skills("/opt/venv/bin/stratum-mcp")}
+_TEMPLATE = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def spec_templates(text: str) -> list[str]:
+    """The spec templates embedded in a skill: fenced YAML blocks that declare a spec ``version``."""
+    return [block for block in _TEMPLATE.findall(text) if re.search(r"^version:", block, re.MULTILINE)]
 
 
 def test_seven_skills_are_shipped_under_the_names_of_the_product() -> None:
@@ -55,7 +62,7 @@ def test_every_skill_reads_memory_first_and_walks_the_whole_tool_loop(name: str)
 
 def test_the_learn_skill_names_this_installations_command() -> None:
     text = SKILLS["stratum-learn"]
-    assert COMMAND_PLACEHOLDER not in text
+    assert "{{stratum-mcp}}" not in text  # the placeholder in the shipped source
     assert "/opt/venv/bin/stratum-mcp learn --json" in text
 
 

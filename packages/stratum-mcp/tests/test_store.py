@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from stratum_mcp import DEFAULT_LIMITS, Limits
 from stratum_mcp.engine import FlowRun, StepRun
 from stratum_mcp.errors import StoreError
-from stratum_mcp.limits import Limits
-from stratum_mcp.store import FlowStore, MemoryStore, SqliteStore
+from stratum_mcp.persistence import FlowStore, MemoryStore, SqliteStore
 
 
 def a_run(flow_id: str, *, status: str = "running", updated_ms: int = 1) -> FlowRun:
@@ -23,10 +25,24 @@ def a_run(flow_id: str, *, status: str = "running", updated_ms: int = 1) -> Flow
 
 
 @pytest.fixture(params=["sqlite", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> FlowStore:
-    if request.param == "sqlite":
-        return SqliteStore(tmp_path / "flows.db")
-    return MemoryStore()
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., FlowStore]]:
+    """Opens the store under test (each kind in turn) with the given limits; closes it after the test."""
+    opened: list[FlowStore] = []
+
+    def open_(limits: Limits = DEFAULT_LIMITS) -> FlowStore:
+        store = SqliteStore(tmp_path / "flows.db", limits=limits) if request.param == "sqlite" else \
+            MemoryStore(limits=limits)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[..., FlowStore]) -> FlowStore:
+    return open_store()
 
 
 def test_a_created_run_loads_back_equal_at_version_one(store: FlowStore) -> None:
@@ -53,35 +69,59 @@ def test_recent_lists_the_newest_runs_first(store: FlowStore) -> None:
 
 
 def test_runs_survive_reopening_the_database(tmp_path: Path) -> None:
-    SqliteStore(tmp_path / "flows.db").create(a_run("r1"), "spec")
-    stored = SqliteStore(tmp_path / "flows.db").load("r1")
+    with SqliteStore(tmp_path / "flows.db") as store:
+        store.create(a_run("r1"), "spec")
+    with SqliteStore(tmp_path / "flows.db") as reopened:
+        stored = reopened.load("r1")
     assert stored is not None and stored.run.flow_id == "r1"
 
 
 def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
-    SqliteStore(tmp_path / "flows.db")
-    mode = sqlite3.connect(tmp_path / "flows.db").execute("PRAGMA journal_mode").fetchone()[0]
+    SqliteStore(tmp_path / "flows.db").close()
+    with closing(sqlite3.connect(tmp_path / "flows.db")) as db:
+        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
 
-def test_finished_history_is_pruned_to_its_bound_and_running_runs_are_kept(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=3))
+def test_finished_history_is_pruned_to_its_bound_and_running_runs_are_kept(
+    open_store: Callable[..., FlowStore],
+) -> None:
+    store = open_store(Limits(finished_runs_kept=3))
     store.create(a_run("live", updated_ms=0), "spec")
     for i in range(6):
         store.create(a_run(f"done{i}", status="complete", updated_ms=i + 1), "spec")
     ids = {r.flow_id for r in store.recent(100)}
     assert ids == {"live", "done3", "done4", "done5"}
+    assert store.load("done2") is None
 
 
-def test_abandoned_running_runs_are_bounded_too(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=20))
+def test_abandoned_running_runs_are_bounded_too(open_store: Callable[..., FlowStore]) -> None:
+    store = open_store(Limits(finished_runs_kept=20))
     for i in range(5):
         store.create(a_run(f"run{i}", updated_ms=i), "spec")
     assert [r.flow_id for r in store.recent(100)] == ["run4", "run3"]
 
 
-def test_specs_no_run_uses_are_pruned_with_their_runs(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "flows.db", limits=Limits(finished_runs_kept=1))
+def test_a_run_that_has_ended_counts_against_the_finished_bound_not_the_running_one(
+    open_store: Callable[..., FlowStore],
+) -> None:
+    store = open_store(Limits(finished_runs_kept=10))  # keeps one running run
+    store.create(a_run("a", updated_ms=1), "spec")
+    assert store.update(a_run("a", status="failed", updated_ms=2), expected_version=1)
+    store.create(a_run("b", updated_ms=3), "spec")
+    store.create(a_run("c", updated_ms=4), "spec")  # b, still running, is older than c; a has ended
+    assert [r.flow_id for r in store.recent(100)] == ["c", "a"]
+
+
+def test_runs_updated_at_the_same_moment_are_pruned_in_flow_id_order(open_store: Callable[..., FlowStore]) -> None:
+    store = open_store(Limits(finished_runs_kept=2))
+    for flow_id in ("r2", "r4", "r1", "r3"):
+        store.create(a_run(flow_id, status="complete", updated_ms=7), "spec")
+    assert [r.flow_id for r in store.recent(100)] == ["r4", "r3"]
+
+
+def test_specs_no_run_uses_are_pruned_with_their_runs(open_store: Callable[..., FlowStore]) -> None:
+    store = open_store(Limits(finished_runs_kept=1))
     store.create(replace(a_run("old", status="complete", updated_ms=1), spec_digest="a" * 64), "old spec")
     store.create(replace(a_run("new", status="complete", updated_ms=2), spec_digest="b" * 64), "new spec")
     assert store.spec_text("a" * 64) is None
@@ -103,21 +143,21 @@ def test_a_run_with_attempts_and_violations_round_trips_through_the_store(tmp_pa
                    output={"x": 2})
     run = replace(a_run("r1", status="failed"), steps=(step,), finished_ms=9, output={"x": 2},
                   error={"code": "retries_exhausted", "message": "m"})
-    store = SqliteStore(tmp_path / "flows.db")
-    store.create(run, "spec")
-    stored = store.load("r1")
+    with SqliteStore(tmp_path / "flows.db") as store:
+        store.create(run, "spec")
+        stored = store.load("r1")
     assert stored is not None and stored.run == run
 
 
 def test_a_run_too_large_to_store_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     from stratum_mcp.errors import ArgumentTooLarge
 
-    store = SqliteStore(tmp_path / "flows.db", limits=Limits(run_state_bytes=2000))
-    store.create(a_run("r1"), "spec")
-    big = replace(a_run("r1"), inputs={"text": "x" * 5000})
-    with pytest.raises(ArgumentTooLarge):
-        store.update(big, expected_version=1)
-    stored = store.load("r1")
+    with SqliteStore(tmp_path / "flows.db", limits=Limits(run_state_bytes=2000)) as store:
+        store.create(a_run("r1"), "spec")
+        big = replace(a_run("r1"), inputs={"text": "x" * 5000})
+        with pytest.raises(ArgumentTooLarge):
+            store.update(big, expected_version=1)
+        stored = store.load("r1")
     assert stored is not None and stored.version == 1 and stored.run.inputs == {"text": "hi"}
 
 
@@ -131,24 +171,36 @@ def test_recent_can_be_limited_to_the_runs_of_one_project(store: FlowStore) -> N
 
 def test_a_store_written_before_runs_had_a_project_gains_the_column_and_keeps_its_runs(tmp_path: Path) -> None:
     path = tmp_path / "flows.db"
-    SqliteStore(path).create(a_run("old"), "spec")
-    db = sqlite3.connect(path)
-    db.execute("DROP INDEX runs_by_project")
-    db.execute("ALTER TABLE runs DROP COLUMN project")
-    db.commit()
-    db.close()
-    reopened = SqliteStore(path)
-    reopened.create(a_run("new", updated_ms=2), "spec", project="/home/me/app")
-    assert [r.flow_id for r in reopened.recent(10)] == ["new", "old"]
-    assert [r.flow_id for r in reopened.recent(10, project="/home/me/app")] == ["new"]
+    with SqliteStore(path) as store:
+        store.create(a_run("old"), "spec")
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("DROP INDEX runs_by_project")
+        db.execute("ALTER TABLE runs DROP COLUMN project")
+        db.commit()
+    with SqliteStore(path) as reopened:
+        reopened.create(a_run("new", updated_ms=2), "spec", project="/home/me/app")
+        assert [r.flow_id for r in reopened.recent(10)] == ["new", "old"]
+        assert [r.flow_id for r in reopened.recent(10, project="/home/me/app")] == ["new"]
 
 
 def test_the_service_tags_each_planned_run_with_its_resolved_project_root(tmp_path: Path, review_spec: str) -> None:
-    from stratum_mcp.service import FlowService
+    from stratum_mcp import FlowService
 
-    store = SqliteStore(tmp_path / "flows.db")
     (tmp_path / "app").mkdir()
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "app")
-    first = FlowService(store, project_root=link).plan(review_spec, "review", {"text": "fine"})
-    assert [r.flow_id for r in store.recent(10, project=str((tmp_path / "app").resolve()))] == [first.flow_id]
+    with FlowService(SqliteStore(tmp_path / "flows.db"), project_root=link) as service:
+        first = service.plan(review_spec, "review", {"text": "fine"})
+        tagged = service.store.recent(10, project=str((tmp_path / "app").resolve()))
+    assert [r.flow_id for r in tagged] == [first.flow_id]
+
+
+def test_a_closed_store_refuses_every_call_and_closing_again_is_harmless(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "flows.db") as store:
+        store.create(a_run("r1"), "spec")
+    store.close()
+    calls = [lambda: store.create(a_run("r2"), "spec"), lambda: store.load("r1"), lambda: store.spec_text("d" * 64),
+             lambda: store.update(a_run("r1"), expected_version=1), lambda: store.recent(1)]
+    for call in calls:
+        with pytest.raises(StoreError, match="is closed"):
+            call()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,10 +256,8 @@ def test_every_issue_raised_by_load_spec_is_on_the_exception() -> None:
     assert {i.path for i in caught.value.issues} == {"contracts", "functions", "flows"}
 
 
-def test_the_example_specs_shipped_with_the_tests_are_valid() -> None:
-    from conftest import SPECS
-
-    for path in SPECS.glob("*.stratum.yaml"):
+def test_the_example_specs_shipped_with_the_tests_are_valid(specs: Path) -> None:
+    for path in specs.glob("*.stratum.yaml"):
         assert validate_spec(path.read_text()) == [], path.name
 
 
@@ -269,3 +268,22 @@ def test_a_pathological_number_of_errors_is_reported_up_to_a_bound() -> None:
     issues = issues_after(change)
     assert len(issues) == 201
     assert issues[-1].code == "too_many_errors"
+
+
+def test_contracts_expressions_and_specs_name_json_types_with_the_same_words() -> None:
+    from stratum_mcp.engine import ResultChecker
+    from stratum_mcp.errors import EvaluationError
+    from stratum_mcp.expressions import compile_expression, evaluate
+    from stratum_mcp.spec import Contract, FieldType
+
+    contract = Contract("Out", (("items", FieldType("array")), ("n", FieldType("integer"))))
+    (items, n) = ResultChecker().contract_violations(contract, {"items": {"a": 1}, "n": 1.5})
+    assert (items.message, n.message) == ("expected array, got object", "expected integer, got number")
+    with pytest.raises(EvaluationError) as caught:
+        evaluate(compile_expression("result.items.a", {"result": None}), {"result": {"items": [1]}})
+    assert str(caught.value) == "cannot read field `a` of array `result.items`"
+    with pytest.raises(EvaluationError) as caught:
+        evaluate(compile_expression("len(result.n) > 0", {"result": None}), {"result": {"n": True}})
+    assert str(caught.value) == "len() needs an array, string or object, not boolean"
+    issues = validate_spec(json.dumps({"version": "0.1", "contracts": [], "functions": {}, "flows": {}}))
+    assert [i.message for i in issues if i.path == "contracts"] == ["expected object, got array"]

@@ -33,7 +33,7 @@
 Setup errors belong to the command line (``setup``, ``uninstall``, ``learn``): each
 names the file it refused, and none is raised after a file was half-written.
 Usage errors and run failures are what tools answer with; they are turned into
-tool results in one place, :mod:`stratum_mcp.results`. Expression errors never
+tool results in one place, :mod:`stratum_mcp.tools`. Expression errors never
 reach a client as such: at validate time they become spec issues, at run time
 ensure violations. Every error carries its facts as attributes, so tests and
 callers read fields, not message text.
@@ -47,8 +47,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from stratum_mcp.engine.state import Violation
-    from stratum_mcp.spec.issues import SpecIssue
+    from stratum_mcp._problems import SpecIssue, Violation
 
 __all__ = [
     "ArgumentTooLarge",

@@ -3,85 +3,19 @@
 ::
 
     result = learn(LearnSources(root=Path.cwd(), db=Path.home() / ".stratum" / "flows.db"))
-    print(result.change.after)
+    print(result.section)
 
 Evidence comes from the flow store (the runs tagged with this project, plus
 any run the project's session transcripts mention) and from Claude Code's
-session transcripts for the project (:mod:`.transcripts`). The lessons
-(:mod:`.conclusions`) are written into a marked section of ``MEMORY.md``
-(:mod:`.memory`); the rest of the file is left as it is.
+session transcripts for the project (``_transcripts``; they live under
+``~/.claude/projects/<project_slug(root)>``). The lessons (``_conclusions``)
+are written into a marked section of ``MEMORY.md`` (``_memory``); the rest of
+the file is left as it is.
 """
 
-from __future__ import annotations
+from stratum_mcp.learn._conclusions import Conclusion
+from stratum_mcp.learn._evidence import Evidence
+from stratum_mcp.learn._learn import LearnResult, LearnSources, learn
+from stratum_mcp.learn._transcripts import TranscriptLimits, project_slug
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from stratum_mcp.learn.conclusions import Conclusion, conclude
-from stratum_mcp.learn.evidence import Evidence, from_runs, merge
-from stratum_mcp.learn.memory import hand_written, updated_memory
-from stratum_mcp.learn.transcripts import TranscriptLimits, read_transcripts, transcript_dirs
-from stratum_mcp.setup.files import FileChange, read_text
-
-__all__ = ["Conclusion", "Evidence", "LearnResult", "LearnSources", "learn"]
-
-
-@dataclass(frozen=True)
-class LearnSources:
-    """Where to look, and how much to read.
-
-    ``claude_projects`` is Claude Code's ``projects`` directory, or ``None`` to
-    skip transcripts; ``runs`` bounds the runs read from the store.
-    """
-
-    root: Path
-    db: Path | None
-    claude_projects: Path | None = None
-    runs: int = 500
-    min_count: int = 2
-    limit: int = 12
-    transcripts: TranscriptLimits = field(default_factory=TranscriptLimits)
-
-
-@dataclass(frozen=True)
-class LearnResult:
-    """The evidence found, the lessons drawn, and the change to ``MEMORY.md``."""
-
-    evidence: Evidence
-    conclusions: tuple[Conclusion, ...]
-    change: FileChange
-
-
-def _store_evidence(sources: LearnSources, extra_ids: set[str]) -> Evidence:
-    # A store that does not exist yet has nothing to say; opening it would create it.
-    if sources.db is None or not sources.db.exists():
-        return Evidence()
-    from stratum_mcp.store import SqliteStore
-
-    store = SqliteStore(sources.db)
-    try:
-        runs = store.recent(sources.runs, project=str(sources.root))
-        have = {r.flow_id for r in runs}
-        for flow_id in sorted(extra_ids - have)[: sources.runs]:
-            stored = store.load(flow_id)
-            if stored is not None:
-                runs.append(stored.run)
-    finally:
-        store.close()
-    return from_runs(runs)
-
-
-def learn(sources: LearnSources) -> LearnResult:
-    """Gather the evidence, draw the lessons, and plan the new ``MEMORY.md`` (nothing is written here)."""
-    seen = Evidence()
-    if sources.claude_projects is not None:
-        dirs = transcript_dirs(sources.claude_projects, sources.root, sources.transcripts)
-        seen = read_transcripts(dirs, sources.root, sources.transcripts)
-    stored = _store_evidence(sources, {r.flow_id for r in seen.runs} | {r.flow_id for r in seen.rejections})
-    evidence = merge(stored, seen)
-    path = sources.root / "MEMORY.md"
-    before = read_text(path)
-    conclusions = conclude(evidence, min_count=sources.min_count, limit=sources.limit,
-                           known=hand_written(before, path))
-    after = updated_memory(before, conclusions, evidence, path)
-    return LearnResult(evidence, tuple(conclusions), FileChange(path, before, after, "the learned section"))
+__all__ = ["Conclusion", "Evidence", "LearnResult", "LearnSources", "TranscriptLimits", "learn", "project_slug"]

@@ -5,29 +5,52 @@
     plan = plan_setup(find_project_root(), ("claude",))
     if not plan.problems:
         apply_plan(plan)
+    for check in diagnose(plan.root):
+        print(check.status, check.subject, check.detail)
 
-Every command first plans all its file changes (:class:`~.plan.Plan`), refusing
-with typed errors before anything is written, then applies them atomically.
+Every command first plans all its file changes (:class:`Plan`), refusing
+with typed errors before anything is written, then applies them atomically
+(through :mod:`stratum_mcp._fs`, which ``learn`` shares).
 
-===================  =============================================================
-module               holds
-===================  =============================================================
-``paths``            the project root, Claude Code's and stratum's home, the server command
-``files``            bounded reads, atomic writes, the change plan's unit
-``blocks``           marked blocks in Markdown (CLAUDE.md, AGENTS.md, MEMORY.md)
-``clients``          claude / codex / cursor: where each reads servers, and the edits
-``instructions``     the execution-model block
-``skills``           the shipped skills: install, upgrade, retire
-``manifest``         what setup installed, for upgrades and a byte-exact uninstall
-``install``          plans ``setup``
-``uninstall``        plans ``uninstall``
-``doctor``           checks the configuration and really starts the server
-===================  =============================================================
+=====================  =============================================================
+module                 holds
+=====================  =============================================================
+``_paths``             the project root, Claude Code's and stratum's home, the server command
+``_clients``           claude / codex / cursor: where each reads servers, and the edits
+``_instructions``      the execution-model block
+``_skills``            the shipped skills: install, upgrade, retire
+``_manifest``          what setup installed, for upgrades and a byte-exact uninstall
+``_plan``              the plan of file changes, and carrying it out
+``_install``           plans ``setup``
+``_uninstall``         plans ``uninstall``
+``_doctor``            checks the configuration and really starts the server
+=====================  =============================================================
+
+A new client is one more :class:`Client` in :data:`CLIENTS` (``_clients``).
 """
 
-from stratum_mcp.setup.install import plan_setup
-from stratum_mcp.setup.paths import find_project_root
-from stratum_mcp.setup.plan import Plan, apply_plan
-from stratum_mcp.setup.uninstall import plan_uninstall
+from stratum_mcp.setup._clients import CLIENTS, Client
+from stratum_mcp.setup._doctor import Check, diagnose
+from stratum_mcp.setup._install import plan_setup
+from stratum_mcp.setup._paths import ServerLaunch, claude_home, find_project_root, server_launch
+from stratum_mcp.setup._plan import Plan, apply_plan
+from stratum_mcp.setup._skills import SKILL_NAMES, Skill, shipped_skills
+from stratum_mcp.setup._uninstall import plan_uninstall
 
-__all__ = ["Plan", "apply_plan", "find_project_root", "plan_setup", "plan_uninstall"]
+__all__ = [
+    "CLIENTS",
+    "SKILL_NAMES",
+    "Check",
+    "Client",
+    "Plan",
+    "ServerLaunch",
+    "Skill",
+    "apply_plan",
+    "claude_home",
+    "diagnose",
+    "find_project_root",
+    "plan_setup",
+    "plan_uninstall",
+    "server_launch",
+    "shipped_skills",
+]

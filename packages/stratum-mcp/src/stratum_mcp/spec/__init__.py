@@ -4,84 +4,55 @@
 
     spec = load_spec(text)            # raises SpecInvalid listing every issue
     issues = validate_spec(text)      # the same checks, as a list
+    flow = spec.flows["review"]       # typed: Flow, Step, Function, Contract, FieldType
 
 Loading runs in three passes, each reporting all it finds: bounded safe YAML
-(:mod:`.loader`), structure against the shipped JSON Schema (:mod:`.schema`),
-then meaning: names, references, types, expressions and step order
-(:mod:`.build`, :mod:`.flows`).
+(:mod:`._yaml`), structure against the shipped JSON Schema (:mod:`._schema`,
+also what :func:`spec_schema` returns for editors), then meaning: names,
+references, types, expressions and step order (:mod:`._build`, :mod:`._flows`).
 """
 
-from __future__ import annotations
+from stratum_mcp._problems import SpecIssue
+from stratum_mcp.spec._load import load_spec, spec_digest, validate_spec
+from stratum_mcp.spec._model import (
+    FIELD_TYPES,
+    SPEC_VERSION,
+    Binding,
+    Budget,
+    Contract,
+    FieldType,
+    Flow,
+    Function,
+    Literal,
+    Reference,
+    Spec,
+    Step,
+    fields_schema,
+)
+from stratum_mcp.spec._references import ReferenceSyntaxError, binding_from, parse_reference, resolve_reference
+from stratum_mcp.spec._schema import spec_schema
 
-import hashlib
-from types import MappingProxyType
-
-from stratum_mcp.errors import SpecInvalid
-from stratum_mcp.limits import DEFAULT_LIMITS, Limits
-from stratum_mcp.spec.build import build_contracts, build_functions
-from stratum_mcp.spec.flows import build_flows
-from stratum_mcp.spec.issues import SpecIssue
-from stratum_mcp.spec.loader import load_document
-from stratum_mcp.spec.model import SPEC_VERSION, Spec
-from stratum_mcp.spec.schema import structural_issues
-
-__all__ = ["SPEC_VERSION", "SpecIssue", "load_spec", "spec_digest", "validate_spec"]
-
-
-def spec_digest(text: str) -> str:
-    """The SHA-256 of spec text: runs store it to find their spec again."""
-    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
-
-
-def load_spec(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Spec:
-    """Load and fully check ``text``; raise :class:`SpecInvalid` with every issue found.
-
-    Example::
-
-        spec = load_spec(Path("review.stratum.yaml").read_text())
-        flow = spec.flows["review"]
-    """
-    document = load_document(text, limits)
-    issues = structural_issues(document)
-    contracts = build_contracts(document, issues)
-    functions = build_functions(document, contracts, issues, limits)
-    flows = build_flows(document, contracts, functions, issues, limits)
-    if issues:
-        raise SpecInvalid(_bounded(_unique(issues)))
-    return Spec(
-        version=SPEC_VERSION,
-        digest=spec_digest(text),
-        contracts=MappingProxyType(contracts),
-        functions=MappingProxyType(functions),
-        flows=MappingProxyType(flows),
-    )
-
-
-def validate_spec(text: str, *, limits: Limits = DEFAULT_LIMITS) -> list[SpecIssue]:
-    """Every issue in ``text``; an empty list means the spec is valid."""
-    try:
-        load_spec(text, limits=limits)
-    except SpecInvalid as exc:
-        return list(exc.issues)
-    return []
-
-
-_MAX_ISSUES = 200
-
-
-def _bounded(issues: list[SpecIssue]) -> list[SpecIssue]:
-    """All issues, up to a bound that keeps a pathological spec's answer small."""
-    if len(issues) <= _MAX_ISSUES:
-        return issues
-    hidden = len(issues) - _MAX_ISSUES
-    return [*issues[:_MAX_ISSUES], SpecIssue("(document)", "too_many_errors", f"{hidden} more errors not shown",
-                                             "fix the errors above and validate again")]
-
-
-def _unique(issues: list[SpecIssue]) -> list[SpecIssue]:
-    seen, out = set(), []
-    for issue in issues:
-        if issue not in seen:
-            seen.add(issue)
-            out.append(issue)
-    return out
+__all__ = [
+    "FIELD_TYPES",
+    "SPEC_VERSION",
+    "Binding",
+    "Budget",
+    "Contract",
+    "FieldType",
+    "Flow",
+    "Function",
+    "Literal",
+    "Reference",
+    "ReferenceSyntaxError",
+    "Spec",
+    "SpecIssue",
+    "Step",
+    "binding_from",
+    "fields_schema",
+    "load_spec",
+    "parse_reference",
+    "resolve_reference",
+    "spec_digest",
+    "spec_schema",
+    "validate_spec",
+]

@@ -1,0 +1,57 @@
+"""Every bound the server enforces, in one frozen value.
+
+Specs, expressions and tool arguments come from a model and are treated as
+hostile, so each buffer, collection and loop has a ceiling. The defaults are
+generous for real flows and small enough that the worst input fails in
+milliseconds. Tests pass tighter limits where that makes a case cheaper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_LIMITS", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Ceilings for input sizes, expression evaluation and stored history.
+
+    Example::
+
+        tight = Limits(eval_steps=1_000)
+    """
+
+    # --- spec documents
+    spec_bytes: int = 256 * 1024
+    yaml_depth: int = 48
+    yaml_aliases: int = 64
+    #: Nodes after expanding every alias: what a "billion laughs" document inflates.
+    yaml_nodes: int = 20_000
+    steps_per_flow: int = 100
+    max_retries: int = 10
+
+    # --- ensure expressions, at compile time
+    expression_chars: int = 1_000
+    expression_nodes: int = 300
+    expressions_per_function: int = 20
+    comprehension_depth: int = 2
+
+    # --- ensure expressions, at run time
+    eval_steps: int = 50_000
+    #: CPU time of the evaluating thread, by default (see :func:`stratum_mcp.expressions.evaluate`).
+    eval_seconds: float = 0.1
+    int_bits: int = 1_024
+    str_chars: int = 100_000
+    collection_items: int = 10_000
+    file_read_bytes: int = 4 * 1024 * 1024
+
+    # --- tool arguments and stored history
+    argument_bytes: int = 1024 * 1024
+    #: A run's whole stored state (inputs and outputs of every step) is rewritten on each report.
+    run_state_bytes: int = 8 * 1024 * 1024
+    finished_runs_kept: int = 10_000
+    spec_cache_entries: int = 64
+
+
+DEFAULT_LIMITS = Limits()

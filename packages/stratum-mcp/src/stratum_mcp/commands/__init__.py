@@ -1,1 +1,0 @@
-"""Subcommands of ``stratum-mcp``, one module each (see :mod:`stratum_mcp.cli`)."""

@@ -1,0 +1,62 @@
+"""The MCP face of stratum-mcp: four tools, and the one mapping from outcomes and errors to their results.
+
+::
+
+    serve(resolve_config())              # what `stratum-mcp` does: MCP over stdio until the client leaves
+    server = build_server(config)        # or register the tools on a server and run it yourself
+
+Each tool only parses its arguments, calls :class:`~stratum_mcp.FlowService`
+in a worker thread (:class:`ToolRunner`), and maps the answer with the
+``*_payload`` functions. Everything here loads on first use: importing the
+MCP SDK is most of the server's start-up time, and the command line reuses
+the payloads without it.
+"""
+
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from stratum_mcp.tools._results import (
+        audit_payload,
+        error_payload,
+        internal_error_payload,
+        outcome_payload,
+        validate_payload,
+    )
+    from stratum_mcp.tools._server import ToolRunner, build_server, serve
+
+__all__ = [
+    "ToolRunner",
+    "audit_payload",
+    "build_server",
+    "error_payload",
+    "internal_error_payload",
+    "outcome_payload",
+    "serve",
+    "validate_payload",
+]
+
+_LAZY = {
+    "ToolRunner": "stratum_mcp.tools._server",
+    "build_server": "stratum_mcp.tools._server",
+    "serve": "stratum_mcp.tools._server",
+    "audit_payload": "stratum_mcp.tools._results",
+    "error_payload": "stratum_mcp.tools._results",
+    "internal_error_payload": "stratum_mcp.tools._results",
+    "outcome_payload": "stratum_mcp.tools._results",
+    "validate_payload": "stratum_mcp.tools._results",
+}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # the exports, loaded or not; everything else here is private
