@@ -1,8 +1,10 @@
 """The flow scope: what nested calls inherit without explicit passing.
 
 A ``@flow`` call opens a ``FlowScope`` (flow id, budget envelope, session
-cache) in a ``ContextVar``. Tasks copy their context when created, so
-concurrent branches of one flow see the same scope and never another flow's.
+cache, the ``asyncio.Timeout`` of its time budget) in a ``ContextVar``. Tasks
+copy their context when created, so concurrent branches of one flow see the
+same scope and never another flow's. While a flow waits on a person,
+``clock_stopped(flow)`` holds the time budget of it and of every flow around it.
 """
 
 from __future__ import annotations
