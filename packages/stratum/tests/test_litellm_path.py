@@ -146,6 +146,24 @@ async def test_cancelling_the_caller_cancels_the_request_without_leaking_tasks(v
     assert record.error is not None and record.error.type == "CancelledError"
 
 
+async def test_the_local_server_holds_requests_until_released_and_counts_hang_ups(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    via_litellm.push(GOOD, GOOD)
+    via_litellm.hold()
+    kept = asyncio.create_task(classify(text="kept"))
+    dropped = asyncio.create_task(classify(text="dropped"))
+    await _eventually(lambda: via_litellm.in_flight == 2)
+    dropped.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dropped
+    await _eventually(lambda: via_litellm.abandoned == 1 and via_litellm.in_flight == 1)
+    assert not kept.done()
+    via_litellm.release()
+    assert (await kept).label == "positive"
+    assert (via_litellm.in_flight, via_litellm.max_in_flight, via_litellm.answered) == (0, 2, 1)
+
+
 async def test_configure_with_the_litellm_module_uses_the_standard_base_url(
     server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,7 +175,8 @@ async def test_configure_with_the_litellm_module_uses_the_standard_base_url(
     assert len(server.requests) == 1
 
 
-async def _eventually(check: object, timeout: float = 5.0) -> None:
+async def _eventually(check: object, timeout: float = 10.0) -> None:
+    """Poll ``check`` until true; the bound is generous, reached only if it never comes."""
     async with asyncio.timeout(timeout):
         while not check():  # type: ignore[operator]
             await asyncio.sleep(0.01)
