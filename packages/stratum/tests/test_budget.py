@@ -14,7 +14,7 @@ import stratum
 from stratum import Budget, BudgetExceeded, StratumWarning, contract, flow, infer
 from stratum.budget import Envelope
 from stratum.clients import ModelInfo
-from stratum.testing import Reply, ScriptedClient
+from stratum.testing import Reply, ScriptedClient, VirtualTimeLoop
 
 PRICED = ModelInfo(input_usd_per_token=1e-6, output_usd_per_token=2e-6, max_output_tokens=4000)
 
@@ -242,3 +242,13 @@ def test_envelope_remaining_is_the_tightest_in_the_chain() -> None:
     assert inner.remaining_usd() == pytest.approx(0.05)
     assert outer.spent_usd == pytest.approx(0.05)
     assert inner.cost_binding() is inner and inner.time_binding() is outer
+
+
+def test_an_envelope_reads_the_running_loops_clock() -> None:
+    async def remaining_after_a_quarter_second() -> float | None:
+        envelope = Envelope(Budget(ms=1000), "flow")
+        await asyncio.sleep(0.25)
+        return envelope.remaining_seconds()
+
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        assert runner.run(remaining_after_a_quarter_second()) == pytest.approx(0.75)

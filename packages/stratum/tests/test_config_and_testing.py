@@ -12,7 +12,7 @@ import stratum
 from stratum import StratumConfigError, contract, infer
 from stratum.clients import LiteLLMClient
 from stratum.config import get_config
-from stratum.testing import ScriptedClient, ScriptExhausted
+from stratum.testing import ScriptedClient, ScriptExhausted, VirtualTimeLoop
 
 
 @contract
@@ -88,3 +88,20 @@ async def test_scripted_client_counts_a_request_cancelled_while_held() -> None:
         await call
     assert (client.cancelled, client.in_flight, client.max_in_flight) == (1, 0, 1)
 
+
+def test_the_virtual_time_loop_jumps_to_the_next_timer_and_stands_still_while_code_runs() -> None:
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        seen = [loop.time()]
+        await asyncio.gather(asyncio.sleep(3600), asyncio.sleep(1))
+        seen.append(loop.time())
+        sum(range(200_000))  # work on the loop's thread takes no virtual time
+        seen.append(loop.time())
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.25):
+                await asyncio.Event().wait()
+        seen.append(loop.time())
+        return seen
+
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        assert runner.run(scenario()) == [0.0, 3600.0, 3600.0, 3600.25]

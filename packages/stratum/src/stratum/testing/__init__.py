@@ -30,6 +30,8 @@ latency::
     await running
     assert client.max_in_flight == len(texts)
 
+``VirtualTimeLoop`` runs a test on a clock that moves only when every task
+waits, so time budgets and review timeouts are exact and instant.
 ``LocalOpenAIServer`` (``stratum.testing.openai_server``) is a real
 OpenAI-compatible HTTP server on 127.0.0.1 for testing the LiteLLM path.
 """
@@ -47,8 +49,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..clients.base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
+from .virtual_time import VirtualTimeLoop
 
-__all__ = ["Reply", "ScriptExhausted", "ScriptedClient", "TransientError"]
+__all__ = ["Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "VirtualTimeLoop"]
 
 
 class ScriptExhausted(AssertionError):
