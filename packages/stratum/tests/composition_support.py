@@ -30,11 +30,12 @@ def live_tasks() -> set[asyncio.Task[Any]]:
     return out
 
 
-async def wait_until(predicate: Callable[[], bool], within_s: float = 3.0) -> None:
+async def wait_until(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
     """Poll ``predicate`` until true, for at most ``within_s`` seconds.
 
-    The state it reads is changed by the test server's own thread, which
-    cannot set an asyncio event of this loop; hence polling, bounded.
+    The state it reads may be changed by the test server's own thread, which
+    cannot set an asyncio event of this loop; hence polling, bounded. The
+    bound is generous: it is reached only when the awaited state never comes.
     """
     async with asyncio.timeout(within_s):
         for _ in iter(predicate, True):  # calls predicate() until it returns True

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from composition_support import wait_until
 from pydantic import BaseModel
 
 import stratum
 from stratum import StratumConfigError, contract, infer
 from stratum.clients import LiteLLMClient
 from stratum.config import get_config
-from stratum.testing import ScriptedClient, ScriptExhausted
+from stratum.testing import ScriptedClient, ScriptExhausted, VirtualTimeLoop
 
 
 @contract
@@ -58,3 +61,47 @@ async def test_scripted_client_out_of_answers_fails_loudly() -> None:
     stratum.configure(client=ScriptedClient(), default_model="m")
     with pytest.raises(ScriptExhausted, match="no response scripted"):
         await f(text="x")
+
+
+async def test_scripted_client_holds_requests_in_flight_until_released() -> None:
+    client = ScriptedClient(respond=lambda _r: {"value": 1})
+    stratum.configure(client=client, default_model="m")
+    client.hold()
+    calls = [asyncio.create_task(f(text=str(i))) for i in range(3)]
+    await wait_until(lambda: client.in_flight == 3)
+    assert not any(call.done() for call in calls)
+    client.release()
+    assert [out.value for out in await asyncio.gather(*calls)] == [1, 1, 1]
+    assert (client.in_flight, client.max_in_flight) == (0, 3)
+    assert (await f(text="later")).value == 1  # released: later requests are not held
+    assert client.max_in_flight == 3
+
+
+async def test_scripted_client_counts_a_request_cancelled_while_held() -> None:
+    client = ScriptedClient([{"value": 1}])
+    stratum.configure(client=client, default_model="m")
+    client.hold()
+    call = asyncio.create_task(f(text="x"))
+    await wait_until(lambda: client.in_flight == 1)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert (client.cancelled, client.in_flight, client.max_in_flight) == (1, 0, 1)
+
+
+def test_the_virtual_time_loop_jumps_to_the_next_timer_and_stands_still_while_code_runs() -> None:
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        seen = [loop.time()]
+        await asyncio.gather(asyncio.sleep(3600), asyncio.sleep(1))
+        seen.append(loop.time())
+        sum(range(200_000))  # work on the loop's thread takes no virtual time
+        seen.append(loop.time())
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.25):
+                await asyncio.Event().wait()
+        seen.append(loop.time())
+        return seen
+
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        assert runner.run(scenario()) == [0.0, 3600.0, 3600.0, 3600.25]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import pytest
-from composition_support import body_prompt, prompt, through_litellm, warm_litellm
+from composition_support import body_prompt, prompt, through_litellm, wait_until, warm_litellm
 from pydantic import BaseModel
 
 import stratum
@@ -146,19 +146,20 @@ async def test_an_agent_whose_arguments_keyword_has_no_default_gets_an_empty_lis
 
 
 async def test_agents_of_a_round_are_called_concurrently() -> None:
-    scripted_debate(
+    client = scripted_debate(
         {
             "optimist": [arg("ship", "a"), arg("ship", "b")],
             "skeptic": [arg("wait", "c"), arg("wait", "d")],
             "judge": [verdict("disagreement")],
-        },
-        latency_s=0.3,
+        }
     )
-    started = time.perf_counter()
-    await debate([optimist, skeptic], TOPIC, rounds=2, synthesize=judge)
-    elapsed = time.perf_counter() - started
-    # Two rounds of two 300 ms agents, then the judge: 0.9 s concurrent, 1.5 s sequential.
-    assert elapsed < 1.3, f"took {elapsed:.2f}s"
+    client.hold()
+    debating = asyncio.create_task(debate([optimist, skeptic], TOPIC, rounds=2, synthesize=judge))
+    await wait_until(lambda: client.in_flight == 2)  # both agents of the first round asked at once
+    client.release()
+    assert (await debating).resolution_type == "disagreement"
+    assert client.max_in_flight == 2  # never more: the rounds, then the judge, follow one another
+    assert len(client.requests) == 5
 
 
 async def test_bad_agents_or_synthesizer_are_rejected_before_any_model_call(scripted: ScriptedClient) -> None:
