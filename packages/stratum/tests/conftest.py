@@ -139,7 +139,7 @@ def live_tasks() -> Callable[[], set[asyncio.Task[Any]]]:
     return _live_tasks
 
 
-async def _wait_until(predicate: Callable[[], bool], within_s: float = 3.0) -> None:
+async def _wait_until(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
     async with asyncio.timeout(within_s):
         for _ in iter(predicate, True):  # calls predicate() until it returns True
             await asyncio.sleep(0.005)
@@ -149,8 +149,9 @@ async def _wait_until(predicate: Callable[[], bool], within_s: float = 3.0) -> N
 def wait_until() -> Callable[..., Awaitable[None]]:
     """Poll ``predicate`` until true, for at most ``within_s`` seconds.
 
-    The state it reads is changed by the test server's own thread, which
-    cannot set an asyncio event of this loop; hence polling, bounded.
+    The state it reads may be changed by the test server's own thread, which
+    cannot set an asyncio event of this loop; hence polling, bounded. The
+    bound is generous: it is reached only when the awaited state never comes.
     """
     return _wait_until
 
@@ -188,3 +189,13 @@ async def _warm_litellm() -> None:
 def warm_litellm() -> Callable[[], Awaitable[None]]:
     """Import LiteLLM and open its client once, so timings measure the calls themselves."""
     return _warm_litellm
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@pytest.fixture
+def now() -> Callable[[], float]:
+    """The running loop's clock: virtual seconds in a ``@virtual_time`` test."""
+    return _now

@@ -52,8 +52,8 @@ EXPECTED = {
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",
     },
     "stratum.testing": {
-        "AwaitableQueueSink", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "openai_server",
-        "otlp_receiver", "prompt_text",
+        "AwaitableQueueSink", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "VirtualTimeLoop",
+        "openai_server", "otlp_receiver", "prompt_text", "virtual_time",
     },
     "stratum.testing.openai_server": {"LocalOpenAIServer", "Served"},
     "stratum.testing.otlp_receiver": {"Answer", "LocalOTLPReceiver", "Received"},

@@ -329,8 +329,10 @@ async def test_when_the_leading_call_fails_a_waiting_call_sends_its_own(
     assert len(scripted.requests) == 3
 
 
-async def test_a_waiting_call_keeps_its_own_time_budget(scripted: ScriptedClient, store: SQLiteCacheStore) -> None:
-    scripted.push(Reply(content='{"text": "slow", "score": 0.9}', latency_s=0.3))
+async def test_a_waiting_call_keeps_its_own_time_budget(
+    scripted: ScriptedClient, store: SQLiteCacheStore, wait_until: Any,
+) -> None:
+    scripted.push(reply("slow"))
 
     @infer(
         intent="Answer {question}", ensure=lambda r: r.score > limits["min_score"], cache="global", budget=Budget(ms=50)
@@ -338,27 +340,31 @@ async def test_a_waiting_call_keeps_its_own_time_budget(scripted: ScriptedClient
     def impatient(question: str) -> Answer: ...
 
     assert cache_key(impatient, question="q") == cache_key(answer, question="q")  # the budget is not in the key
+    scripted.hold()  # the leader's answer comes only when the test says so
     leader = asyncio.create_task(answer(question="q"))
-    await asyncio.sleep(0)
+    await wait_until(lambda: scripted.in_flight == 1)
     with pytest.raises(BudgetExceeded) as caught:
-        await impatient(question="q")
+        async with asyncio.timeout(30):  # without its budget, it would wait for the held leader forever
+            await impatient(question="q")
     assert caught.value.axis == "time" and "identical call in flight" in (caught.value.detail or "")
+    assert len(scripted.requests) == 1  # the impatient call sent nothing of its own
+    scripted.release()
     assert (await leader).text == "slow"  # giving up did not cancel the leader
 
 
 async def test_cancelling_a_waiting_call_does_not_cancel_the_leader(
-    scripted: ScriptedClient, store: SQLiteCacheStore
-) -> None:
-    scripted.latency_s = 0.1
+    scripted: ScriptedClient, store: SQLiteCacheStore, wait_until: Any) -> None:
     scripted.push(reply("leader"))
+    scripted.hold()  # the leader's answer comes only after the follower is cancelled
     leader = asyncio.create_task(answer(question="q"))
     follower = asyncio.create_task(answer(question="q"))
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: scripted.in_flight == 1)
     follower.cancel()
-    assert (await leader).text == "leader"
     with pytest.raises(asyncio.CancelledError):
         await follower
-    assert scripted.cancelled == 0
+    scripted.release()
+    assert (await leader).text == "leader"
+    assert scripted.cancelled == 0 and len(scripted.requests) == 1
 
 
 # -- spans and the LiteLLM path ---------------------------------------------------------

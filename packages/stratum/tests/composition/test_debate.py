@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -144,20 +144,21 @@ async def test_an_agent_whose_arguments_keyword_has_no_default_gets_an_empty_lis
     assert calls == [[], [], ["x"], ["x"]]
 
 
-async def test_agents_of_a_round_are_called_concurrently() -> None:
-    scripted_debate(
+async def test_agents_of_a_round_are_called_concurrently(wait_until: Any) -> None:
+    client = scripted_debate(
         {
             "optimist": [arg("ship", "a"), arg("ship", "b")],
             "skeptic": [arg("wait", "c"), arg("wait", "d")],
             "judge": [verdict("disagreement")],
-        },
-        latency_s=0.3,
+        }
     )
-    started = time.perf_counter()
-    await debate([optimist, skeptic], TOPIC, rounds=2, synthesize=judge)
-    elapsed = time.perf_counter() - started
-    # Two rounds of two 300 ms agents, then the judge: 0.9 s concurrent, 1.5 s sequential.
-    assert elapsed < 1.3, f"took {elapsed:.2f}s"
+    client.hold()
+    debating = asyncio.create_task(debate([optimist, skeptic], TOPIC, rounds=2, synthesize=judge))
+    await wait_until(lambda: client.in_flight == 2)  # both agents of the first round asked at once
+    client.release()
+    assert (await debating).resolution_type == "disagreement"
+    assert client.max_in_flight == 2  # never more: the rounds, then the judge, follow one another
+    assert len(client.requests) == 5
 
 
 async def test_bad_agents_or_synthesizer_are_rejected_before_any_model_call(scripted: ScriptedClient) -> None:

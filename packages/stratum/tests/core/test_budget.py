@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any, Literal
 
 import pytest
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 import stratum
 from stratum import Budget, BudgetExceeded, StratumWarning, contract, flow, infer
 from stratum.clients import ModelInfo
-from stratum.testing import Reply, ScriptedClient
+from stratum.testing import Reply, ScriptedClient, virtual_time
 
 PRICED = ModelInfo(input_usd_per_token=1e-6, output_usd_per_token=2e-6, max_output_tokens=4000)
 
@@ -47,16 +46,14 @@ async def test_time_budget_stops_a_slow_call_and_cancels_the_request() -> None:
     @infer(intent="x", budget=Budget(ms=100))
     def f(text: str) -> Label: ...
 
-    started = time.perf_counter()
     with pytest.raises(BudgetExceeded) as info:
-        await f(text="x")
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0
+        await f(text="x")  # without the budget, the answer would come after 5 s
     err = info.value
     assert (err.axis, err.limit) == ("time", 100)
     assert err.function.endswith("<locals>.f")
     assert err.spent >= 100
-    assert client.cancelled == 1
+    assert client.cancelled == 1 and client.in_flight == 0  # the request was interrupted, not left running
+    assert len(client.requests) == 1  # and nothing was sent after it
 
 
 async def test_cost_budget_caps_max_tokens_to_what_remains() -> None:
@@ -178,16 +175,19 @@ async def test_per_call_budget_tightens_the_flow_budget() -> None:
     assert client.cancelled == 1
 
 
-async def test_flow_time_budget_also_bounds_compute_steps() -> None:
+@virtual_time
+async def test_flow_time_budget_also_bounds_compute_steps(now: Any) -> None:
     @flow(budget=Budget(ms=50))
     async def slow() -> None:
         await asyncio.sleep(5)
 
-    started = time.perf_counter()
+    started = now()
     with pytest.raises(BudgetExceeded) as info:
         await slow()
-    assert time.perf_counter() - started < 1
     assert (info.value.axis, info.value.scope) == ("time", info.value.function)
+    # Stopped at its limit (virtual time: exact), not when the step would have ended.
+    assert now() - started == pytest.approx(0.05)
+    assert info.value.spent == pytest.approx(50)
 
 
 async def test_unpriced_model_warns_once_and_enforces_after_the_fact() -> None:
@@ -212,6 +212,7 @@ async def test_unpriced_model_warns_once_and_enforces_after_the_fact() -> None:
     assert len(client.requests) == 1
 
 
+@virtual_time  # all four reserve before any answers, however loaded the machine
 async def test_concurrent_calls_reserve_their_worst_case_against_a_shared_budget() -> None:
     client = priced_client(latency_s=0.05, respond=lambda _r: Reply('{"label": "a"}', output_tokens=10_000))
     stratum.configure(max_output_tokens=1000)  # worst case per call ~ $0.0023
@@ -251,3 +252,21 @@ async def test_a_call_with_its_own_budget_is_charged_to_the_flow_around_it() -> 
     assert 1 <= calls < 10
     assert info.value.axis == "cost" and info.value.scope.endswith("pipeline")
     assert info.value.spent <= 0.005
+
+
+@virtual_time
+async def test_budgets_are_measured_on_the_running_loops_clock(now: Any) -> None:
+    priced_client(OK, latency_s=5)
+
+    @infer(intent="x")
+    def f(text: str) -> Label: ...
+
+    @flow(budget=Budget(ms=1000))
+    async def pipeline() -> None:
+        await asyncio.sleep(0.25)  # a quarter of the budget, on the loop's (virtual) clock
+        await f(text="x")
+
+    with pytest.raises(BudgetExceeded) as info:
+        await pipeline()
+    assert now() == pytest.approx(1.0)  # stopped at the deadline, not after the 5 s answer
+    assert info.value.spent == pytest.approx(1000)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 from pydantic import BaseModel
 
 import stratum
 from stratum import StratumConfigError, contract, get_config, infer
 from stratum.clients import BaseClient, CompletionRequest, CompletionResponse, LiteLLMClient
-from stratum.testing import ScriptedClient, ScriptExhausted
+from stratum.testing import ScriptedClient, ScriptExhausted, VirtualTimeLoop
 
 
 @contract
@@ -77,3 +80,47 @@ def test_base_client_knows_nothing_about_models() -> None:
     stratum.configure(client=client)
     assert get_config().client is client  # a full client is used as it is
     assert client.model_info("m") is None and client.count_tokens("m", []) is None
+
+
+async def test_scripted_client_holds_requests_in_flight_until_released(wait_until: Any) -> None:
+    client = ScriptedClient(respond=lambda _r: {"value": 1})
+    stratum.configure(client=client, default_model="m")
+    client.hold()
+    calls = [asyncio.create_task(f(text=str(i))) for i in range(3)]
+    await wait_until(lambda: client.in_flight == 3)
+    assert not any(call.done() for call in calls)
+    client.release()
+    assert [out.value for out in await asyncio.gather(*calls)] == [1, 1, 1]
+    assert (client.in_flight, client.max_in_flight) == (0, 3)
+    assert (await f(text="later")).value == 1  # released: later requests are not held
+    assert client.max_in_flight == 3
+
+
+async def test_scripted_client_counts_a_request_cancelled_while_held(wait_until: Any) -> None:
+    client = ScriptedClient([{"value": 1}])
+    stratum.configure(client=client, default_model="m")
+    client.hold()
+    call = asyncio.create_task(f(text="x"))
+    await wait_until(lambda: client.in_flight == 1)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert (client.cancelled, client.in_flight, client.max_in_flight) == (1, 0, 1)
+
+
+def test_the_virtual_time_loop_jumps_to_the_next_timer_and_stands_still_while_code_runs() -> None:
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        seen = [loop.time()]
+        await asyncio.gather(asyncio.sleep(3600), asyncio.sleep(1))
+        seen.append(loop.time())
+        sum(range(200_000))  # work on the loop's thread takes no virtual time
+        seen.append(loop.time())
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.25):
+                await asyncio.Event().wait()
+        seen.append(loop.time())
+        return seen
+
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        assert runner.run(scenario()) == [0.0, 3600.0, 3600.0, 3600.25]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
-import time
 import warnings
 from typing import Any, Literal
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import Probabilistic, StabilityAssertionError, StratumWarning, contract, infer
-from stratum.testing import Reply, ScriptedClient
+from stratum.testing import ScriptedClient
 
 
 @contract
@@ -59,15 +59,17 @@ async def test_outside_test_mode_it_holds_one_sample_and_makes_no_extra_call(scr
     result.assert_stable()
 
 
-async def test_test_mode_makes_sample_n_concurrent_calls() -> None:
+async def test_test_mode_makes_sample_n_concurrent_calls(wait_until: Any) -> None:
     answer = '{"label": "positive", "sarcastic": false, "confidence": 0.9, "reasoning": "r"}'
-    client = ScriptedClient(respond=lambda _r: Reply(answer, latency_s=0.2))
+    client = ScriptedClient(respond=lambda _r: answer)
     stratum.configure(client=client, default_model="test-model", test_mode=True, sample_n=5)
-    started = time.perf_counter()
-    result = await classify(text="Great")
-    elapsed = time.perf_counter() - started
+    client.hold()
+    sampling = asyncio.create_task(classify(text="Great"))
+    await wait_until(lambda: client.in_flight == 5)  # one after another, only one would ever be
+    client.release()
+    result = await sampling
     assert len(result) == 5 and len(client.requests) == 5
-    assert elapsed < 0.6, f"5 samples x 200 ms took {elapsed:.2f}s"
+    assert client.max_in_flight == 5
     tags = [r.extra["sample"] for r in stratum.trace.all_records()]
     assert sorted(t["index"] for t in tags) == [0, 1, 2, 3, 4]
     assert len({t["id"] for t in tags}) == 1 and {t["of"] for t in tags} == {5}

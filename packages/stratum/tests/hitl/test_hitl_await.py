@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel
@@ -27,7 +26,7 @@ from stratum import (
     infer,
 )
 from stratum.hitl import PendingReview
-from stratum.testing import AwaitableQueueSink, ScriptedClient
+from stratum.testing import AwaitableQueueSink, ScriptedClient, virtual_time
 
 Action = Literal["approve", "reject"]
 
@@ -126,6 +125,11 @@ async def test_a_decision_before_the_timeout_wins_over_the_fallback(sink: Awaita
     assert (decision.value, decision.reviewer) == ("approve", "ana")
 
 
+# The budget rules below are checked on a virtual clock: a 150 ms budget runs
+# out after exactly 150 ms of (virtual) time, and a reviewer can take an hour.
+
+
+@virtual_time
 async def test_the_wait_does_not_draw_from_the_flows_time_budget(sink: AwaitableQueueSink) -> None:
     @flow(budget=Budget(ms=150))
     async def gated() -> str:
@@ -134,11 +138,12 @@ async def test_the_wait_does_not_draw_from_the_flows_time_budget(sink: Awaitable
 
     task = asyncio.create_task(gated())
     review = await sink.next_review()
-    await asyncio.sleep(0.3)  # the reviewer takes twice the flow's whole budget
+    await asyncio.sleep(3600)  # the reviewer takes an hour; the flow's whole budget is 150 ms
     await sink.resolve(review.review_id, "approve")
     assert await asyncio.wait_for(task, 5) == "approve"
 
 
+@virtual_time
 async def test_the_flow_budget_still_bounds_the_flows_own_work_after_a_review(sink: AwaitableQueueSink) -> None:
     @flow(budget=Budget(ms=150))
     async def gated() -> None:
@@ -153,20 +158,23 @@ async def test_the_flow_budget_still_bounds_the_flows_own_work_after_a_review(si
         await asyncio.wait_for(task, 5)
     err = info.value
     assert err.axis == "time" and err.limit == 150
-    assert 140 <= err.spent < 300  # the 200 ms with the reviewer are not counted
+    assert err.spent == pytest.approx(150)  # the 200 ms with the reviewer are not counted
 
 
-async def test_concurrent_reviews_in_one_flow_pause_its_clock_once(sink: AwaitableQueueSink) -> None:
+@virtual_time
+async def test_concurrent_reviews_in_one_flow_pause_its_clock_once(sink: AwaitableQueueSink, now: Any) -> None:
+    own_work: list[float] = []
+
     @flow(budget=Budget(ms=150))
     async def two_reviewers() -> list[str]:
         async with asyncio.TaskGroup() as tg:
             first = tg.create_task(await_human("Legal OK?", Action))
             second = tg.create_task(await_human("Brand OK?", Action))
-        started = time.perf_counter()
+        started = now()
         try:
             await asyncio.sleep(1)
         finally:
-            two_reviewers.after_s = time.perf_counter() - started  # type: ignore[attr-defined]
+            own_work.append(now() - started)
         return [first.result().value, second.result().value]
 
     task = asyncio.create_task(two_reviewers())
@@ -177,8 +185,8 @@ async def test_concurrent_reviews_in_one_flow_pause_its_clock_once(sink: Awaitab
     await sink.resolve(two.review_id, "reject")
     with pytest.raises(BudgetExceeded):
         await asyncio.wait_for(task, 5)
-    # Nearly the whole 150 ms remained for the flow's own work after both reviews.
-    assert 0.1 <= two_reviewers.after_s < 0.3  # type: ignore[attr-defined]
+    # The whole 150 ms remained for the flow's own work after both reviews.
+    assert own_work == [pytest.approx(0.15)]
 
 
 async def test_cancelling_the_waiting_flow_closes_its_review(sink: AwaitableQueueSink) -> None:

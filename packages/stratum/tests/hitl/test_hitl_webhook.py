@@ -27,13 +27,20 @@ class Received:
 
 
 class Receiver:
-    """An HTTP endpoint answering each POST with the next scripted (status, headers)."""
+    """An HTTP endpoint answering each POST with the next scripted (status, headers).
 
-    def __init__(self, script: list[tuple[int, dict[str, str]]], default: int = 200) -> None:
+    With ``hold_after=n``, every POST after the first ``n`` is recorded and
+    never answered; its connection closes at ``release()``.
+    """
+
+    def __init__(
+        self, script: list[tuple[int, dict[str, str]]], default: int = 200, hold_after: int | None = None
+    ) -> None:
         self.script = list(script)
         self.default = default
         self.received: list[Received] = []
         self._arrived = threading.Condition()
+        self._released = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +52,10 @@ class Receiver:
                         Received(time.monotonic(), self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     receiver._arrived.notify_all()
+                    held = hold_after is not None and len(receiver.received) > hold_after
+                if held:
+                    receiver._released.wait(30)
+                    return  # never answered: the connection just closes
                 payload = b'{"ok": true}' if status < 300 else b"temporarily unavailable"
                 self.send_response(status)
                 for key, value in headers.items():
@@ -60,6 +71,9 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/review"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)  # quick shutdown
 
+    def release(self) -> None:
+        self._released.set()
+
     def wait_for(self, count: int, within_s: float = 5.0) -> list[Received]:
         with self._arrived:
             if not self._arrived.wait_for(lambda: len(self.received) >= count, within_s):
@@ -71,14 +85,15 @@ class Receiver:
 def receiver_factory() -> Iterator[Any]:
     started: list[Receiver] = []
 
-    def make(script: list[tuple[int, dict[str, str]]], default: int = 200) -> Receiver:
-        receiver = Receiver(script, default)
+    def make(script: list[tuple[int, dict[str, str]]], default: int = 200, hold_after: int | None = None) -> Receiver:
+        receiver = Receiver(script, default, hold_after)
         receiver.thread.start()
         started.append(receiver)
         return receiver
 
     yield make
     for receiver in started:
+        receiver.release()
         receiver.server.shutdown()
         receiver.server.server_close()
 
@@ -121,6 +136,7 @@ async def test_retry_after_is_honoured_between_attempts(receiver_factory: Any) -
     sink = WebhookReviewSink(receiver.url, backoff_base_s=0.001)
     ask = asyncio.create_task(await_human("Go?", bool, timeout=30, sink=sink))
     first, second = await asyncio.to_thread(receiver.wait_for, 2)
+    # A lower bound on the wait the endpoint asked for, not a speed limit: load only lengthens it.
     assert second.at - first.at >= 0.28
     await sink.resolve(first.body["review_id"], True)
     assert (await asyncio.wait_for(ask, 5)).value is True
@@ -151,14 +167,18 @@ async def test_an_unreachable_endpoint_fails_after_max_attempts() -> None:
     assert "ConnectError" in info.value.reason
 
 
-async def test_delivery_retries_stop_when_the_review_times_out(receiver_factory: Any) -> None:
-    receiver = receiver_factory([], default=503)
+async def test_delivery_retries_stop_when_the_review_times_out(receiver_factory: Any, live_tasks: Any) -> None:
+    # The first POST fails; its retry is left unanswered until the review times out.
+    receiver = receiver_factory([], default=503, hold_after=1)
     sink = WebhookReviewSink(receiver.url, max_attempts=1000, backoff_base_s=0.02, backoff_max_s=0.05)
-    started = time.perf_counter()
-    with pytest.raises(HITLTimeoutError):
-        await await_human("Go?", bool, timeout=0.3, sink=sink)
-    assert time.perf_counter() - started < 2
-    assert 1 < len(receiver.received) < 1000
+    before = live_tasks()
+    with pytest.raises(HITLTimeoutError) as info:
+        # Generous, not a speed limit: the one retry only has to be sent within it.
+        await await_human("Go?", bool, timeout=1.0, sink=sink)
+    assert info.value.timeout_s == 1.0
+    assert live_tasks() == before  # the delivery ended with the review: no retry can follow
+    receiver.release()
+    assert len(receiver.received) == 2  # the first POST and the retry the timeout cut short
     assert sink.pending() == []
 
 

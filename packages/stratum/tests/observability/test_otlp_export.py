@@ -238,15 +238,16 @@ def test_a_full_queue_drops_the_oldest_spans_and_counts_them(
 async def test_export_never_waits_for_the_receiver(
     scripted: ScriptedClient, receiver: LocalOTLPReceiver, make_exporter: Callable[..., OTLPExporter]
 ) -> None:
-    receiver.push(Answer(delay_s=2.0))
+    receiver.push(Answer(delay_s=30))  # the first POST is held until release()
     stratum.configure(tracer=make_exporter(receiver.endpoint, max_batch_size=1))
     scripted.push(*({"label": "x", "confidence": 0.9} for _ in range(20)))
-    loop_thread_blocked = time.perf_counter()
     for i in range(10):
         await review(f"t{i}")
-    assert time.perf_counter() - loop_thread_blocked < 1.0  # the receiver holds the first POST for 2 s
     assert len(stratum.trace.all_records()) == 10
+    # Every flow finished while the first POST was still unanswered.
+    assert receiver.requests == type(receiver.requests)()
     receiver.release()
+    assert len(receiver.wait_for_spans(20)) == 20
 
 
 # -- retries and failures ------------------------------------------------------------
@@ -269,6 +270,7 @@ def test_retry_after_is_honoured(receiver: LocalOTLPReceiver, make_exporter: Cal
     exporter = make_exporter(receiver.endpoint, retry_initial_s=0.001, retry_max_s=0.001)
     exporter.export(span())
     first, second = receiver.wait_for_requests(2)
+    # A lower bound on the wait the receiver asked for, not a speed limit: load only lengthens it.
     assert second.received_at - first.received_at >= 0.45  # backoff alone would be ~1 ms
 
 
@@ -297,9 +299,8 @@ async def test_a_collector_that_is_down_leaves_user_code_unaffected_and_counts_d
     scripted.push({"label": "x", "confidence": 0.9})
     with caplog.at_level(logging.WARNING, logger="stratum.exporters.otlp"):
         assert (await review("hi")).label == "x"
-        started = time.monotonic()
-        assert await asyncio.to_thread(exporter.flush, 5.0) is False  # given up on, not hanging
-        assert time.monotonic() - started < 3.0
+        assert await asyncio.to_thread(exporter.flush, 30.0) is False
+    # Given up on after max_retry_s (flush returned as soon as both spans were dropped), not hanging.
     stats = exporter.stats()
     assert stats.dropped_failed == 2 and stats.exported == 0 and stats.retries >= 1
     assert any("ConnectError" in r.getMessage() for r in caplog.records)
@@ -333,14 +334,16 @@ async def test_shutdown_sends_every_queued_span(
     assert exporter.stats().dropped_after_shutdown == 1
 
 
-def test_shutdown_keeps_its_deadline_when_the_collector_is_down(make_exporter: Callable[..., OTLPExporter]) -> None:
+def test_shutdown_gives_up_at_its_deadline_when_the_collector_is_down(
+    make_exporter: Callable[..., OTLPExporter],
+) -> None:
     exporter = make_exporter(f"http://127.0.0.1:{free_port()}", flush_interval_s=60, max_retry_s=60)
     for _ in range(5):
         exporter.export(span())
-    started = time.monotonic()
     assert exporter.shutdown(0.5) is False
-    assert time.monotonic() - started < 2.0
-    assert exporter.stats().dropped_failed == 5
+    # Dropped when shutdown returned: the sender gave up at the deadline, not after max_retry_s.
+    stats = exporter.stats()
+    assert (stats.dropped_failed, stats.queued, stats.exported) == (5, 0, 0)
 
 
 def _run_script(code: str, **env: str) -> subprocess.CompletedProcess[str]:

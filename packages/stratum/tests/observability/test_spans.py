@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 import threading
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -113,9 +114,7 @@ async def test_infer_and_compute_inside_a_flow_are_children_of_the_flow_span(
 
 
 async def test_concurrent_branches_are_siblings_under_the_callers_span(
-    scripted: ScriptedClient, tracer: Collect
-) -> None:
-    scripted.latency_s = 0.05
+    scripted: ScriptedClient, tracer: Collect, wait_until: Any) -> None:
     scripted.push(*(ok() for _ in range(6)))
 
     @flow
@@ -125,7 +124,11 @@ async def test_concurrent_branches_are_siblings_under_the_callers_span(
             for i in range(3):
                 group.create_task(judge(text=f"t{i}"))
 
-    await fan_out()
+    scripted.hold()  # the gathered three are answered only once all three were asked
+    running = asyncio.create_task(fan_out())
+    await wait_until(lambda: scripted.in_flight == 3)
+    scripted.release()
+    await running
     root = tracer.one("flow fan_out")
     children = tracer.named("infer judge")
     assert len(children) == 6

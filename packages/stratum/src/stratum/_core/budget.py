@@ -5,6 +5,10 @@ call or a flow draws from. Envelopes nest: a call inside a budgeted flow gets
 a child envelope whose spending is charged to every ancestor too, and whose
 remaining allowance is the tightest along the chain, so a per-call budget can
 tighten the flow's limits but never escape them.
+
+Time is read from the running event loop's clock (``loop_time``): the same
+clock the ``asyncio.timeout`` that enforces a budget is scheduled on, so a
+loop with a virtual clock (``stratum.testing.VirtualTimeLoop``) drives both.
 """
 
 from __future__ import annotations
@@ -17,7 +21,20 @@ from typing import Literal
 
 from ..exceptions import BudgetExceeded
 
-__all__ = ["Budget", "Envelope"]
+__all__ = ["Budget", "Envelope", "loop_time"]
+
+
+def loop_time() -> float:
+    """The running event loop's clock (``loop.time()``), or ``time.monotonic()`` outside one.
+
+    asyncio's own loop reads ``time.monotonic()``; a test loop may read a virtual clock.
+    """
+    import asyncio  # deferred: `import stratum` does not pay asyncio's import cost
+
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +74,7 @@ class Envelope:
         name: str,
         *,
         parent: Envelope | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         self.budget = budget
         self.name = name

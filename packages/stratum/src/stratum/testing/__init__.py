@@ -13,6 +13,10 @@ records every request it saw::
     result = await classify(text="Great!")
     assert len(client.requests) == 2
 
+``in_flight``/``max_in_flight`` and ``hold()``/``release()`` on both fakes
+let a test see concurrency without timing it. ``VirtualTimeLoop`` (and the
+``@virtual_time`` test decorator) runs a test on a clock that moves only when
+every task waits, so time budgets and review timeouts are exact and instant.
 ``prompt_text(request)`` is the text a model was asked (retry feedback and
 attachment included); ``AwaitableQueueSink`` lets a test wait for the review
 a flow asks for and answer it. Real servers on 127.0.0.1 for the HTTP paths:
@@ -26,6 +30,7 @@ import typing as _typing
 from ..clients._protocol import TransientError
 from ._prompts import prompt_text
 from ._scripted import Reply, ScriptedClient, ScriptExhausted
+from ._virtual_time import VirtualTimeLoop, virtual_time
 
 if _typing.TYPE_CHECKING:
     from . import openai_server, otlp_receiver
@@ -63,7 +68,9 @@ __all__ = [
     "ScriptExhausted",
     "ScriptedClient",
     "TransientError",
+    "VirtualTimeLoop",
     "openai_server",
     "otlp_receiver",
     "prompt_text",
+    "virtual_time",
 ]

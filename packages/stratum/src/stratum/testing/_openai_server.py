@@ -11,6 +11,19 @@ Each request takes the next scripted item (or calls ``respond(body)``). An
 item is a dict/list (the assistant's JSON content), a str (content
 verbatim), or a ``Served`` describing status, headers, delay or a dropped
 connection. Every parsed request body is kept in ``requests``.
+
+``in_flight`` / ``max_in_flight`` count chat completions being answered
+(now, and at most at once); ``abandoned`` counts those whose client hung up
+first. ``hold()`` keeps requests waiting until ``release()`` (both safe from
+any thread), so a test can see N requests in flight at once without relying
+on a delay::
+
+    server.hold()
+    running = asyncio.create_task(parallel(*calls))
+    ...                                  # wait (bounded) until server.in_flight == len(calls)
+    server.release()
+    await running
+    assert server.max_in_flight == len(calls)
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ import collections
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
@@ -60,8 +73,14 @@ class LocalOpenAIServer:
         self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_requests_kept)
         #: Requests whose client hung up before the (delayed) answer was sent.
         self.abandoned = 0
-        #: Requests fully answered.
+        #: Requests answered (counted as the answer is written).
         self.answered = 0
+        # The counters below are changed on the server's thread and read on the
+        # test's: a lock keeps in_flight and max_in_flight consistent together.
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._gate: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -75,6 +94,36 @@ class LocalOpenAIServer:
 
     def push(self, *responses: Any) -> None:
         self._queue.extend(responses)
+
+    @property
+    def in_flight(self) -> int:
+        """Chat completion requests received and not yet answered (or abandoned by their client)."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most chat completion requests that were in flight at once."""
+        with self._lock:
+            return self._max_in_flight
+
+    def hold(self) -> None:
+        """Keep every request from now on waiting, in flight, until ``release()``."""
+        with self._lock:
+            if self._gate is None:
+                self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        """Let the held requests go on to their answers; later requests are not held."""
+        with self._lock:
+            gate, self._gate = self._gate, None
+            loop = self._loop
+        if gate is None:
+            return
+        if loop is None or loop.is_closed():
+            gate.set()  # no server loop: nobody can be waiting on it
+        else:
+            loop.call_soon_threadsafe(gate.set)  # an asyncio.Event is set on its own loop
 
     def start(self) -> LocalOpenAIServer:
         ready = threading.Event()
@@ -167,7 +216,18 @@ class LocalOpenAIServer:
         request = json.loads(body or b"{}")
         self.requests.append(request)
         served = self._next(request)
-        if served.delay_s and await self._client_left(reader, served.delay_s):
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            gate = self._gate
+        try:
+            stayed = await self._wait_to_answer(reader, served, gate)
+        finally:
+            # Settled before the client can see the outcome: a test reading the
+            # counters once its call has returned finds them up to date.
+            with self._lock:
+                self._in_flight -= 1
+        if not stayed:
             self.abandoned += 1
             return False
         if served.drop:
@@ -177,17 +237,28 @@ class LocalOpenAIServer:
             payload: dict[str, Any] = {"error": {"message": served.error, "type": "scripted", "code": served.status}}
         else:
             payload = self._completion(request, served)
-        await self._write(writer, served.status, payload, served.headers)
         self.answered += 1
+        await self._write(writer, served.status, payload, served.headers)
         return True
 
-    async def _client_left(self, reader: asyncio.StreamReader, delay: float) -> bool:
-        """Wait ``delay`` seconds; True if the client closed the connection meanwhile."""
-        try:
-            data = await asyncio.wait_for(reader.read(1), timeout=delay)
-        except TimeoutError:
+    async def _wait_to_answer(self, reader: asyncio.StreamReader, served: Served, gate: asyncio.Event | None) -> bool:
+        """Wait out a hold and the scripted delay; False if the client hung up meanwhile."""
+        if gate is not None and await self._client_left(reader, gate.wait()):
             return False
-        return data == b""
+        return not (served.delay_s and await self._client_left(reader, asyncio.sleep(served.delay_s)))
+
+    async def _client_left(self, reader: asyncio.StreamReader, waiting: Awaitable[Any]) -> bool:
+        """Wait for ``waiting`` (a delay, a hold); True if the client closed the connection first."""
+        hangup = asyncio.ensure_future(reader.read(1))
+        done = asyncio.ensure_future(waiting)
+        try:
+            await asyncio.wait((hangup, done), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hangup.cancel()
+            done.cancel()
+            # The read must have unwound before the connection's next readline().
+            await asyncio.wait((hangup, done))
+        return not hangup.cancelled() and hangup.result() == b""
 
     def _next(self, request: dict[str, Any]) -> Served:
         if self._queue:

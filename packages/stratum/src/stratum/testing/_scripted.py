@@ -16,6 +16,19 @@ every request it saw::
 Queue items may be a dict/list (sent as JSON), a str (sent verbatim), a
 pydantic model, a ``Reply`` (content plus usage, latency, refusal), or an
 exception instance (raised by the client, e.g. ``TransientError``).
+
+``in_flight`` and ``max_in_flight`` count requests being answered (now, and
+at most at once), so a test can tell concurrent calls from sequential ones
+without timing them. ``hold()`` keeps requests waiting until ``release()``,
+so a test can have all of them in flight at once without relying on a
+latency::
+
+    client.hold()
+    running = asyncio.create_task(parallel(*(classify(text=t) for t in texts)))
+    ...                                  # wait (bounded) until client.in_flight == len(texts)
+    client.release()
+    await running
+    assert client.max_in_flight == len(texts)
 """
 
 from __future__ import annotations
@@ -74,8 +87,23 @@ class ScriptedClient:
         self._model_info = model_info
         #: Every request received (most recent ``max_requests_kept``).
         self.requests: collections.deque[CompletionRequest] = collections.deque(maxlen=max_requests_kept)
-        #: Requests that were cancelled while waiting for their answer.
+        #: Requests that were cancelled while waiting for their answer (latency or hold).
         self.cancelled = 0
+        #: Requests being answered now, and the most that ever were at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._held: asyncio.Event | None = None
+
+    def hold(self) -> None:
+        """Keep every request from now on waiting, in flight, until ``release()``."""
+        if self._held is None:
+            self._held = asyncio.Event()
+
+    def release(self) -> None:
+        """Let the held requests go on to their answers; later requests are not held."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.set()
 
     def push(self, *responses: Any) -> None:
         self._queue.extend(responses)
@@ -86,6 +114,14 @@ class ScriptedClient:
 
     async def complete(self, request: CompletionRequest) -> CompletionResponse:
         self.requests.append(request)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: CompletionRequest) -> CompletionResponse:
         if self._queue:
             item = self._queue.popleft()
         elif self.respond is not None:
@@ -97,9 +133,13 @@ class ScriptedClient:
                 f"ScriptedClient: no response scripted for request #{len(self.requests)} ({request.function})"
             )
         latency = item.latency_s if isinstance(item, Reply) and item.latency_s is not None else self.latency_s
-        if latency:
+        held = self._held
+        if latency or held is not None:
             try:
-                await asyncio.sleep(latency)
+                if held is not None:
+                    await held.wait()
+                if latency:
+                    await asyncio.sleep(latency)
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
