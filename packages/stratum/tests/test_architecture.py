@@ -22,7 +22,7 @@ SRC = Path(stratum.__file__).resolve().parent
 #: The public faces: they may import anything, and no other module imports them.
 FACES = {
     "stratum", "stratum.cache", "stratum.clients", "stratum.exporters", "stratum.hitl", "stratum.testing",
-    "stratum.testing.openai_server", "stratum.testing.otlp_receiver", "stratum.trace",
+    "stratum.testing.openai_server", "stratum.testing.otlp_receiver", "stratum.trace", "stratum.types",
 }  # fmt: skip
 
 #: Module prefix -> (layer, rank). A module imports modules of its own layer or

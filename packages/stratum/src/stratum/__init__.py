@@ -20,10 +20,11 @@ runtime owns targeted retry, hard budgets and trace records::
 This module is the whole public face: every name a program uses is in
 ``__all__``, and the public subpackages are ``stratum.cache``,
 ``stratum.clients``, ``stratum.exceptions``, ``stratum.exporters``,
-``stratum.hitl``, ``stratum.testing`` and ``stratum.trace``. Everything whose
-name starts with an underscore is private. Importing stratum does not import
-LiteLLM or asyncio; composition, human review, export and the cache load on
-first use.
+``stratum.hitl``, ``stratum.testing``, ``stratum.trace`` and ``stratum.types``
+(the value types, where code written for the original stratum-py imports
+them). Everything whose name starts with an underscore is private. Importing
+stratum does not import LiteLLM or asyncio; composition, human review, export
+and the cache load on first use.
 """
 
 import typing as _typing
@@ -63,23 +64,37 @@ from .exceptions import (
 )
 
 if _typing.TYPE_CHECKING:
-    from . import cache, exporters, hitl, testing
+    from . import cache, exporters, hitl, testing, types
     from ._composition.debate import debate
     from ._composition.parallel import parallel
     from ._composition.race import race
     from ._composition.refine import refine
     from ._core.branches import Failure, Success
     from ._core.caching import cache_key
-    from .hitl import HumanDecision, HumanReviewContext, await_human
+    from .hitl import (
+        ConsoleReviewSink,
+        HumanDecision,
+        HumanReviewContext,
+        PendingReview,
+        QueueReviewSink,
+        ReviewSink,
+        WebhookReviewSink,
+        await_human,
+    )
 
 # Loaded on first use, so that a program that only declares and calls @infer
 # functions pays for none of them: name -> the module that defines it (a
 # value naming the attribute itself, like ".cache", is that subpackage).
 _LAZY = {
+    "ConsoleReviewSink": ".hitl",
     "Failure": "._core.branches",
     "HumanDecision": ".hitl",
     "HumanReviewContext": ".hitl",
+    "PendingReview": ".hitl",
+    "QueueReviewSink": ".hitl",
+    "ReviewSink": ".hitl",
     "Success": "._core.branches",
+    "WebhookReviewSink": ".hitl",
     "await_human": ".hitl",
     "cache": ".cache",
     "cache_key": "._core.caching",
@@ -90,6 +105,7 @@ _LAZY = {
     "race": "._composition.race",
     "refine": "._composition.refine",
     "testing": ".testing",
+    "types": ".types",
 }
 
 
@@ -115,6 +131,7 @@ __all__ = [
     "BudgetExceeded",
     "Config",
     "ConsensusFailure",
+    "ConsoleReviewSink",
     "ContextObject",
     "ContractFailure",
     "ConvergenceFailure",
@@ -127,10 +144,13 @@ __all__ = [
     "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
+    "PendingReview",
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
+    "QueueReviewSink",
     "ReviewNotPending",
+    "ReviewSink",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -140,6 +160,7 @@ __all__ = [
     "StratumWarning",
     "Success",
     "TraceRecord",
+    "WebhookReviewSink",
     "await_human",
     "cache",
     "cache_key",
@@ -166,4 +187,5 @@ __all__ = [
     "shutdown",
     "testing",
     "trace",
+    "types",
 ]
