@@ -24,7 +24,8 @@ This module is the whole public face: every name a program uses is in
 (the value types, where code written for the original stratum-py imports
 them). Everything whose name starts with an underscore is private. Importing
 stratum does not import LiteLLM or asyncio; composition, human review, export
-and the cache load on first use.
+and the cache load on first use. ``stratum.warmup()`` does the client's
+one-time start-up work ahead of the first call.
 """
 
 import typing as _typing
@@ -32,8 +33,8 @@ import typing as _typing
 from . import clients, exceptions, trace
 from ._core.budget import Budget
 from ._core.calls import Probabilistic
-from ._core.compiler import ContextObject, compile_prompt
-from ._core.config import Config, configure, get_config, reset_defaults
+from ._core.compiler import ContextObject, RetryRecord, compile_prompt
+from ._core.config import Config, configure, get_config, reset_defaults, warmup
 from ._core.contracts import contract, contract_hash, contract_schema, opaque
 from ._core.decorators import compute, flow, infer
 from ._core.executor import run
@@ -149,6 +150,7 @@ __all__ = [
     "PreconditionFailed",
     "Probabilistic",
     "QueueReviewSink",
+    "RetryRecord",
     "ReviewNotPending",
     "ReviewSink",
     "StabilityAssertionError",
@@ -188,4 +190,5 @@ __all__ = [
     "testing",
     "trace",
     "types",
+    "warmup",
 ]

@@ -8,19 +8,24 @@ autouse fixture).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._observability.records import store
 from .._observability.spans import Tracer
 from ..clients._protocol import LLMClient
+from ..exceptions import StratumConfigError
+from .spec import STRUCTURED_OUTPUTS, StructuredOutput
 
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
     from ..cache._stores import CacheStore
     from ..hitl._review import ReviewSink
 
-__all__ = ["Config", "configure", "get_config", "reset_defaults", "resolve_client"]
+__all__ = ["Config", "configure", "get_config", "reset_defaults", "resolve_client", "warmup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,13 @@ class Config:
     max_output_tokens: int | None = None
     #: Most records the in-memory trace store keeps (oldest dropped first).
     trace_capacity: int = 10_000
+    #: USD per input token and per output token, by model name as @infer names it. They win over
+    #: the client's own prices, enforce ``usd`` budgets and price trace records.
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=lambda: MappingProxyType({}))
+    #: How requests ask for JSON: ``auto`` follows the client (LiteLLM's ``supports_response_schema``).
+    structured_output: StructuredOutput = "auto"
+    #: Dump each attempt's context object as JSON on the ``stratum.compiler`` logger (also ``STRATUM_DEBUG=1``).
+    debug: bool = False
 
 
 _config = Config()
@@ -77,11 +89,18 @@ def configure(
     retry_backoff_max_s: float | None = None,
     max_output_tokens: int | None = None,
     trace_capacity: int | None = None,
+    prices: Mapping[str, tuple[float, float]] | None = None,
+    structured_output: StructuredOutput | None = None,
+    debug: bool | None = None,
+    warm: bool = False,
 ) -> Config:
     """Set global defaults; arguments left as ``None`` keep their current value.
 
     ``client`` may be any object with ``async complete(request)`` (see
     ``docs/clients.md``), the ``litellm`` module itself, or a LiteLLM Router.
+    ``prices`` replaces the table of ``{model: (usd_per_input_token,
+    usd_per_output_token)}``. ``warm=True`` starts the one-time warm-up of the
+    client for ``default_model`` in the background (see ``stratum.warmup``).
 
     >>> import stratum
     >>> stratum.configure(default_model="openai/gpt-4o-mini")  # doctest: +ELLIPSIS
@@ -103,6 +122,10 @@ def configure(
         raise ValueError("trace_capacity must be >= 1")
     if tracer is not None and not callable(getattr(tracer, "export", None)):
         raise ValueError(f"tracer must have export(span), e.g. stratum.exporters.otel(...); got {tracer!r}")
+    if prices is not None:
+        prices = _checked_prices(prices)
+    if structured_output is not None and structured_output not in STRUCTURED_OUTPUTS:
+        raise ValueError(f"structured_output must be one of {STRUCTURED_OUTPUTS}, got {structured_output!r}")
     if cache_store is not None and not all(callable(getattr(cache_store, m, None)) for m in ("get", "set", "delete")):
         raise ValueError(f"cache_store must have async get/set/delete (see stratum.cache); got {cache_store!r}")
     given = {
@@ -117,12 +140,36 @@ def configure(
         "retry_backoff_max_s": retry_backoff_max_s,
         "max_output_tokens": max_output_tokens,
         "trace_capacity": trace_capacity,
+        "prices": prices,
+        "structured_output": structured_output,
+        "debug": debug,
     }
     changes.update({k: v for k, v in given.items() if v is not None})
     _config = dataclasses.replace(_config, **changes)
     if trace_capacity is not None:
         store().resize(trace_capacity)
+    if warm and _config.default_model:
+        from .warmup import start_warming  # threads: loaded only when asked for
+
+        start_warming(resolve_client(), _config.default_model)
     return _config
+
+
+def _checked_prices(prices: Any) -> Mapping[str, tuple[float, float]]:
+    if not isinstance(prices, Mapping):
+        raise ValueError(f"prices must map model names to (usd_per_input_token, usd_per_output_token), got {prices!r}")
+    checked: dict[str, tuple[float, float]] = {}
+    for model, pair in prices.items():
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"prices: a model name must be a non-empty str, got {model!r}")
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2) or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) and p >= 0 for p in pair
+        ):
+            raise ValueError(
+                f"prices[{model!r}] must be (usd_per_input_token, usd_per_output_token), two numbers >= 0; got {pair!r}"
+            )
+        checked[model] = (float(pair[0]), float(pair[1]))
+    return MappingProxyType(checked)
 
 
 def reset_defaults() -> None:
@@ -142,3 +189,28 @@ def resolve_client() -> LLMClient:
 
         _default_client = LiteLLMClient()
     return _default_client
+
+
+def warmup(*models: str, timeout_s: float | None = None) -> None:
+    """Warm the configured client up for ``models`` (default: ``default_model``) now, blocking.
+
+    What the first call would otherwise wait for (for LiteLLM: its import,
+    the price lookup, the tokenizer, a rehearsal of its request path that
+    sends nothing) is done here. Calls never pay for it in their budgets
+    either way, but they do wait for it; a server calls this at start-up
+    (inside a running event loop: ``await asyncio.to_thread(stratum.warmup)``),
+    or passes ``configure(..., warm=True)`` to start it in the background. A
+    client without ``warm(model)`` (a scripted one, a direct SDK client) has
+    nothing to do. ``TimeoutError`` if it takes longer than ``timeout_s``.
+
+    >>> import stratum
+    >>> stratum.configure(client=stratum.testing.ScriptedClient(), default_model="test-model")  # doctest: +ELLIPSIS
+    Config(...)
+    >>> stratum.warmup()
+    """
+    from .warmup import wait_warm  # threads: loaded when asked for
+
+    names = models or tuple(m for m in (_config.default_model,) if m)
+    if not names:
+        raise StratumConfigError("stratum.warmup(): name the models, or configure(default_model=...) first")
+    wait_warm(resolve_client(), names, timeout_s)

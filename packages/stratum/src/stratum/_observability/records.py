@@ -45,7 +45,8 @@ class TraceRecord:
     """What one call did. ``error`` is set when it failed.
 
     An @infer call fills every field; a @compute step (``kind="compute"``)
-    has no model, prompt, attempts or cost.
+    has no model, prompt, attempts or cost. ``warmup_ms`` is the time the
+    call waited for the client's one-time warm-up, which its budget did not count.
     """
 
     function: str
@@ -70,6 +71,7 @@ class TraceRecord:
     response_model: str | None = None
     temperature: float | None = None
     kind: RecordKind = "infer"
+    warmup_ms: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -39,6 +39,8 @@ class _Completing(BaseClient):
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        if callable(getattr(inner, "warm", None)):
+            self.warm = inner.warm  # the one-time warm-up is the inner client's (stratum._core.warmup)
         own_info, own_count = getattr(inner, "model_info", None), getattr(inner, "count_tokens", None)
         self._info: Callable[[str], ModelInfo | None] | None = own_info if callable(own_info) else None
         self._count: Callable[[str, Sequence[Mapping[str, Any]]], int | None] | None = (
