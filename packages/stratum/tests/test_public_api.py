@@ -37,8 +37,8 @@ EXPECTED = {
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.clients": {
-        "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient", "ModelInfo",
-        "TransientError",
+        "AnthropicClient", "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient",
+        "ModelInfo", "OpenAIClient", "TransientError",
     },
     "stratum.exceptions": {
         "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",
@@ -150,7 +150,8 @@ def test_import_stratum_loads_only_the_core() -> None:
     loaded = set(json.loads(out.stdout))
     optional = (
         "asyncio", "stratum._composition", "stratum._core.branches", "stratum._core.caching",
-        "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache", "stratum.clients._litellm",
+        "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache", "stratum.clients._anthropic",
+        "stratum.clients._litellm", "stratum.clients._openai",
         "stratum.exporters", "stratum.hitl", "stratum.testing", "stratum.types",
     )  # fmt: skip
     for module in loaded:

@@ -97,7 +97,8 @@ def configure(
     """Set global defaults; arguments left as ``None`` keep their current value.
 
     ``client`` may be any object with ``async complete(request)`` (see
-    ``docs/clients.md``), the ``litellm`` module itself, or a LiteLLM Router.
+    ``docs/clients.md``), the ``litellm`` module itself, a LiteLLM Router, or
+    an ``openai.AsyncOpenAI`` / ``anthropic.AsyncAnthropic`` client.
     ``prices`` replaces the table of ``{model: (usd_per_input_token,
     usd_per_output_token)}``. ``warm=True`` starts the one-time warm-up of the
     client for ``default_model`` in the background (see ``stratum.warmup``).
