@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import Budget, BudgetExceeded, PreconditionFailed, contract, flow, infer
+from stratum.clients import BaseClient, CompletionRequest, CompletionResponse
+from stratum.exceptions import MalformedResponse
 from stratum.testing.openai_server import LocalOpenAIServer, Served
 
 
@@ -183,3 +185,73 @@ async def _eventually(check: object, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():  # type: ignore[operator]
             await asyncio.sleep(0.01)
+
+
+# -- replies a provider should never send ------------------------------------------
+def _completion(**fields: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": '{"label": "positive", '
+                     '"confidence": 0.9}'}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }  # fmt: skip
+    body.update(fields)
+    return body
+
+
+async def test_a_reply_without_choices_is_retried_as_transient(via_litellm: LocalOpenAIServer) -> None:
+    via_litellm.push(Served(body=_completion(choices=[])), GOOD)
+    assert (await classify(text="x")).label == "positive"
+    record = stratum.trace.all_records()[-1]
+    assert (record.ok, record.transient_retries) == (True, 1)
+
+
+async def test_replies_without_choices_end_in_a_typed_error_with_a_trace_record(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    stratum.configure(max_transient_retries=2)
+    via_litellm.respond = lambda body: Served(body=_completion(choices=[]))
+    with pytest.raises(MalformedResponse) as info:
+        await classify(text="x")
+    assert (info.value.function, info.value.model) == ("classify", "openai/gpt-4o-mini")
+    assert len(via_litellm.requests) == 3  # the first and two retries
+    record = stratum.trace.all_records()[-1]
+    assert record.error is not None and record.error.type == "MalformedResponse"
+    assert record.transient_retries == 2
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        [{"index": 0, "finish_reason": "stop"}],  # no message
+        [{"index": 0, "message": None, "finish_reason": "stop"}],
+        [{"index": 0, "message": {"role": "assistant", "content": 123}, "finish_reason": "stop"}],
+        [{"index": 0, "message": {"role": "assistant", "content": ["a"]}, "finish_reason": "stop"}],
+        "not a list",
+    ],
+)
+async def test_malformed_choices_are_retried_and_then_reported_typed(
+    via_litellm: LocalOpenAIServer, choices: object
+) -> None:
+    # LiteLLM itself maps these to its InternalServerError, a transient error
+    # Stratum retries; whichever layer notices, nothing untyped escapes.
+    stratum.configure(max_transient_retries=1)
+    via_litellm.respond = lambda body: Served(body=_completion(choices=choices))
+    with pytest.raises((MalformedResponse, litellm.InternalServerError)):
+        await classify(text="x")
+    assert len(via_litellm.requests) == 2
+    record = stratum.trace.all_records()[-1]
+    assert record.error is not None and record.transient_retries == 1
+
+
+async def test_a_client_returning_non_text_content_is_reported_typed() -> None:
+    class Broken(BaseClient):
+        async def complete(self, request: CompletionRequest) -> CompletionResponse:
+            return CompletionResponse(content=123)  # type: ignore[arg-type]
+
+    stratum.configure(client=Broken(), default_model="m")
+    with pytest.raises(MalformedResponse) as info:
+        await classify(text="x")
+    assert info.value.function == "classify"
+    record = stratum.trace.all_records()[-1]
+    assert record.error is not None and record.error.type == "MalformedResponse"

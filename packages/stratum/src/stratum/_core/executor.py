@@ -38,6 +38,7 @@ from .._retry import full_jitter
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 from ..exceptions import (
     AttemptRecord,
+    MalformedResponse,
     ParseFailure,
     PostconditionFailed,
     StratumConfigError,
@@ -298,7 +299,7 @@ async def _send(
         try:
             async with asyncio.timeout(left) as deadline:
                 response: CompletionResponse = await client.complete(request)
-                return response
+            return _checked(response, request)
         except TimeoutError:
             if deadline.expired():
                 raise envelope.exceeded("time", function, detail="the model did not answer in time") from None
@@ -319,6 +320,22 @@ async def _send(
                     "time", function, detail=f"the provider asked to wait {wait:.2f}s ({exc})"
                 ) from exc.cause
             await asyncio.sleep(wait)
+
+
+def _checked(response: Any, request: CompletionRequest) -> CompletionResponse:
+    """What a client returned, if it is a response the loop can read; else ``MalformedResponse``.
+
+    Not retried: a client that returns the wrong type does so every time.
+    """
+    if not isinstance(response, CompletionResponse):
+        reason = f"the client returned a {type(response).__name__}, not a CompletionResponse"
+    elif response.content is not None and not isinstance(response.content, str):
+        reason = f"the response content is a {type(response.content).__name__}, not text"
+    elif response.refusal is not None and not isinstance(response.refusal, str):
+        reason = f"the refusal is a {type(response.refusal).__name__}, not text"
+    else:
+        return response
+    raise MalformedResponse(request.function, reason, model=request.model)
 
 
 def _response_format(spec: InferSpec, info: ModelInfo | None) -> dict[str, Any]:

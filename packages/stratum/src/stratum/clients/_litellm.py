@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .._retry import retry_after
+from ..exceptions import MalformedResponse
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
 __all__ = ["LiteLLMClient"]
@@ -69,10 +70,14 @@ class LiteLLMClient:
             if int(getattr(exc, "status_code", 0) or 0) >= 500:
                 raise TransientError(f"{type(exc).__name__}: {exc}", _retry_after(exc), exc) from exc
             raise
-        return self._to_response(litellm, response, request.model)
+        return self._to_response(litellm, response, request)
 
-    def _to_response(self, litellm: Any, response: Any, model: str) -> CompletionResponse:
-        message = response.choices[0].message
+    def _to_response(self, litellm: Any, response: Any, request: CompletionRequest) -> CompletionResponse:
+        model = request.model
+        message = _message(response)
+        if isinstance(message, str):  # what is wrong with the reply: retried like a 5xx, then reported
+            error = MalformedResponse(request.function, message, model=model)
+            raise TransientError(str(error), None, error)
         usage = getattr(response, "usage", None)
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
@@ -117,6 +122,25 @@ class LiteLLMClient:
             return int(_litellm().token_counter(model=model, messages=list(messages)))
         except Exception:
             return None
+
+
+def _message(response: Any) -> Any:
+    """The first choice's message, or a sentence saying why the reply has none.
+
+    LiteLLM already refuses most broken bodies (with its InternalServerError);
+    what it lets through is an empty ``choices`` list, or a choice whose
+    message holds something other than text.
+    """
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        return "the reply has no choices"
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        return "the first choice has no message"
+    content = getattr(message, "content", None)
+    if content is not None and not isinstance(content, str):
+        return f"the message content is a {type(content).__name__}, not text"
+    return message
 
 
 def _transient_types(litellm: Any) -> tuple[type[BaseException], ...]:
