@@ -107,6 +107,7 @@ async def test_usd_budget_across_a_flow_is_never_overspent(via_litellm: LocalOpe
 
 
 async def test_rate_limit_then_success_honours_retry_after(via_litellm: LocalOpenAIServer) -> None:
+    stratum.configure(retry_backoff_max_s=1.0)  # the wait asked for is within the cap
     via_litellm.push(Served(status=429, headers={"retry-after": "0.3"}), GOOD)
     started = time.perf_counter()
     assert (await classify(text="x")).label == "positive"
@@ -114,6 +115,37 @@ async def test_rate_limit_then_success_honours_retry_after(via_litellm: LocalOpe
     assert time.perf_counter() - started >= 0.3
     record = stratum.trace.all_records()[-1]
     assert (record.attempts, record.transient_retries) == (1, 1)
+
+
+async def test_a_retry_after_beyond_the_backoff_cap_waits_only_the_cap(via_litellm: LocalOpenAIServer) -> None:
+    stratum.configure(retry_backoff_max_s=0.05)
+    via_litellm.push(Served(status=429, headers={"retry-after": "3600"}), GOOD)
+    # Not a speed assertion: uncapped, the call would sleep for the hour the server asked.
+    async with asyncio.timeout(30):
+        assert (await classify(text="x")).label == "positive"
+    assert stratum.trace.all_records()[-1].transient_retries == 1
+
+
+async def test_a_retry_after_the_budget_cannot_wait_for_stops_the_call_at_once(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    @infer(intent="x", budget=Budget(ms=10_000))
+    def budgeted(text: str) -> Sentiment: ...
+
+    stratum.configure(retry_backoff_max_s=3600)  # the cap allows the hour; the budget does not
+    via_litellm.push(Served(status=429, headers={"retry-after": "3600"}), GOOD)
+    async with asyncio.timeout(30):  # not a speed assertion: the wait itself would be an hour
+        with pytest.raises(BudgetExceeded) as info:
+            await budgeted(text="x")
+    assert info.value.axis == "time" and len(via_litellm.requests) == 1
+
+
+async def test_a_retry_after_that_is_not_a_number_or_a_date_is_retried_with_backoff(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    via_litellm.push(Served(status=429, headers={"retry-after": "soon"}), GOOD)
+    assert (await classify(text="x")).label == "positive"
+    assert stratum.trace.all_records()[-1].transient_retries == 1
 
 
 async def test_server_error_then_success(via_litellm: LocalOpenAIServer) -> None:

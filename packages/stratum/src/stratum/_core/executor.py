@@ -34,7 +34,7 @@ import pydantic
 
 from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
-from .._retry import full_jitter
+from .._retry import pause
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 from ..exceptions import (
     AttemptRecord,
@@ -311,13 +311,14 @@ async def _send(
                 raise
             failures += 1
             state.transient_retries += 1
-            wait = exc.retry_after
-            if wait is None:
-                wait = full_jitter(failures, base_s=cfg.retry_backoff_base_s, cap_s=cfg.retry_backoff_max_s)
-            left = envelope.remaining_seconds()
-            if left is not None and wait >= left:
+            wait = pause(
+                failures, exc.retry_after, base_s=cfg.retry_backoff_base_s, cap_s=cfg.retry_backoff_max_s,
+                left_s=envelope.remaining_seconds(),
+            )  # fmt: skip
+            if wait is None:  # the pause would outlast the time budget: stop now, not at the deadline
+                asked = "" if exc.retry_after is None else f"the provider asked to wait {exc.retry_after:.2f}s; "
                 raise envelope.exceeded(
-                    "time", function, detail=f"the provider asked to wait {wait:.2f}s ({exc})"
+                    "time", function, detail=f"{asked}no time left to retry ({exc})"
                 ) from exc.cause
             await asyncio.sleep(wait)
 
