@@ -106,6 +106,53 @@ async def test_usd_budget_across_a_flow_is_never_overspent(via_litellm: LocalOpe
     assert via_litellm.requests[-1]["max_tokens"] < 16384
 
 
+async def test_usage_beyond_max_tokens_that_overspends_the_budget_raises_with_the_recorded_spend(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    @infer(intent="x", budget=Budget(usd=0.001))
+    def cheap(text: str) -> Sentiment: ...
+
+    # A lying provider: a million output tokens for a request capped far below that.
+    via_litellm.push(Served(content=GOOD, completion_tokens=1_000_000))
+    with pytest.raises(BudgetExceeded) as info:
+        await cheap(text="x")
+    assert via_litellm.requests[0]["max_tokens"] < 2000
+    assert info.value.axis == "cost" and info.value.limit == 0.001
+    assert info.value.spent == pytest.approx(0.6, rel=0.01)  # what was recorded, not what was allowed
+    record = stratum.trace.all_records()[-1]
+    assert (record.output_tokens, record.impossible_usage) == (1_000_000, True)
+    assert record.cost_usd == pytest.approx(info.value.spent)
+    assert record.error is not None and record.error.type == "BudgetExceeded"
+
+
+async def test_usage_beyond_max_tokens_is_flagged_on_the_record_even_within_budget(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    stratum.configure(max_output_tokens=100)
+    via_litellm.push(Served(content=GOOD, completion_tokens=5000), GOOD)
+    assert (await classify(text="x")).label == "positive"
+    assert stratum.trace.all_records()[-1].impossible_usage is True
+    await classify(text="y")
+    assert stratum.trace.all_records()[-1].impossible_usage is False
+
+
+async def test_an_overspent_flow_budget_stops_the_call_that_overspent_it(via_litellm: LocalOpenAIServer) -> None:
+    via_litellm.push(Served(content=GOOD, completion_tokens=1_000_000), GOOD)
+
+    @flow(budget=Budget(usd=0.01))
+    async def two() -> None:
+        await classify(text="a")
+        await classify(text="b")
+
+    with pytest.raises(BudgetExceeded) as info:
+        await two()
+    assert info.value.function == "classify" and info.value.scope.endswith("two")
+    assert info.value.spent > 0.01
+    assert len(via_litellm.requests) == 1
+    # The overspending call raised; no second call ever started.
+    assert [r.ok for r in stratum.trace.all_records()] == [False]
+
+
 async def test_rate_limit_then_success_honours_retry_after(via_litellm: LocalOpenAIServer) -> None:
     stratum.configure(retry_backoff_max_s=1.0)  # the wait asked for is within the cap
     via_litellm.push(Served(status=429, headers={"retry-after": "0.3"}), GOOD)

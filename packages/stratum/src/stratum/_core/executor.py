@@ -71,6 +71,7 @@ class CallState:
         "attempts",
         "cache_hit",
         "cost_usd",
+        "impossible_usage",
         "input_tokens",
         "output_tokens",
         "prompt_hash",
@@ -91,6 +92,7 @@ class CallState:
         self.response_model: str | None = None
         self.cache_hit = False
         self.review_id: str | None = None
+        self.impossible_usage = False
 
     def add_usage(self, response: CompletionResponse, cost: float | None) -> None:
         if response.input_tokens is not None:
@@ -215,6 +217,10 @@ async def _attempts(
         if cost:
             envelope.charge(cost)
         state.add_usage(response, cost)
+        state.impossible_usage = state.impossible_usage or _impossible(response, max_tokens)
+        overspent = envelope.overspent(spec.qualname)
+        if overspent is not None:  # found after the fact: the call fails instead of returning
+            raise overspent
         last_raw = response.content
         violations, last_value = await _judge(spec, response, json_mode=response_format["type"] == "json_object")
         if not violations:
@@ -410,6 +416,14 @@ def _cost(response: CompletionResponse, info: ModelInfo | None) -> float | None:
     return None
 
 
+def _impossible(response: CompletionResponse, max_tokens: int | None) -> bool:
+    """Usage no honest provider reports: more output than the request allowed, or negative figures."""
+    tokens = (response.input_tokens, response.output_tokens)
+    if any(t is not None and t < 0 for t in tokens) or (response.cost_usd or 0.0) < 0:
+        return True
+    return max_tokens is not None and response.output_tokens is not None and response.output_tokens > max_tokens
+
+
 def _record(
     spec: InferSpec,
     *,
@@ -451,6 +465,7 @@ def _record(
         transient_retries=state.transient_retries,
         response_model=state.response_model,
         temperature=spec.temperature,
+        impossible_usage=state.impossible_usage,
     )
 
 
