@@ -18,6 +18,7 @@ from pydantic import BaseModel
 import stratum
 from stratum import Budget, BudgetExceeded, StratumWarning, cache_key, contract, flow, infer
 from stratum.cache import SQLiteCacheStore, default_store
+from stratum.clients import LiteLLMClient
 from stratum.testing import Reply, ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
 from stratum.trace import SpanData
@@ -133,6 +134,65 @@ def test_the_key_changes_with_inputs_intent_context_model_and_contract(scripted:
     keys = {cache_key(fn, question="q") for fn in (other_intent, with_context, other_model, other_contract)}
     assert len(keys) == 4 and base not in keys
     assert len(base) == 64
+
+
+def _answerer(temperature: float) -> Any:
+    # One qualified name for both: only the temperature tells them apart.
+    @infer(intent="Answer {question}", cache="global", temperature=temperature)
+    def answer_at(question: str) -> Answer: ...
+
+    return answer_at
+
+
+async def test_calls_at_different_temperatures_do_not_share_an_entry(
+    via_litellm: LocalOpenAIServer, store: SQLiteCacheStore
+) -> None:
+    cold, hot = _answerer(0.0), _answerer(1.5)
+    assert cold.__qualname__ == hot.__qualname__
+    via_litellm.push(reply("cold"), reply("hot"))
+    assert (await cold(question="q")).text == "cold"
+    assert (await hot(question="q")).text == "hot"
+    assert (await cold(question="q")).text == "cold"  # and each keeps its own
+    assert len(via_litellm.requests) == 2
+    assert cache_key(cold, question="q") != cache_key(hot, question="q")
+
+
+async def test_two_functions_with_the_same_intent_do_not_share_an_entry(
+    via_litellm: LocalOpenAIServer, store: SQLiteCacheStore
+) -> None:
+    @infer(intent="Answer {question}", cache="global")
+    def first(question: str) -> Answer: ...
+
+    @infer(intent="Answer {question}", cache="global")
+    def second(question: str) -> Answer: ...
+
+    via_litellm.push(reply("first"), reply("second"))
+    assert (await first(question="q")).text == "first"
+    assert (await second(question="q")).text == "second"
+    assert len(via_litellm.requests) == 2
+
+
+async def test_two_endpoints_serving_the_same_model_name_do_not_share_an_entry(store: SQLiteCacheStore) -> None:
+    with LocalOpenAIServer([reply("from a")]) as a, LocalOpenAIServer([reply("from b")]) as b:
+        stratum.configure(
+            client=LiteLLMClient(api_base=a.url, api_key="sk-local-test"), default_model="openai/gpt-4o-mini"
+        )
+        assert (await answer(question="q")).text == "from a"
+        key_a = cache_key(answer, question="q")
+        stratum.configure(client=LiteLLMClient(api_base=b.url, api_key="sk-local-test"))
+        assert (await answer(question="q")).text == "from b"
+        assert cache_key(answer, question="q") != key_a
+        assert (len(a.requests), len(b.requests)) == (1, 1)
+
+
+def test_the_key_follows_the_clients_sampling_defaults_but_not_its_api_key() -> None:
+    base = "http://127.0.0.1:9/v1"
+    stratum.configure(client=LiteLLMClient(api_base=base, api_key="sk-one"), default_model="openai/gpt-4o-mini")
+    first = cache_key(answer, question="q")
+    stratum.configure(client=LiteLLMClient(api_base=base, api_key="sk-two"))
+    assert cache_key(answer, question="q") == first  # a rotated key keeps the cache
+    stratum.configure(client=LiteLLMClient(api_base=base, api_key="sk-two", top_p=0.1))
+    assert cache_key(answer, question="q") != first
 
 
 # -- global (SQLite) -----------------------------------------------------------------------
@@ -334,14 +394,17 @@ async def test_a_waiting_call_keeps_its_own_time_budget(
 ) -> None:
     scripted.push(reply("slow"))
 
-    @infer(
-        intent="Answer {question}", ensure=lambda r: r.score > limits["min_score"], cache="global", budget=Budget(ms=50)
-    )
-    def impatient(question: str) -> Answer: ...
+    def asker(budget: Budget | None) -> Any:
+        # One qualified name for both: only the budget tells them apart.
+        @infer(intent="Answer {question}", cache="global", budget=budget)
+        def ask(question: str) -> Answer: ...
 
-    assert cache_key(impatient, question="q") == cache_key(answer, question="q")  # the budget is not in the key
+        return ask
+
+    patient, impatient = asker(None), asker(Budget(ms=50))
+    assert cache_key(impatient, question="q") == cache_key(patient, question="q")  # the budget is not in the key
     scripted.hold()  # the leader's answer comes only when the test says so
-    leader = asyncio.create_task(answer(question="q"))
+    leader = asyncio.create_task(patient(question="q"))
     await wait_until(lambda: scripted.in_flight == 1)
     with pytest.raises(BudgetExceeded) as caught:
         async with asyncio.timeout(30):  # without its budget, it would wait for the held leader forever

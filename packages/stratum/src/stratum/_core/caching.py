@@ -9,8 +9,10 @@
 
 The key is the SHA-256 of the compiled prompt (the messages whose short hash
 is ``compiled_prompt_hash``: intent, context, inputs, postconditions), the
-contract hash and the model (``stratum.cache._keys``), so changing any of
-them misses. A cached value
+contract hash, the model, the client's identity (endpoint and sampling
+defaults, see ``client_identity``), the temperature and the function's
+qualified name (``stratum.cache._keys``), so changing any of them misses. A
+cached value
 is re-validated against the contract and re-checked with ``ensure`` before it
 is returned; one that fails is a miss, and the fresh result replaces it. A
 hit sends no request and leaves a trace record with ``cache_hit=True`` and
@@ -34,12 +36,12 @@ from typing import Any
 
 from ..cache._keys import call_key, decode_entry, encode_entry
 from ..cache._stores import CacheStore, SessionStore, default_store
-from ..exceptions import StratumWarning
+from ..exceptions import StratumConfigError, StratumWarning
 from . import scope
 from .budget import Envelope
 from .compiler import ContextObject, compile_prompt
 from .conditions import check_ensure
-from .config import get_config
+from .config import get_config, resolve_client
 from .spec import InferSpec
 
 __all__ = ["cache_key", "through_cache"]
@@ -60,8 +62,33 @@ def cache_key(fn: Any, /, **inputs: Any) -> str:
     ctx = compile_prompt(fn, **inputs)
     model = fn.spec.model or get_config().default_model
     if not model:
-        raise ValueError(f"{fn.spec.qualname}: no model; the cache key includes the model")
-    return call_key(ctx.messages(), fn.spec.output.hash, model)
+        raise StratumConfigError(f"{fn.spec.qualname}: no model; the cache key includes the model")
+    return _key(fn.spec, ctx, model)
+
+
+def _key(spec: InferSpec, ctx: ContextObject, model: str) -> str:
+    return call_key(
+        ctx.messages(),
+        contract_hash=spec.output.hash,
+        model=model,
+        function=f"{spec.module}.{spec.qualname}",
+        temperature=spec.temperature,
+        client=client_identity(resolve_client()),
+    )
+
+
+def client_identity(client: Any) -> str:
+    """What about the client can change an answer: its ``cache_identity()``, else its class.
+
+    ``LiteLLMClient`` answers with its endpoint and sampling defaults (never
+    its credentials), so two endpoints serving the same model name never
+    share an entry.
+    """
+    own = getattr(client, "cache_identity", None)
+    if callable(own):
+        return str(own())
+    cls = type(client)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 async def through_cache(
@@ -76,7 +103,7 @@ async def through_cache(
 
     Returns the value and whether it came from the cache (a hit).
     """
-    key = call_key(ctx.messages(), spec.output.hash, model)
+    key = _key(spec, ctx, model)
     store: CacheStore
     if spec.cache == "session":
         root = _root(scope.current())

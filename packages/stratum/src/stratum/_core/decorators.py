@@ -152,6 +152,7 @@ def _build_spec(
     return InferSpec(
         name=fn.__name__,
         qualname=owner,
+        module=getattr(fn, "__module__", "") or "",
         signature=signature,
         params=params,
         intent=parse_template(intent, params, role="intent", owner=owner),

@@ -52,6 +52,8 @@ class InferSpec:
     quorum: int | None
     agree_on: str | None
     threshold: int | None
+    #: The defining module: with ``qualname`` it names the function in cache keys.
+    module: str = ""
 
     @property
     def opaque_params(self) -> tuple[str, ...]:
