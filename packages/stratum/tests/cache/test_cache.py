@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -469,6 +470,77 @@ async def test_through_litellm_a_session_cache_hit_sends_no_http_request(via_lit
 
     assert [a.text for a in await twice()] == ["session", "session"]
     assert len(via_litellm.requests) == 1
+
+
+# -- a cache that cannot answer in time -------------------------------------------------
+@contextlib.contextmanager
+def _write_locked(path: Path, *, before_the_store_opens: bool) -> Iterator[None]:
+    """Another connection holding the file's write lock (as another process would).
+
+    Held on a file the store already uses (WAL), it blocks writes; held on a
+    fresh file before the store opens it, it blocks everything, since the
+    store must first switch the file to WAL.
+    """
+    import sqlite3
+
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        if before_the_store_opens:
+            locker.execute("CREATE TABLE IF NOT EXISTS other (x)")
+        locker.execute("BEGIN EXCLUSIVE")
+        if before_the_store_opens:
+            locker.execute("INSERT INTO other VALUES (1)")
+        yield
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+@pytest.mark.parametrize("before_the_store_opens", [False, True], ids=["writes-blocked", "everything-blocked"])
+async def test_a_write_locked_sqlite_cache_is_a_miss_within_the_calls_budget(
+    via_litellm: LocalOpenAIServer, warm_litellm: Any, tmp_path: Path, before_the_store_opens: bool
+) -> None:
+    via_litellm.push({"result": True})
+    await warm_litellm()  # LiteLLM's first call in a process sets itself up for seconds
+    path = tmp_path / "locked.sqlite3"
+    store = SQLiteCacheStore(path, timeout_s=60)  # left alone, it would wait a minute for the lock
+    stratum.configure(cache_store=store)
+    if not before_the_store_opens:
+        await store.set("warm", b"the file exists, in WAL mode")
+
+    @infer(intent="Answer {question}", cache="global", budget=Budget(ms=1000))
+    def budgeted(question: str) -> Answer: ...
+
+    via_litellm.push(reply("from the model"))
+    try:
+        with (
+            _write_locked(path, before_the_store_opens=before_the_store_opens),
+            pytest.warns(StratumWarning, match="did not answer within"),
+        ):
+            async with asyncio.timeout(20):  # not a speed assertion: the stall would be 60 s
+                assert (await budgeted(question="q")).text == "from the model"
+    finally:
+        store.close()
+    assert len(via_litellm.requests) == 2  # the warm-up, and this call's own
+    assert stratum.trace.all_records()[-1].ok
+
+
+async def test_without_a_time_budget_a_stalled_cache_waits_at_most_cache_timeout_s(
+    scripted: ScriptedClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "locked.sqlite3"
+    store = SQLiteCacheStore(path, timeout_s=60)
+    stratum.configure(cache_store=store, cache_timeout_s=0.2)
+    scripted.push(reply("from the model"))
+    try:
+        with (
+            _write_locked(path, before_the_store_opens=True),
+            pytest.warns(StratumWarning, match="did not answer within 0.2"),
+        ):
+            async with asyncio.timeout(20):  # not a speed assertion: the stall would be 60 s
+                assert (await answer(question="q")).text == "from the model"
+    finally:
+        store.close()
 
 
 # -- several processes ----------------------------------------------------------------------

@@ -40,6 +40,10 @@ class Config:
     sample_n: int = 5
     #: The store of ``cache="global"`` (None: SQLite under ``$STRATUM_CACHE_DIR``).
     cache_store: CacheStore | None = None
+    #: The longest one cache read or write may take; under a time budget, also
+    #: never more than a quarter of what is left. A store that cannot answer
+    #: in time is a miss (or a skipped write), never a stall.
+    cache_timeout_s: float = 1.0
     #: Retries of transient provider errors (429, 5xx, dropped connection),
     #: counted apart from a function's ``retries``.
     max_transient_retries: int = 4
@@ -72,6 +76,7 @@ def configure(
     test_mode: bool | None = None,
     sample_n: int | None = None,
     cache_store: CacheStore | None = None,
+    cache_timeout_s: float | None = None,
     max_transient_retries: int | None = None,
     retry_backoff_base_s: float | None = None,
     retry_backoff_max_s: float | None = None,
@@ -95,6 +100,8 @@ def configure(
         changes["client"] = as_client(client)
     if sample_n is not None and (not isinstance(sample_n, int) or sample_n < 1):
         raise ValueError(f"sample_n must be a positive int, got {sample_n!r}")
+    if cache_timeout_s is not None and not (isinstance(cache_timeout_s, (int, float)) and cache_timeout_s > 0):
+        raise ValueError(f"cache_timeout_s must be a positive number of seconds, got {cache_timeout_s!r}")
     if max_transient_retries is not None and max_transient_retries < 0:
         raise ValueError("max_transient_retries must be >= 0")
     if max_output_tokens is not None and max_output_tokens < 1:
@@ -112,6 +119,7 @@ def configure(
         "test_mode": test_mode,
         "sample_n": sample_n,
         "cache_store": cache_store,
+        "cache_timeout_s": cache_timeout_s,
         "max_transient_retries": max_transient_retries,
         "retry_backoff_base_s": retry_backoff_base_s,
         "retry_backoff_max_s": retry_backoff_max_s,
