@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._observability.records import store
 from .._observability.spans import Tracer
 from ..clients._protocol import LLMClient
+from . import opacity
 
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
@@ -134,10 +135,15 @@ def configure(
 
 
 def reset_defaults() -> None:
-    """Restore every default (the trace store keeps its records; see ``trace.clear``)."""
+    """Restore every default (the trace store keeps its records; see ``trace.clear``).
+
+    It also forgets the texts seen as opaque data so far (``opaque[T]`` is
+    tracked by content), so that tests sharing example strings start clean.
+    """
     global _config
     _config = Config()
     store().resize(_config.trace_capacity)
+    opacity.forget()
 
 
 def resolve_client() -> LLMClient:

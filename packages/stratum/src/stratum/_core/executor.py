@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections.abc
 import functools
+import json
 import math
 import os
 import re
@@ -45,11 +46,12 @@ from ..exceptions import (
     StratumWarning,
     Violation,
 )
-from . import scope
+from . import opacity, scope
 from .budget import Envelope
 from .compiler import ContextObject, build_context, debug_log, jsonable
 from .conditions import check_ensure, check_given
 from .config import Config, get_config, resolve_client
+from .opacity import opaque_paths
 from .spec import InferSpec
 
 __all__ = ["CallState", "execute", "run"]
@@ -144,7 +146,7 @@ async def execute(
             )
         ctx = build_context(spec, arguments, model)
         if refine_feedback:
-            ctx = _with_refine_feedback(ctx, refine_feedback)
+            ctx = ctx.with_refine_feedback(refine_feedback)
         state.prompt_hash = ctx.prompt_hash()
         # Quorum invocations and stability samples must each ask the model:
         # a shared cache entry (or single flight) would make them one vote.
@@ -173,12 +175,6 @@ async def execute(
         (record_sink or store().append)(record)
 
 
-def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:
-    from dataclasses import replace
-
-    return replace(ctx, refine_feedback=feedback)
-
-
 async def _attempts(
     spec: InferSpec, ctx: ContextObject, *, model: str, envelope: Envelope, state: CallState, cfg: Config
 ) -> Any:
@@ -191,6 +187,8 @@ async def _attempts(
     last_value: Any = None
     violations: list[Violation] = []
     debug = os.environ.get("STRATUM_DEBUG") == "1"
+    # The model read the opaque data, so anything it wrote may carry it: feedback then names, never quotes.
+    quote = not ctx.opaque_inputs and not _declares_opaque(spec.output.model)
     for attempt in range(1, spec.retries + 2):
         envelope.check(spec.qualname)
         messages = attempt_ctx.messages()
@@ -222,7 +220,9 @@ async def _attempts(
         if overspent is not None:  # found after the fact: the call fails instead of returning
             raise overspent
         last_raw = response.content
-        violations, last_value = await _judge(spec, response, json_mode=response_format["type"] == "json_object")
+        violations, last_value = await _judge(
+            spec, response, json_mode=response_format["type"] == "json_object", quote=quote
+        )
         if not violations:
             return last_value
         prompt_hash = state.prompt_hash if attempt == 1 else attempt_ctx.prompt_hash()
@@ -237,9 +237,18 @@ async def _attempts(
     raise failure(spec.qualname, violations, history, raw_output=last_raw, output=last_value)
 
 
-async def _judge(spec: InferSpec, response: CompletionResponse, json_mode: bool) -> tuple[list[Violation], Any]:
+async def _judge(
+    spec: InferSpec, response: CompletionResponse, *, json_mode: bool, quote: bool
+) -> tuple[list[Violation], Any]:
+    """The violations of one response, and its value when it parsed.
+
+    With ``quote`` False the messages (which the next attempt's instruction
+    carries) show none of the model's text: fields by name, numbers as they
+    are, strings by their type.
+    """
     if response.refusal:
-        return [Violation(kind="parse", message=f"the model refused: {response.refusal[:500]}")], None
+        said = f": {response.refusal[:500]}" if quote else " (its message is not shown: the call carries opaque data)"
+        return [Violation(kind="parse", message=f"the model refused{said}")], None
     raw = response.content
     if not raw or not raw.strip():
         return [Violation(kind="parse", message="the model returned no content; a JSON object is required")], None
@@ -248,8 +257,22 @@ async def _judge(spec: InferSpec, response: CompletionResponse, json_mode: bool)
     try:
         value = spec.output.parse(raw)
     except pydantic.ValidationError as exc:
-        return _parse_violations(exc, wrapped=spec.output.wrapped), None
-    return await check_ensure(spec.ensure, value), value
+        if quote:
+            return _parse_violations(exc, wrapped=spec.output.wrapped), None
+        return _parse_violations(exc, wrapped=spec.output.wrapped, unquoted=(raw, spec.output.schema)), None
+    return await check_ensure(spec.ensure, value, quote=quote), value
+
+
+_opaque_outputs: dict[type, bool] = {}
+
+
+def _declares_opaque(model: type) -> bool:
+    found = _opaque_outputs.get(model)
+    if found is None:
+        found = bool(opaque_paths(model))
+        if len(_opaque_outputs) < 4096:  # bounded: one entry per contract
+            _opaque_outputs[model] = found
+    return found
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -261,23 +284,65 @@ def _strip_fence(raw: str) -> str:
     return match.group(1) if match else raw
 
 
-def _parse_violations(exc: pydantic.ValidationError, wrapped: bool) -> list[Violation]:
+def _parse_violations(
+    exc: pydantic.ValidationError, wrapped: bool, unquoted: tuple[str, Mapping[str, Any]] | None = None
+) -> list[Violation]:
+    """One violation per validation error (at most ``_MAX_PARSE_VIOLATIONS``).
+
+    ``unquoted`` (the raw output and the contract's schema) asks for messages
+    that quote none of the output: a location part that is not a field of
+    the contract (a dict key, an extra field the model chose) is ``<key>``,
+    the offending value is named by its type, and any output text that
+    pydantic's own message repeats is cut out.
+    """
+    fields, texts = (_schema_fields(unquoted[1]), _output_texts(unquoted[0])) if unquoted else (None, [])
     out: list[Violation] = []
     for err in exc.errors(include_url=False)[:_MAX_PARSE_VIOLATIONS]:
         loc = [str(p) for p in err.get("loc", ())]
         if wrapped and loc[:1] == ["result"]:
             loc = loc[1:]
+        if fields is not None:
+            loc = [p if p in fields or p.isdigit() else "<key>" for p in loc]
         field = ".".join(loc) or None
+        msg = str(err.get("msg"))
+        for text in texts:
+            msg = msg.replace(text, "<not shown>")
         if err.get("type") == "json_invalid":
-            message = f"output is not valid JSON: {err.get('msg')}"
+            message = f"output is not valid JSON: {msg}"
         elif field:
             got = err.get("input")
-            shown = "" if err.get("type") == "missing" else f" (got {_short(got)})"
-            message = f"field `{field}`: {err.get('msg')}{shown}"
+            value = _short(got) if fields is None else opacity.shown(got)
+            shown = "" if err.get("type") == "missing" else f" (got {value})"
+            message = f"field `{field}`: {msg}{shown}"
         else:
-            message = f"output: {err.get('msg')}"
+            message = f"output: {msg}"
         out.append(Violation(kind="parse", message=message, field=field))
     return out
+
+
+def _schema_fields(schema: Mapping[str, Any]) -> frozenset[str]:
+    """Every property name declared anywhere in a contract's schema."""
+    names: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            props = node.get("properties")
+            if isinstance(props, Mapping):
+                names.update(props)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(names)
+
+
+def _output_texts(raw: str) -> list[str]:
+    """The strings of a raw output (keys too), longest first, to cut out of pydantic's messages."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return []
+    return sorted({t for t in opacity.strings(parsed, keys=True) if len(t) >= 3}, key=len, reverse=True)
 
 
 def _short(value: Any) -> str:

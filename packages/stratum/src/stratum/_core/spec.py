@@ -20,7 +20,8 @@ class Param:
     name: str
     annotation: Any
     opaque: bool
-    #: names of fields declared opaque[T] on a contract-typed parameter
+    #: where the parameter's type declares opaque positions (fields of a
+    #: model, dataclass or TypedDict, at any depth: "reasoning", "notes[].text")
     opaque_fields: frozenset[str] = frozenset()
 
 
