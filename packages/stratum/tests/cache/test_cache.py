@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import Budget, BudgetExceeded, StratumWarning, cache_key, contract, flow, infer
+from stratum import Budget, BudgetExceeded, StratumConfigError, StratumWarning, cache_key, contract, flow, infer
 from stratum.cache import SQLiteCacheStore, default_store
 from stratum.clients import LiteLLMClient
 from stratum.testing import Reply, ScriptedClient
@@ -344,7 +344,7 @@ async def test_oversized_results_are_not_stored(scripted: ScriptedClient, store:
 
 
 def test_configure_rejects_a_store_without_get_set_delete() -> None:
-    with pytest.raises(ValueError, match="cache_store"):
+    with pytest.raises(StratumConfigError, match="cache_store"):
         stratum.configure(cache_store={"not": "a store"})
 
 

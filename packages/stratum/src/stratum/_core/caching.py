@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._once import Once
 from ..cache._keys import call_key, decode_entry, encode_entry
 from ..cache._stores import CacheStore, SessionStore, default_store, time_limit
 from ..exceptions import StratumConfigError, StratumWarning
@@ -51,7 +52,7 @@ _MISS = object()  # not in the store, or no longer acceptable
 #: what is left: a stalled cache leaves the model most of the budget.
 _BUDGET_SHARE = 0.25
 _CORRUPT = object()  # in the store but unreadable: deleted, then a miss
-_warned: set[tuple[int, str]] = set()
+_warned = Once()  # (store, kind of failure) already warned about; reset_defaults() forgets
 # Calls in flight, per event loop: futures belong to the loop that made them.
 _flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Future[bytes | None]]]
 _flights = weakref.WeakKeyDictionary()
@@ -238,8 +239,5 @@ def _warn(store: CacheStore, what: str, exc: BaseException) -> None:
 
 
 def _warn_once(store: CacheStore, kind: str, message: str) -> None:
-    marker = (id(store), kind)
-    if marker not in _warned:
-        if len(_warned) < 1024:
-            _warned.add(marker)
+    if _warned.first((id(store), kind)):
         warnings.warn(message, StratumWarning, stacklevel=3)

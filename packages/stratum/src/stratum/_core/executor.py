@@ -35,6 +35,7 @@ import pydantic
 
 from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
+from .._once import Once
 from .._retry import pause
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 from ..exceptions import (
@@ -63,7 +64,7 @@ _MAX_PARSE_VIOLATIONS = 10
 _PROMPT_MARGIN = 1.05
 _PROMPT_MARGIN_TOKENS = 16
 
-_unpriced_warned: set[str] = set()
+_unpriced_warned = Once()  # models warned about, forgotten by reset_defaults()
 
 
 class CallState:
@@ -437,8 +438,7 @@ def _reserve(
     if remaining is None:
         return ceiling, 0.0
     if info is None or not info.priced:
-        if model not in _unpriced_warned:
-            _unpriced_warned.add(model)
+        if _unpriced_warned.first(model):
             warnings.warn(
                 f"no price known for model {model!r}: its cost budget is enforced after each "
                 "response instead of before the request",
