@@ -31,17 +31,33 @@ async def plan(client: Any, spec: str) -> dict[str, Any]:
     return first
 
 
-def test_the_server_lists_its_four_tools_with_descriptions_for_the_model(
+TOOLS = [
+    "stratum_audit", "stratum_check_timeouts", "stratum_commit", "stratum_gate_resolve", "stratum_iteration_abort",
+    "stratum_iteration_report", "stratum_iteration_start", "stratum_parallel_done", "stratum_plan", "stratum_resume",
+    "stratum_revert", "stratum_skip_step", "stratum_step_done", "stratum_validate",
+]
+
+
+def test_the_server_lists_its_tools_with_descriptions_and_argument_schemas_for_the_model(
     mcp_client: Any, run_async: Any, db: Path,
 ) -> None:
     async def body() -> None:
         async with mcp_client(db) as client:
             tools = {t.name: t for t in (await client.session.list_tools()).tools}
-            assert sorted(tools) == ["stratum_audit", "stratum_plan", "stratum_step_done", "stratum_validate"]
+            assert sorted(tools) == TOOLS
             for tool in tools.values():
                 assert tool.description and len(tool.description) > 100
+                for name, schema in tool.input_schema["properties"].items():
+                    assert schema.get("description"), (tool.name, name)
             assert set(tools["stratum_step_done"].input_schema["required"]) == {"flow_id", "step_id", "result"}
             assert tools["stratum_audit"].annotations is not None and tools["stratum_audit"].annotations.read_only_hint
+            resolve = tools["stratum_gate_resolve"].input_schema
+            assert resolve["properties"]["outcome"]["enum"] == ["approve", "revise", "kill"]
+            assert resolve["properties"]["resolved_by"]["enum"] == ["human", "agent", "system"]
+            report = tools["stratum_iteration_report"].input_schema["properties"]["result"]
+            assert report["type"] == "object"
+            task = tools["stratum_parallel_done"].input_schema["$defs"]["TaskReport"]
+            assert task["required"] == ["task_id"] and task["properties"]["status"]["enum"] == ["complete", "failed"]
 
     run_async(body)
 
@@ -180,7 +196,7 @@ def test_hostile_specs_and_expressions_fail_fast_and_leave_the_server_healthy(
                                        result={"s": "a", "n": 10**12})
             assert answer["status"] == "ensure_failed"
             assert "string length limit" in answer["violations"][0]["message"]
-            assert len((await client.session.list_tools()).tools) == 4
+            assert len((await client.session.list_tools()).tools) == len(TOOLS)
 
     run_async(body)
 
