@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -201,28 +199,8 @@ def test_hostile_specs_and_expressions_fail_fast_and_leave_the_server_healthy(
     run_async(body)
 
 
-def _children_of_this_process() -> list[int]:
-    pids: list[int] = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        children = (task / "children").read_text().split()
-        pids.extend(int(p) for p in children)
-    return pids
-
-
-def _server_pid(db: Path) -> int:
-    for pid in _children_of_this_process():
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if f"STRATUM_MCP_DB={db}".encode() in environ:
-            return pid
-    raise AssertionError("server process not found")
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the server process through /proc")
 def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(
-    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str, kill_server: Any,
 ) -> None:
     state: dict[str, Any] = {}
 
@@ -232,8 +210,7 @@ def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(
             await client.call("stratum_step_done", flow_id=flow_id, step_id="classify", result=CLASSIFY_LOW)
             await client.call("stratum_step_done", flow_id=flow_id, step_id="classify", result=CLASSIFY)
             state["flow_id"] = flow_id
-            pid = _server_pid(db)
-            os.kill(pid, signal.SIGKILL)
+            kill_server(db)
             # The dead server closes its stdout, so the next call fails (bounded by run_async's timeout).
             with pytest.raises(Exception):  # noqa: B017 - any transport error; the server is dead
                 await client.call("stratum_audit", flow_id=flow_id)

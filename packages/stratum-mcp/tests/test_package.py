@@ -25,7 +25,8 @@ from stratum_mcp.tools import error_payload
 
 def test_public_names_are_deliberate() -> None:
     assert stratum_mcp.__all__ == [
-        "DEFAULT_LIMITS", "FlowService", "FlowStore", "Limits", "MemoryStore", "ServerConfig", "SqliteStore",
+        "DEFAULT_LIMITS", "FlowService", "FlowStore", "Limits", "MemoryStore", "PriceTable", "ServerConfig",
+        "SqliteStore",
         "StoredRun", "__version__", "cli", "engine", "errors", "expressions", "learn", "persistence",
         "resolve_config", "setup", "spec", "tools",
     ]
