@@ -172,9 +172,10 @@ class Transition:
         if definition.kind == "flow":
             assert definition.flow is not None
             child_flow = self.spec.flows[definition.flow]
+            # Entered again (a revise loop went back past it), the sub-flow starts over, keeping its history.
             child = (_reset(old.child, 0) if old.child is not None else Frame(
                 definition.flow, {}, 0, tuple(StepRun(step_id=s.id, function=s.function) for s in child_flow.steps)))
-            self.put(path, replace(step, child=replace(child, inputs=inputs)))
+            self.put(path, replace(step, child=replace(child, inputs=inputs, rounds=0)))
             self.note("subflow_started", path, flow=definition.flow)
             return lambda: self.enter((*path, 0))
         if definition.kind == "parallel":

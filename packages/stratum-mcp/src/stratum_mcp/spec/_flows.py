@@ -8,9 +8,9 @@ a field must exist in the referenced contract, and its type must fit the
 input it feeds.
 
 From version 0.2 a step is one of four kinds, each with the keys that make
-sense for it: a function step (``function``, or an inline ``intent``), a gate
-(a function with ``mode: gate``), a sub-flow (``flow``) and a parallel
-fan-out (``type: parallel_dispatch``). Routes are checked in :mod:`._routes`.
+sense for it (:mod:`._steps`): a function step (``function``, or an inline
+``intent``), a gate, a sub-flow and a parallel fan-out. Routes are checked in
+:mod:`._routes`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from typing import Literal as TypingLiteral
 
 from stratum_mcp._limits import Limits
 from stratum_mcp._messages import suggest
@@ -28,32 +27,24 @@ from stratum_mcp.spec._build import (
     as_map,
     build_budget,
     build_fields,
-    build_retries,
-    compile_condition,
-    compile_ensure,
-    ensure_roots,
     text_or_none,
     value_fits,
 )
 from stratum_mcp.spec._model import (
-    ANY_OBJECT,
     Binding,
     Contract,
     FieldType,
     Flow,
     Function,
-    Iteration,
     Literal,
-    Parallel,
     Reference,
     Routes,
     Step,
     StepKind,
-    Template,
 )
-from stratum_mcp.spec._references import ReferenceSyntaxError, binding_from, parse_reference
+from stratum_mcp.spec._references import ReferenceSyntaxError, binding_from
 from stratum_mcp.spec._routes import check_routes
-from stratum_mcp.spec._templates import TemplateSyntaxError, parse_template
+from stratum_mcp.spec._steps import GATE_ROUTES, StepParts
 
 __all__ = ["GATE_OUTPUT", "PARALLEL_OUTPUT", "build_flows"]
 
@@ -74,7 +65,6 @@ PARALLEL_OUTPUT = FieldType("object", properties=(
 
 _ITERATION_KEYS = ("max_iterations", "exit_criterion", "accumulate", "accumulate_key")
 _PARALLEL_KEYS = ("source", "max_concurrent", "require", "intent_template", "isolation")
-_GATE_ROUTES = ("on_approve", "on_revise", "on_kill")
 _INLINE_KEYS = ("mode", "output_contract", "ensure", "retries", "budget", "model", "agent")
 _DEFAULT_RETRIES = 3
 
@@ -122,12 +112,17 @@ class _Context:
     version: Any
 
 
-class _FlowBuilder:
+class _FlowBuilder(StepParts):
     def __init__(self, name: str, raw: dict[str, Any], context: _Context) -> None:
         self.name = name
         self.raw = raw
         self.cx = context
         self.contracts = context.contracts
+        self.functions_by_name = context.functions
+        self.headers = context.headers
+        self.inline = context.inline
+        self.issues = context.issues
+        self.limits = context.limits
         self.path = f"flows.{name}"
         self.input = context.headers[name].input
         raw_steps = raw.get("steps")
@@ -137,9 +132,6 @@ class _FlowBuilder:
         # Each step's kind and function (named or inline), by position: ids may repeat in an invalid spec.
         self.kinds: list[StepKind] = []
         self.functions: list[Function | None] = []
-
-    def issue(self, where: str, code: str, message: str, hint: str | None = None) -> None:
-        self.cx.issues.append(SpecIssue(where, code, message, hint))
 
     def where(self, step_id: str) -> str:
         return f"{self.path}.steps[{self.ids.index(step_id)}]"
@@ -151,7 +143,7 @@ class _FlowBuilder:
                        suggest(output, self.contracts))
         # Kinds and functions first: a step's references may point at any other step's output.
         for index, raw in enumerate(self.raw_steps):
-            kind, function = self._kind(index, raw, self.ids[index] or f"#{index}")
+            kind, function = self.kind_of(index, raw, self.ids[index] or f"#{index}")
             self.kinds.append(kind)
             self.functions.append(function)
         seen: set[str] = set()
@@ -167,7 +159,7 @@ class _FlowBuilder:
         ordered = self._order(steps)
         output_step = self._check_output(ordered, output if isinstance(output, str) else None)
         if ordered and self.cx.version != "0.1":
-            self.cx.issues.extend(check_routes(self.name, ordered, self.where, output_step))
+            self.issues.extend(check_routes(self.name, ordered, self.where, output_step))
         rounds = self.raw.get("max_rounds")
         return Flow(
             name=self.name,
@@ -175,101 +167,9 @@ class _FlowBuilder:
             output=output if isinstance(output, str) else "",
             budget=build_budget(self.raw.get("budget")),
             steps=tuple(ordered),
-            max_rounds=min(rounds, self.cx.limits.max_rounds) if isinstance(rounds, int) and rounds > 0
-            else self.cx.limits.default_rounds,
+            max_rounds=min(rounds, self.limits.max_rounds) if isinstance(rounds, int) and rounds > 0
+            else self.limits.default_rounds,
         )
-
-    # --- kinds and functions ---------------------------------------------------------------------
-
-    def _kind(self, index: int, raw: dict[str, Any], step_id: str) -> tuple[StepKind, Function | None]:
-        where = f"{self.path}.steps[{index}]"
-        present = [key for key in ("function", "flow", "intent") if key in raw]
-        if raw.get("type") == "parallel_dispatch":
-            for key in ("flow", "intent"):
-                if key in raw:
-                    self.issue(f"{where}.{key}", "misplaced_key", f"a parallel step cannot have `{key}`",
-                               "give each task's intent as `intent_template`")
-            if "source" not in raw:
-                self.issue(f"{where}.source", "missing_key", "a parallel step needs `source`, the list of tasks",
-                           "e.g. `source: $.steps.plan.output.tasks`")
-            return "parallel", self._task_function(where, raw, step_id)
-        if len(present) > 1:
-            self.issue(f"{where}.{present[1]}", "conflicting_keys",
-                       f"a step has one of `function`, `flow` or `intent`, not `{present[0]}` and `{present[1]}`")
-        if not present:
-            self.issue(f"{where}.function", "missing_key", "missing required key `function`",
-                       "give the step a `function`, a `flow` to run, or an inline `intent`")
-            return "function", None
-        declared = raw.get("type")
-        kind: StepKind = "flow" if present[0] == "flow" else "function"
-        if declared is not None and declared != kind:
-            self.issue(f"{where}.type", "conflicting_keys", f"`type: {declared}` does not match a step with "
-                       f"`{present[0]}`", f"remove `type`, or write `type: {kind}`")
-        if present[0] == "flow":
-            return "flow", None
-        if present[0] == "intent":
-            return "function", self._inline_function(where, raw, step_id, text_or_none(raw.get("intent")) or "")
-        name = raw.get("function")
-        function = self.cx.functions.get(name) if isinstance(name, str) else None
-        if isinstance(name, str) and function is None:
-            self.issue(f"{where}.function", "unknown_function", f"no function named `{name}`",
-                       suggest(name, self.cx.functions))
-        for key in _INLINE_KEYS:
-            if key in raw:
-                self.issue(f"{where}.{key}", "misplaced_key", f"`{key}` belongs to the function `{name}`, not the "
-                           "step", "move it to the function, or make the step inline (`intent` instead of "
-                           "`function`)")
-        if function is not None and function.mode == "gate":
-            return "gate", function
-        return "function", function
-
-    def _task_function(self, where: str, raw: dict[str, Any], step_id: str) -> Function | None:
-        name = raw.get("function")
-        if name is None:
-            template = text_or_none(raw.get("intent_template")) or "Do the task described in `inputs.task`."
-            return self._inline_function(where, raw, step_id, template)
-        function = self.cx.functions.get(name) if isinstance(name, str) else None
-        if isinstance(name, str) and function is None:
-            self.issue(f"{where}.function", "unknown_function", f"no function named `{name}`",
-                       suggest(name, self.cx.functions))
-        for key in _INLINE_KEYS:
-            if key in raw:
-                self.issue(f"{where}.{key}", "misplaced_key", f"`{key}` belongs to the function `{name}`, not the "
-                           "step", "move it to the function, or leave `function` out to judge tasks inline")
-        if function is not None and function.mode == "gate":
-            self.issue(f"{where}.function", "bad_value", f"`{name}` is a gate; parallel tasks are done by an agent",
-                       "name an infer or compute function")
-            return None
-        return function
-
-    def _inline_function(self, where: str, raw: dict[str, Any], step_id: str, intent: str) -> Function:
-        contract_name = raw.get("output_contract")
-        contract: Contract | None = ANY_OBJECT
-        if isinstance(contract_name, str):
-            contract = self.contracts.get(contract_name)
-            if contract is None:
-                self.issue(f"{where}.output_contract", "unknown_contract", f"no contract named `{contract_name}`",
-                           suggest(contract_name, self.contracts))
-        declared = frozenset(as_map(raw.get("inputs")))
-        if raw.get("type") == "parallel_dispatch":
-            declared |= {"task"}
-        path: list[str | int] = [*self.path.split("."), "steps", int(where.rsplit("[", 1)[1][:-1]), "ensure"]
-        ensure = compile_ensure(raw.get("ensure"), path, ensure_roots(contract, declared), self.cx.issues,
-                                self.cx.limits)
-        function = Function(
-            name=f"{self.name}.{step_id}",
-            mode=raw["mode"] if raw.get("mode") in ("infer", "compute") else "infer",
-            intent=intent,
-            input=(),
-            output=contract_name if isinstance(contract_name, str) and contract is not None else "",
-            ensure=ensure,
-            retries=build_retries(raw.get("retries", _DEFAULT_RETRIES), self.cx.limits),
-            budget=build_budget(raw.get("budget")),
-            model=text_or_none(raw.get("model")),
-            agent=text_or_none(raw.get("agent")),
-        )
-        self.cx.inline[function.name] = function
-        return function
 
     # --- one step --------------------------------------------------------------------------------
 
@@ -277,8 +177,8 @@ class _FlowBuilder:
         where = f"{self.path}.steps[{index}]"
         kind = self.kinds[index]
         function = self.functions[index]
-        self._misplaced(where, raw, kind)
-        declared = self._declared_inputs(kind, raw, function)
+        self.misplaced(where, raw, kind)
+        declared = self.declared_inputs(kind, raw, function)
         bindings: list[tuple[str, Binding]] = []
         for key, value in as_map(raw.get("inputs")).items():
             binding = self._binding(f"{where}.inputs.{key}", step_id, value, declared.get(key) if declared else None)
@@ -302,13 +202,13 @@ class _FlowBuilder:
                 continue
             self._check_step_ref(f"{where}.depends_on[{position}]", step_id, other)
             depends.append(other)
-        parallel = self._parallel(where, step_id, raw) if kind == "parallel" else None
+        parallel = self.parallel(where, step_id, raw) if kind == "parallel" else None
         if parallel is not None and parallel.source.step:
             depends.append(parallel.source.step)  # the tasks come from that step: it runs first
         subflow = raw.get("flow") if kind == "flow" and isinstance(raw.get("flow"), str) else None
-        if subflow is not None and subflow not in self.cx.headers:
+        if subflow is not None and subflow not in self.headers:
             self.issue(f"{where}.flow", "unknown_flow", f"the spec has no flow `{subflow}`",
-                       suggest(subflow, self.cx.headers))
+                       suggest(subflow, self.headers))
         elif subflow == self.name:
             self.issue(f"{where}.flow", "cycle", f"flow `{self.name}` runs itself", "a flow cannot run itself")
         return Step(
@@ -320,126 +220,11 @@ class _FlowBuilder:
             flow=subflow,
             # Only the routes the kind of step has: the others are reported as misplaced, not checked twice.
             routes=Routes(**{key: text_or_none(raw.get(key)) for key in
-                             (_GATE_ROUTES if kind == "gate" else ("next", "on_fail"))}),
-            skip_if=self._skip_if(where, raw, declared),
+                             (GATE_ROUTES if kind == "gate" else ("next", "on_fail"))}),
+            skip_if=self.skip_if(where, raw, declared),
             skip_reason=text_or_none(raw.get("skip_reason")),
-            iteration=self._iteration(where, raw, kind, function, declared),
+            iteration=self.iteration(where, raw, kind, function, declared),
             parallel=parallel,
-        )
-
-    def _misplaced(self, where: str, raw: dict[str, Any], kind: StepKind) -> None:
-        refused: dict[str, str] = {}
-        if kind != "gate":
-            refused.update({key: "only gates have it" for key in _GATE_ROUTES})
-        if kind != "parallel":
-            refused.update({key: "only parallel steps (`type: parallel_dispatch`) have it" for key in _PARALLEL_KEYS})
-        if kind == "gate":
-            refused.update({key: "a gate is decided, not done" for key in
-                            ("next", "on_fail", "skip_if", "skip_reason", *_ITERATION_KEYS)})
-        if kind in ("flow", "parallel"):
-            refused.update({key: f"a {'sub-flow' if kind == 'flow' else 'parallel'} step cannot loop"
-                            for key in _ITERATION_KEYS})
-        if kind == "flow":
-            refused.update({key: "a sub-flow step takes its function from the flow it runs" for key in _INLINE_KEYS})
-        if kind == "function" and "max_iterations" not in raw:
-            refused.update({key: "it needs `max_iterations`" for key in _ITERATION_KEYS[1:]})
-        if "accumulate_key" in raw and "accumulate" not in raw:
-            refused.setdefault("accumulate_key", "it needs `accumulate`")
-        if "skip_reason" in raw and "skip_if" not in raw:
-            refused.setdefault("skip_reason", "it needs `skip_if`")
-        for key in raw:
-            if key in refused:
-                self.issue(f"{where}.{key}", "misplaced_key", f"`{key}` does not apply here: {refused[key]}")
-
-    def _declared_inputs(
-        self, kind: StepKind, raw: dict[str, Any], function: Function | None
-    ) -> dict[str, FieldType] | None:
-        """The inputs the step must bind, with their types; ``None`` when any inputs are accepted."""
-        if kind == "flow":
-            subflow = raw.get("flow")
-            header = self.cx.headers.get(subflow) if isinstance(subflow, str) else None
-            return dict(header.input) if header is not None else None
-        if function is None or function.name == f"{self.name}.{raw.get('id')}":
-            return None  # an inline step (or an unknown function, already reported) takes any inputs
-        declared = dict(function.input)
-        if kind == "parallel":
-            declared.pop("task", None)  # each task is bound by the server
-        return declared
-
-    def _skip_if(self, where: str, raw: dict[str, Any], declared: dict[str, FieldType] | None) -> Any:
-        if "skip_if" not in raw:
-            return None
-        roots = {
-            "input": frozenset(name for name, _ in self.input),
-            "steps": frozenset(i for i in self.ids if i),
-            "inputs": frozenset(declared) if declared is not None else None,
-        }
-        return compile_condition(raw["skip_if"], [*self.path.split("."), "steps", _index(where), "skip_if"], roots,
-                                 self.cx.issues, self.cx.limits)
-
-    def _iteration(self, where: str, raw: dict[str, Any], kind: StepKind, function: Function | None,
-                   declared: dict[str, FieldType] | None) -> Iteration | None:
-        maximum = raw.get("max_iterations")
-        if not isinstance(maximum, int) or kind != "function":
-            return None
-        if maximum > self.cx.limits.max_iterations:
-            self.issue(f"{where}.max_iterations", "bad_value",
-                       f"{maximum} iterations; the limit is {self.cx.limits.max_iterations}")
-        contract = self._contract_of(function)
-        accumulate = text_or_none(raw.get("accumulate"))
-        if accumulate is not None and contract is not None and contract.name:
-            field = contract.field(accumulate)
-            if field is None:
-                self.issue(f"{where}.accumulate", "unknown_field", f"`{contract.name}` has no field `{accumulate}`",
-                           suggest(accumulate, contract.field_names()))
-            elif field.type != "array":
-                self.issue(f"{where}.accumulate", "type_mismatch",
-                           f"`{accumulate}` is a {field.type}; only an array's items can be accumulated")
-        roots = {
-            **ensure_roots(contract, frozenset(declared) if declared is not None else None),
-            "iteration": None, "accumulated": None, "new_count": None, "dry_streak": None,
-        }
-        criterion = compile_condition(raw.get("exit_criterion"),
-                                      [*self.path.split("."), "steps", _index(where), "exit_criterion"], roots,
-                                      self.cx.issues, self.cx.limits)
-        return Iteration(max_iterations=min(maximum, self.cx.limits.max_iterations), exit_criterion=criterion,
-                         accumulate=accumulate, accumulate_key=text_or_none(raw.get("accumulate_key")))
-
-    def _parallel(self, where: str, step_id: str, raw: dict[str, Any]) -> Parallel | None:
-        limits = self.cx.limits
-        source: Reference | None = None
-        raw_source = raw.get("source")
-        if isinstance(raw_source, str):
-            try:
-                source = parse_reference(raw_source)
-            except ReferenceSyntaxError as exc:
-                self.issue(f"{where}.source", "bad_reference", str(exc))
-            if source is not None:
-                self._reference_type(f"{where}.source", step_id, source, FieldType("array"))
-        template: Template | None = None
-        if isinstance(raw.get("intent_template"), str):
-            try:
-                template = parse_template(raw["intent_template"])
-            except TemplateSyntaxError as exc:
-                self.issue(f"{where}.intent_template", "bad_template", str(exc))
-        isolation: TypingLiteral["none", "worktree"] = "worktree" if raw.get("isolation") == "worktree" else "none"
-        concurrent = raw.get("max_concurrent", limits.default_concurrent)
-        bound = limits.max_concurrent
-        if isolation == "worktree":
-            bound = min(bound, limits.worktrees_per_run)
-        if isinstance(concurrent, int) and concurrent > bound:
-            self.issue(f"{where}.max_concurrent", "bad_value", f"{concurrent} tasks at once; the limit is {bound}")
-        require = raw.get("require", "all")
-        if isinstance(require, int) and not isinstance(require, bool) and require > limits.parallel_tasks:
-            self.issue(f"{where}.require", "bad_value", f"{require} tasks; a step has at most {limits.parallel_tasks}")
-        if source is None:
-            return None
-        return Parallel(
-            source=source,
-            max_concurrent=min(concurrent, bound) if isinstance(concurrent, int) and concurrent > 0 else bound,
-            require=require if require in ("all", "any") or (isinstance(require, int) and require > 0) else "all",
-            intent_template=template,
-            isolation=isolation,
         )
 
     # --- references --------------------------------------------------------------------------------
@@ -483,13 +268,6 @@ class _FlowBuilder:
         elif found is not None and target is not None and not _fits(found, target):
             self.issue(where, "type_mismatch", f"`{binding.text}` is a {found.type}, but the input is a {target.type}")
 
-    def _contract_of(self, function: Function | None) -> Contract | None:
-        if function is None:
-            return None
-        if not function.output:
-            return ANY_OBJECT
-        return self.contracts.get(function.output)
-
     def _output_type(self, step_id: str) -> FieldType | None:
         position = self.ids.index(step_id)
         kind = self.kinds[position]
@@ -499,10 +277,10 @@ class _FlowBuilder:
             return PARALLEL_OUTPUT
         if kind == "flow":
             subflow = self.raw_steps[position].get("flow")
-            header = self.cx.headers.get(subflow) if isinstance(subflow, str) else None
+            header = self.headers.get(subflow) if isinstance(subflow, str) else None
             contract = self.contracts.get(header.output) if header is not None and header.output else None
         else:
-            contract = self._contract_of(self.functions[position])
+            contract = self.contract_of(self.functions[position])
         if contract is None:
             return None
         return FieldType("object", properties=contract.fields if contract.name else None)
@@ -512,7 +290,7 @@ class _FlowBuilder:
         if step.kind == "parallel":
             return "(a parallel step's task list)"
         if step.kind == "flow":
-            header = self.cx.headers.get(step.flow) if step.flow is not None else None
+            header = self.headers.get(step.flow) if step.flow is not None else None
             return header.output if header is not None else None
         function = self.functions[self.ids.index(step.id)]
         return function.output if function is not None else None
@@ -581,10 +359,6 @@ def _known_keys(raw: dict[str, Any], version: Any) -> dict[str, Any]:
     # A 0.1 step's newer keys are already reported by the structural check ("needs version 0.2"); building
     # them as well would only repeat that in other words.
     return {k: v for k, v in raw.items() if k in _STEP_KEYS_0_1} if version == "0.1" else raw
-
-
-def _index(where: str) -> int:
-    return int(where.rsplit("[", 1)[1].rstrip("]"))
 
 
 def _check_subflows(flows: Mapping[str, Flow], issues: list[SpecIssue], limits: Limits) -> None:
