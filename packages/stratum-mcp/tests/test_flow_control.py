@@ -199,6 +199,16 @@ def test_a_gate_past_its_timeout_is_killed_by_the_system_when_the_run_is_next_to
     assert late.value.resolved_by == "system"
 
 
+def test_an_inline_gate_step_waits_and_expires_like_a_gate_function() -> None:
+    inline = GATED.replace("        function: approve\n",
+                           "        intent: Approve the draft.\n        mode: gate\n        timeout: 5\n")
+    spec, run, _ = begin(inline, inputs={"topic": "x"})
+    run, waiting = report(run, spec, "write", DRAFT, at(100))
+    assert isinstance(waiting, AwaitGate) and waiting.function.intent == "Approve the draft."
+    assert waiting.gate.deadline_ms == 5_100
+    assert expire(run, spec, at(5_100)).status == "killed"
+
+
 def test_a_gate_decision_becomes_its_step_output_for_later_steps() -> None:
     polish = "function: polish\n        inputs: {text: $.steps.write.output.text}"
     text = GATED.replace(polish, polish.replace("write.output.text", "review.output.rationale"))

@@ -147,6 +147,23 @@ def test_a_key_on_a_kind_of_step_it_does_not_apply_to_is_misplaced(index: int, k
     assert reason in issue.message
 
 
+def test_an_inline_step_with_mode_gate_is_a_gate_of_its_own() -> None:
+    def change(s: dict[str, Any]) -> None:
+        s["flows"]["main"]["steps"][1] = {"id": "review", "intent": "Approve the draft.", "mode": "gate",
+                                          "timeout": 120, "on_revise": "write",
+                                          "inputs": {"draft": "$.steps.write.output.text"}}
+
+    spec = copy.deepcopy(BASE)
+    change(spec)
+    loaded = load_spec(json.dumps(spec))
+    review = loaded.flows["main"].steps[1]
+    assert review.kind == "gate" and loaded.functions[review.function].timeout == 120
+    judged = only(issues_after(lambda s: (change(s), step(s, 1).update(ensure=["True"]))))
+    assert (judged.path, judged.code) == ("flows.main.steps[1].ensure", "misplaced_key")
+    elsewhere = only(issues_after(lambda s: step(s, 0).update(timeout=5)))
+    assert (elsewhere.path, elsewhere.code) == ("flows.main.steps[0].timeout", "misplaced_key")
+
+
 def test_a_step_is_one_of_function_flow_or_intent() -> None:
     issue = only(issues_after(lambda s: step(s, 0).update(intent="Write inline.")))
     assert (issue.path, issue.code) == ("flows.main.steps[0].intent", "conflicting_keys")

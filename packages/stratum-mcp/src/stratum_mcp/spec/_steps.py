@@ -104,7 +104,10 @@ class StepParts:
         if present[0] == "flow":
             return "flow", None
         if present[0] == "intent":
-            return "function", self._inline_function(where, raw, step_id, text_or_none(raw.get("intent")) or "")
+            intent = text_or_none(raw.get("intent")) or ""
+            if raw.get("mode") == "gate":
+                return "gate", self._inline_gate(raw, step_id, intent)
+            return "function", self._inline_function(where, raw, step_id, intent)
         name = raw.get("function")
         function = self.functions_by_name.get(name) if isinstance(name, str) else None
         if isinstance(name, str) and function is None:
@@ -118,6 +121,17 @@ class StepParts:
         if function is not None and function.mode == "gate":
             return "gate", function
         return "function", function
+
+    def _inline_gate(self, raw: dict[str, Any], step_id: str, intent: str) -> Function:
+        timeout = raw.get("timeout")
+        function = Function(
+            name=f"{self.name}.{step_id}", mode="gate", intent=intent, input=(), output="", ensure=(), retries=0,
+            budget=None, model=None,
+            timeout=min(timeout, self.limits.gate_timeout_seconds) if isinstance(timeout, int) and timeout > 0
+            else None,
+        )
+        self.inline[function.name] = function
+        return function
 
     def _task_function(self, where: str, raw: dict[str, Any], step_id: str) -> Function | None:
         name = raw.get("function")
@@ -176,6 +190,10 @@ class StepParts:
         if kind == "gate":
             refused.update({key: "a gate is decided, not done" for key in
                             ("next", "on_fail", "skip_if", "skip_reason", *ITERATION_KEYS)})
+            if "intent" in raw:  # a named gate function's keys are already refused as belonging to it
+                refused.update({key: "a gate has no result to judge" for key in INLINE_KEYS if key != "mode"})
+        if "timeout" in raw and not (kind == "gate" and "intent" in raw):
+            refused["timeout"] = "only an inline gate (`intent` with `mode: gate`) has it; a gate function has its own"
         if kind in ("flow", "parallel"):
             refused.update({key: f"a {'sub-flow' if kind == 'flow' else 'parallel'} step cannot loop"
                             for key in ITERATION_KEYS})
