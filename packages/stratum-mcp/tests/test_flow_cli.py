@@ -88,6 +88,53 @@ def test_query_prints_flows_one_flow_and_the_waiting_gates_as_documents_matching
         flow_id, "review", "Approve the draft.", True, "write")
 
 
+RICH = """\
+version: "0.2"
+contracts:
+  Plan:
+    tasks: {type: array, items: {type: object, properties: {id: string}}}
+  Notes: {notes: {type: array, items: string}}
+flows:
+  inner:
+    steps:
+      - {id: note, intent: Take notes., output_contract: Notes, max_iterations: 2, accumulate: notes}
+  main:
+    input: {quick: boolean}
+    budget: {usd: 10}
+    steps:
+      - {id: nested, flow: inner}
+      - {id: plan, intent: Plan., output_contract: Plan}
+      - {id: fan, type: parallel_dispatch, source: $.steps.plan.output.tasks, require: 1, retries: 0,
+         output_contract: Notes}
+      - {id: extra, intent: Extra work., skip_if: input.quick}
+      - {id: review, intent: Approve., mode: gate, on_revise: plan}
+"""
+
+
+def test_the_audit_of_a_run_through_every_kind_of_step_matches_the_query_flow_schema(
+    db: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with FlowService(SqliteStore(db)) as service:
+        first = service.plan(RICH, "main", {"quick": True})
+        service.commit(first.flow_id, "start")
+        service.iteration_start(first.flow_id, "nested/note")
+        service.iteration_report(first.flow_id, "nested/note", {"notes": ["a"]}, {"usd": 0.1})
+        service.iteration_abort(first.flow_id, "nested/note", "enough")
+        service.step_done(first.flow_id, "plan", {"tasks": [{"id": "t1"}, {"id": "t2"}]})
+        service.parallel_done(first.flow_id, "fan", [{"task_id": "t1", "result": {"notes": 1}},
+                                                      {"task_id": "t2", "result": {"notes": ["ok"]}}])
+        service.resolve_gate(first.flow_id, "review", "revise", "again", "human")
+    status, document = run_cli(capsys, "--db", str(db), "query", "flow", first.flow_id)
+    assert status == 0
+    audit = document["audit"]
+    assert audit["rounds"] == 1 and audit["usage"]["usd"] == 0.1 and audit["checkpoints"][0]["label"] == "start"
+    assert audit["steps"][0]["steps"][0]["iteration"]["outcome"] == "aborted"
+    assert [t["status"] for t in audit["steps"][2]["tasks"]] == ["failed", "complete"]
+    assert audit["steps"][3]["skip_reason"] == "skip_if `input.quick` was true"
+    assert audit["steps"][4]["gate"]["resolutions"][0]["outcome"] == "revise"
+    assert audit["steps"][1]["feedback"][0]["rationale"] == "again"
+
+
 def test_query_of_an_unknown_flow_exits_one_with_an_error_document(
     db: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -53,8 +53,8 @@ class Worktrees:
     def reconcile(self, flow_id: str, wanted: Mapping[str, str], *, ended: bool) -> None:
         """Make the worktrees of ``flow_id`` on disk exactly ``wanted`` (path -> branch)."""
         base = self.root / flow_id
-        if not wanted and not base.exists() and not ended:
-            return
+        if not wanted and not base.exists():
+            return  # a run that never had worktrees (or whose clean-up is done): no git call at all
         for path, branch in wanted.items():
             self._ensure(base, Path(path), branch)
         if base.is_dir():
@@ -62,6 +62,7 @@ class Worktrees:
                 if str(entry) not in wanted:
                     self._remove(entry)
         if ended:
+            # Branches first: the directory is what says the clean-up is still to do.
             self._delete_branches(flow_id)
             if base.is_dir() and not any(base.iterdir()):
                 base.rmdir()

@@ -355,12 +355,16 @@ class Transition:
 
 
 def _reset(frame: Frame, index: int) -> Frame:
-    """The frame with steps ``index`` and later back to pending: their history (attempts, decisions) is kept."""
+    """The frame with steps ``index`` and later back to pending.
+
+    Their history stays for the audit (attempts, decisions, why it was skipped, a
+    loop's count, the tasks, unfinished ones cancelled) until the step is entered again.
+    """
     steps = list(frame.steps)
     for position in range(index, len(steps)):
         old = steps[position]
-        steps[position] = replace(old, status="pending", output=None, dispatched_ms=None, skip_reason=None,
-                                  iteration=None, tasks=None, needed=None,
+        steps[position] = replace(old, status="pending", output=None, dispatched_ms=None,
+                                  tasks=_cancel(old.tasks) if old.tasks is not None else None,
                                   child=_reset(old.child, 0) if old.child is not None else None)
     kept = [s.output for s in steps[:index] if s.status == "complete" and s.gate is None]
     return replace(frame, steps=tuple(steps), current=min(frame.current, index), last_output=kept[-1] if kept else None)
