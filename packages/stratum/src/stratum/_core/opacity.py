@@ -301,7 +301,7 @@ def remember(value: Any, label: str) -> None:
 
 def recalled(text: str) -> str | None:
     """Where ``text`` was seen as opaque data, or None."""
-    if len(text) < MIN_CHARS:
+    if len(text) < MIN_CHARS or not _seen:  # nothing tracked yet: no digest to compute
         return None
     with _lock:
         return _seen.get(_digest(text))
