@@ -91,5 +91,5 @@ async def test_without_a_usd_budget_an_unknown_price_is_none_in_the_trace(groq: 
     [{GROQ: (1e-6,)}, {GROQ: (-1e-6, 1e-6)}, {GROQ: ("cheap", 1e-6)}, {1: (1e-6, 1e-6)}, [(GROQ, 1e-6, 1e-6)]],
 )
 def test_prices_that_are_not_two_non_negative_numbers_per_model_are_refused(prices: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(StratumConfigError):
         stratum.configure(prices=prices)  # type: ignore[arg-type]

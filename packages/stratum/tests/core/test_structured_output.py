@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import StratumCompileError, contract, infer
+from stratum import StratumCompileError, StratumConfigError, contract, infer
 from stratum.testing import prompt_text
 from stratum.testing.openai_server import LocalOpenAIServer
 
@@ -68,7 +68,7 @@ async def test_the_functions_own_structured_output_wins_over_configure(via_litel
 
 
 def test_an_unknown_structured_output_mode_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(StratumConfigError):
         stratum.configure(structured_output="xml")  # type: ignore[arg-type]
     with pytest.raises(StratumCompileError):
 

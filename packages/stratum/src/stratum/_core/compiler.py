@@ -14,7 +14,8 @@ context annotations in order (enclosing flows' first), non-opaque input
 bindings, postconditions, and feedback. Under strict structured output the
 contract travels only as ``response_format``: never twice. ``opaque[T]``
 values never enter the instruction text: they travel as a separate JSON
-content part of the user turn, referenced in the instruction by name only.
+content part of the user turn, referenced in the instruction by name only
+(``stratum._core.opacity`` finds them, tracks them and checks what is sent).
 """
 
 from __future__ import annotations
@@ -22,19 +23,16 @@ from __future__ import annotations
 import json
 import logging
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
-from .._json import any_adapter, canonical_hash, canonical_json
+from .._json import canonical_hash, canonical_json
 from ..clients._protocol import ModelInfo
 from ..exceptions import StratumCompileError
-from . import scope
+from . import opacity, scope
 from .config import get_config, resolve_client
 from .contract_text import render
-from .contracts import opaque_fields
 from .spec import InferSpec, Param, StructuredOutput, Template
 
 __all__ = ["ContextObject", "RetryRecord", "build_context", "compile_prompt", "debug_log", "parse_template"]
@@ -45,9 +43,6 @@ log = logging.getLogger("stratum.compiler")
 SYSTEM_PREAMBLE = "You are executing a typed function."
 JSON_MODE_PREAMBLE = f"{SYSTEM_PREAMBLE} Your output must conform to the specified contract."
 OUTPUT_INSTRUCTION = "Respond with valid JSON conforming to the schema above. No prose outside the JSON object."
-# Opaque values shorter than this are not searched for in instruction text:
-# short strings ("yes", "1") collide with ordinary words by chance.
-_LEAK_MIN_CHARS = 8
 
 Mode = Literal["json_schema", "json_object"]
 
@@ -136,7 +131,11 @@ class ContextObject:
         """The next attempt's context: it shows only these (the latest) violations, and remembers them."""
         shown = tuple(violations)
         record = RetryRecord(attempt=len(self.retry_history) + 1, violations=shown)
-        return replace(self, retry_feedback=shown, retry_history=(*self.retry_history, record))
+        return checked(replace(self, retry_feedback=shown, retry_history=(*self.retry_history, record)))
+
+    def with_refine_feedback(self, text: str) -> ContextObject:
+        """This context with ``@refine`` feedback; the call's opaque texts in it are named, not quoted."""
+        return checked(replace(self, refine_feedback=opacity.scrub(text, self.opaque_inputs)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -209,11 +208,9 @@ def build_context(
     inline: dict[str, Any] = {}
     hidden: dict[str, Any] = {}
     for param in spec.params:
-        value = arguments[param.name]
-        if param.opaque:
-            hidden[param.name] = jsonable(value, param.name, {})
-        else:
-            inline[param.name] = jsonable(value, param.name, hidden)
+        form = opacity.split(arguments[param.name], param.annotation, param.name, hidden)
+        if param.name not in hidden:  # else the whole parameter is opaque (`opaque[T]`, or `opaque[T] | None`)
+            inline[param.name] = form
     inherited = flow.context if flow is not None else ()
     ctx = ContextObject(
         function_name=spec.qualname,
@@ -229,8 +226,10 @@ def build_context(
         response_format=response_format(spec, mode),
         model=model,
     )
-    if hidden:
-        _refuse_leaks(spec, ctx)
+    for name, value in hidden.items():
+        opacity.remember(value, f"opaque input `{name}` of {spec.qualname}")
+    checked(ctx)  # first: the same call's opaque input is the more useful name in the error
+    _refuse_tracked(ctx)
     return ctx
 
 
@@ -246,46 +245,50 @@ def debug_log(ctx: ContextObject, attempt: int) -> None:
     log.debug("%s", json.dumps(dump, ensure_ascii=False, default=str))
 
 
-def _refuse_leaks(spec: InferSpec, ctx: ContextObject) -> None:
-    """An opaque value must never appear in instruction text, however it got there."""
-    text = ctx.instruction_text()
-    for name, value in ctx.opaque_inputs.items():
-        needle = value if isinstance(value, str) else canonical_json(value)
-        if len(needle) >= _LEAK_MIN_CHARS and needle in text:
+def checked(ctx: ContextObject) -> ContextObject:
+    """``ctx`` if none of the call's opaque texts, in any form rendering gives them, is in its instructions.
+
+    Else ``StratumCompileError``, before anything is sent. Run again when
+    feedback is added, which changes the instruction text.
+    """
+    if ctx.opaque_inputs:
+        name = opacity.find_leak(ctx.instruction_text(), ctx.opaque_inputs)
+        if name is not None:
             raise StratumCompileError(
-                f"@infer {spec.qualname}: the value of opaque input `{name}` appears in the "
+                f"@infer {ctx.function_name}: the value of opaque input `{name}` appears in the "
                 "instruction text (through another input or a context string); opaque data "
                 "must only travel in the attachment"
             )
+    return ctx
+
+
+def _refuse_tracked(ctx: ContextObject) -> None:
+    """No plain input may be a text already seen as opaque data (``opacity.remember``)."""
+    for path, text in _texts(ctx.input_bindings, ""):
+        seen = opacity.recalled(text)
+        if seen is not None:
+            raise StratumCompileError(
+                f"@infer {ctx.function_name}: input `{path}` carries a text seen before as {seen}; "
+                "declare the parameter opaque[...] (or pass the contract that declares the field) "
+                "so that it travels in the attachment, never in instruction text"
+            )
+
+
+def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` for every string value of an inline input."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _texts(item, f"{path}[{i}]")
 
 
 def jsonable(value: Any, path: str, hidden: dict[str, Any]) -> Any:
-    """JSON-able form of ``value``; opaque contract fields are moved to ``hidden``."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, BaseModel):
-        secret = opaque_fields(type(value))
-        out: dict[str, Any] = {}
-        for name in type(value).model_fields:
-            item = getattr(value, name)
-            if name in secret:
-                hidden[f"{path}.{name}"] = jsonable(item, f"{path}.{name}", {})
-            else:
-                out[name] = jsonable(item, f"{path}.{name}", hidden)
-        return out
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v, f"{path}.{k}", hidden) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v, f"{path}[{i}]", hidden) for i, v in enumerate(value)]
-    from pydantic_core import PydanticSerializationError
-
-    try:
-        return any_adapter().dump_python(value, mode="json")
-    except PydanticSerializationError:
-        raise TypeError(
-            f"input `{path}` of type {type(value).__name__} cannot be rendered into a prompt; "
-            "pass JSON-like data, a pydantic model, or a dataclass"
-        ) from None
+    """JSON-able form of ``value`` (of no declared type); opaque parts it declares go to ``hidden``."""
+    return opacity.split(value, Any, path, hidden)
 
 
 def _render(template: Template, arguments: Mapping[str, Any]) -> str:
@@ -334,7 +337,7 @@ def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str)
         if by_name[name].opaque_fields:
             hidden = ", ".join(sorted(by_name[name].opaque_fields))
             raise StratumCompileError(
-                f"@infer {owner}: {role} interpolates `{name}`, whose contract has opaque field(s) {hidden}"
+                f"@infer {owner}: {role} interpolates `{name}`, whose type declares opaque field(s) {hidden}"
             )
         fields.append(name)
     return Template(text=text, fields=tuple(fields))

@@ -72,6 +72,9 @@ class TraceRecord:
     temperature: float | None = None
     kind: RecordKind = "infer"
     warmup_ms: float = 0.0
+    #: The provider reported usage no honest one would: more output tokens
+    #: than the request's ``max_tokens``, or negative tokens or cost.
+    impossible_usage: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -21,6 +21,7 @@ from typing import Any
 
 import anthropic
 
+from .._json import canonical_json
 from .._retry import retry_after
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
@@ -71,6 +72,10 @@ class AnthropicClient:
                 raise TransientError(f"{type(exc).__name__}: {exc}", _retry_after(exc), exc) from exc
             raise
         return _response(message)
+
+    def cache_identity(self) -> str:
+        """The endpoint every request goes to, for cache keys (credentials left out)."""
+        return canonical_json({"client": "anthropic", "base_url": str(self.sdk.base_url)})
 
     def model_info(self, model: str) -> ModelInfo | None:
         return ModelInfo(supports_json_schema=True)  # through a forced tool call

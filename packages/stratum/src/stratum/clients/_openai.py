@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 
+from .._json import canonical_json
 from .._retry import retry_after
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
@@ -70,6 +71,10 @@ class OpenAIClient:
             output_tokens=getattr(usage, "completion_tokens", None),
             refusal=getattr(message, "refusal", None),
         )
+
+    def cache_identity(self) -> str:
+        """The endpoint every request goes to, for cache keys (credentials left out)."""
+        return canonical_json({"client": "openai", "base_url": str(self.sdk.base_url)})
 
     def model_info(self, model: str) -> ModelInfo | None:
         return ModelInfo(supports_json_schema=self._schema)
