@@ -13,6 +13,7 @@ review stops them, and its trace record says how long it waited (``warmup_ms``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import scope
 
 if TYPE_CHECKING:
+    import asyncio
     from concurrent.futures import Future
 
     from .budget import Envelope
@@ -71,11 +73,25 @@ async def ready(client: Any, model: str, *, envelope: Envelope, flow: scope.Flow
         return 0.0
     import asyncio  # the running loop's; already loaded
 
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: Future[None]) -> None:
+        # Called in the warm-up's thread (or here, if it is already done). A loop closed
+        # meanwhile has nobody waiting; the warm-up itself is never cancelled by a waiter.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, woken)
+
     started = time.perf_counter()
+    future.add_done_callback(wake)
     with scope.clock_stopped(flow, envelope):
-        # shield: a caller that gives up must not cancel the warm-up others wait for
-        await asyncio.shield(asyncio.wrap_future(future))
+        await woken
     return (time.perf_counter() - started) * 1000.0
+
+
+def _settle(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 def wait_warm(client: Any, models: tuple[str, ...], timeout_s: float | None) -> None:
