@@ -77,7 +77,9 @@ def test_a_200_kb_prompt_raises_budget_exceeded_within_50_ms_of_its_deadline(ser
     server.respond = lambda _body: GOOD
     server.hold()
     try:
-        result = first_call(server, prompt_chars=200_000, usd=0.05)  # ~50k tokens: priced, counted, sent
+        # ~50k tokens cost more than the product page's $0.001: a limit they fit under, so that the
+        # prompt is still priced, counted (off the loop) and sent before the time runs out.
+        result = first_call(server, prompt_chars=200_000, usd=0.05)
     finally:
         server.release()
     assert_on_time(result)

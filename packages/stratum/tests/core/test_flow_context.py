@@ -69,3 +69,8 @@ def test_flow_context_must_be_strings() -> None:
 
         @flow(context=[42])  # type: ignore[list-item]
         async def bad() -> None: ...
+
+    with pytest.raises(StratumCompileError):
+
+        @flow(context=42)  # type: ignore[arg-type]
+        async def worse() -> None: ...

@@ -255,6 +255,8 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequ
     """
     if budget is not None and not isinstance(budget, Budget):
         raise StratumCompileError(f"@flow: budget must be a stratum.Budget, got {budget!r}")
+    if not isinstance(context, (str, Sequence)):
+        raise StratumCompileError(f"@flow: context must be a string or a list of strings, got {context!r}")
     annotations = _as_tuple(context)
     for note in annotations:
         if not isinstance(note, str):

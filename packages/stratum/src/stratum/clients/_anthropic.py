@@ -5,7 +5,8 @@ contract travels as the input schema of one tool the model is made to call
 (``tool_choice``), and the tool call's input is the answer. In JSON mode the
 contract is in the system prompt and the answer is the text. The system
 message goes in ``system``; ``max_tokens``, which the API requires, defaults
-to ``max_tokens=`` of this client when no budget caps it.
+to ``max_tokens=`` of this client when no budget caps it; a temperature above
+1 (the API's maximum) is sent as 1.
 
 Loaded only when such a client is given (it imports the ``anthropic`` SDK).
 The SDK's own retries are switched off (Stratum retries inside the budget,
