@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
@@ -162,6 +165,79 @@ def mcp_client(
                 yield Client(session)
 
     return connect
+
+
+class RawServer:
+    """A `stratum-mcp` subprocess spoken to line by line, for what an SDK client would never send."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+
+    def send(self, message: dict[str, Any] | str) -> None:
+        """Write one line: a message as JSON, or raw text exactly as given."""
+        assert self.process.stdin is not None
+        line = message if isinstance(message, str) else json.dumps(message)
+        self.process.stdin.write(line.encode("utf-8", errors="surrogatepass") + b"\n")
+        self.process.stdin.flush()
+
+    def receive(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The next message the server wrote (bounded wait)."""
+        return dict(json.loads(self._lines.get(timeout=timeout)))
+
+    def request(self, request_id: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, **({"params": params} if params else {})})
+        return self.receive()
+
+    def call(self, request_id: int, tool: str, **arguments: Any) -> dict[str, Any]:
+        answer = self.request(request_id, "tools/call", {"name": tool, "arguments": arguments})
+        return dict(answer["result"]["structuredContent"])
+
+    def initialize(self) -> dict[str, Any]:
+        answer = self.request(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                "clientInfo": {"name": "raw", "version": "1"}})
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return answer
+
+    def close_stdin(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
+    def stderr(self) -> str:
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode("utf-8", errors="replace")
+
+
+@pytest.fixture
+def raw_server(server_command: str, server_env: Callable[..., dict[str, str]],
+               tmp_path: Path) -> Iterator[Callable[..., RawServer]]:
+    """``raw_server(db)``: a `stratum-mcp` subprocess on store ``db`` with raw access to its stdin and stdout."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(db: Path | None = None, *args: str) -> RawServer:
+        db = db or tmp_path / "flows.db"
+        process = subprocess.Popen([server_command, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=server_env(db), cwd=tmp_path)
+        started.append(process)
+        return RawServer(process)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 @pytest.fixture

@@ -41,7 +41,8 @@ def run_to_json(run: FlowRun) -> dict[str, Any]:
                         "finished_ms": a.finished_ms,
                         "outcome": a.outcome,
                         "violations": [
-                            {"kind": v.kind, "where": v.where, "message": v.message, "actual": v.actual}
+                            {"kind": v.kind, "where": v.where, "message": v.message, "actual": v.actual,
+                             "expected": v.expected}
                             for v in a.violations
                         ],
                     }

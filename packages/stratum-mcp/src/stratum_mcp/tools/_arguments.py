@@ -1,0 +1,112 @@
+"""Tool arguments, declared once and checked in one place, before any tool body runs.
+
+Each tool lists its :class:`Param` values. :func:`input_schema` turns them into
+the JSON Schema a client sees in ``tools/list`` (every parameter typed and
+described, unknown arguments refused), and :func:`parse_arguments` checks a
+call's arguments against the same declaration, raising
+:class:`~stratum_mcp.errors.ArgumentsInvalid` with one violation per problem
+(the argument, what was expected, what was sent), which the tools answer in
+the server's JSON error format like every other mistake::
+
+    params = (Param("flow_id", "string", "The flow_id returned by stratum_plan."),)
+    values = parse_arguments("stratum_audit", params, {"flow_id": 5})   # raises: expected string, got integer
+
+An ``object`` argument sent as a string that holds a JSON object is accepted
+and parsed: some clients send nested objects as their JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from stratum_mcp._messages import json_type, preview, suggest
+from stratum_mcp._problems import Violation
+from stratum_mcp.errors import ArgumentsInvalid, ArgumentTooLarge
+
+__all__ = ["Param", "input_schema", "parse_arguments"]
+
+Kind = Literal["string", "object"]
+
+_CHECKS: dict[str, type | tuple[type, ...]] = {"string": str, "object": dict}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument of a tool: its name, JSON type, description for the model, and whether it is required."""
+
+    name: str
+    kind: Kind
+    description: str
+    required: bool = True
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.kind, "description": self.description}
+        if self.kind == "object":
+            out["additionalProperties"] = True
+        return out
+
+
+def input_schema(params: Sequence[Param]) -> dict[str, Any]:
+    """The JSON Schema of a tool's arguments, as ``tools/list`` publishes it."""
+    return {
+        "type": "object",
+        "properties": {p.name: p.schema() for p in params},
+        "required": [p.name for p in params if p.required],
+        "additionalProperties": False,
+    }
+
+
+def parse_arguments(tool: str, params: Sequence[Param], arguments: Mapping[str, Any] | None,
+                    *, max_bytes: int) -> dict[str, Any]:
+    """The arguments by name, each of its declared type (``None`` for an absent optional one).
+
+    Raises :class:`ArgumentsInvalid` listing every missing, unknown or
+    mistyped argument, or :class:`ArgumentTooLarge` for an object sent as text
+    longer than ``max_bytes``.
+    """
+    given = dict(arguments or {})
+    declared = {p.name: p for p in params}
+    values: dict[str, Any] = {}
+    violations: list[Violation] = []
+    for param in params:
+        if given.get(param.name) is None:
+            # An explicit null is taken as absent: clients fill optional arguments with null.
+            if param.required:
+                violations.append(Violation("argument", param.name, "required argument is missing",
+                                            expected=param.kind))
+            values[param.name] = None
+            continue
+        value = _coerce(param, given[param.name], max_bytes)
+        if isinstance(value, Violation):
+            violations.append(value)
+        else:
+            values[param.name] = value
+    for name, value in given.items():
+        if name not in declared:
+            hint = suggest(name, list(declared))
+            violations.append(Violation("argument", str(name)[:80], "unknown argument" + (f"; {hint}" if hint else ""),
+                                        preview(value), f"one of the arguments: {', '.join(declared)}"))
+    if violations:
+        raise ArgumentsInvalid(tool, sorted(violations, key=lambda v: v.where))
+    return values
+
+
+def _coerce(param: Param, value: Any, max_bytes: int) -> Any:
+    if isinstance(value, _CHECKS[param.kind]):
+        return value
+    if param.kind == "object" and isinstance(value, str):
+        if len(value) > max_bytes:
+            raise ArgumentTooLarge(param.name, max_bytes, len(value))
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+        return Violation("argument", param.name, "expected object, got string (send the object itself)",
+                         preview(value), "object")
+    return Violation("argument", param.name, f"expected {param.kind}, got {json_type(value)}", preview(value),
+                     param.kind)
