@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -238,6 +239,40 @@ def raw_server(server_command: str, server_env: Callable[..., dict[str, str]],
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+@pytest.fixture
+def cli(server_command: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``cli(ARGS, cwd=..., home=..., env=...)``: `stratum-mcp ARGS` as a user would run it, with a temporary HOME.
+
+    PATH is the caller's with this installation's bin directory first (where `pip install` puts
+    `stratum-mcp`), the umask the usual 022, and ``env`` adds or overrides variables.
+    """
+
+    def run(args: list[str], *, cwd: Path, home: Path, env: dict[str, str] | None = None,
+            path: str | None = None) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if k in ("LANG", "SYSTEMROOT", "TMPDIR")}
+        bin_dir = str(Path(server_command).parent)
+        base["PATH"] = path if path is not None else os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+        base["HOME"] = str(home)
+        return subprocess.run([server_command, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True,
+                              text=True, timeout=120, check=False, umask=0o022)
+
+    return run
+
+
+@pytest.fixture
+def spaces(tmp_path: Path) -> tuple[Path, Path]:
+    """A temporary home and a git project (made by `git init` when git is installed, as Claude Code expects)."""
+    home, project = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    project.mkdir()
+    git = shutil.which("git")
+    if git is not None:
+        subprocess.run([git, "init", "-q", str(project)], check=True, timeout=60, capture_output=True)
+    else:
+        (project / ".git").mkdir()
+    return home, project.resolve()
 
 
 @pytest.fixture

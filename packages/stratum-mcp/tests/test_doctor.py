@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def cli(server_command: str) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``cli(ARGS, cwd=..., home=...)``: `stratum-mcp ARGS` in ``cwd`` with a temporary HOME, as a user would run it."""
-
-    def run(args: list[str], *, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "SYSTEMROOT", "TMPDIR")}
-        env["HOME"] = str(home)
-        return subprocess.run([server_command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
-
-    return run
-
-
-@pytest.fixture
-def spaces(tmp_path: Path) -> tuple[Path, Path]:
-    home, project = tmp_path / "home", tmp_path / "project"
-    home.mkdir()
-    (project / ".git").mkdir(parents=True)
-    return home, project.resolve()
 
 
 def test_doctor_starts_each_configured_server_and_gets_its_tools(cli: Any, spaces: tuple[Path, Path]) -> None:

@@ -131,7 +131,7 @@ def plan_setup(root: Path, clients: tuple[str, ...], *, force: bool = False) -> 
             ensure_writable(path)
     except SetupError as exc:
         return replace(plan, problems=(exc,))
-    changes.append(FileChange(path, current, written, "the setup manifest"))
+    changes.append(FileChange(path, current, written, "the setup manifest", private=True))
     return replace(plan, changes=tuple(changes), notes=tuple(notes), dirs_to_remove=tuple(retired))
 
 

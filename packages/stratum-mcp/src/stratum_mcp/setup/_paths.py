@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from stratum_mcp._config import stratum_home
 from stratum_mcp.errors import ProjectNotFound
 
 __all__ = ["SERVER_NAME", "ServerLaunch", "claude_home", "find_project_root", "server_launch", "stratum_command",
@@ -39,11 +40,6 @@ def claude_home() -> Path:
     """Claude Code's configuration directory: ``$CLAUDE_CONFIG_DIR``, else ``~/.claude``."""
     configured = os.environ.get("CLAUDE_CONFIG_DIR")
     return Path(configured).expanduser() if configured else Path.home() / ".claude"
-
-
-def stratum_home() -> Path:
-    """Where stratum-mcp keeps its own state (the flow store, the setup manifest): ``~/.stratum``."""
-    return Path.home() / ".stratum"
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def plan_uninstall(root: Path, clients: tuple[str, ...] | None = None, *, force:
     except SetupError as exc:
         return replace(plan, problems=(exc,))
     if before is not None:
-        changes.append(FileChange(path, before, after, "the setup manifest"))
+        changes.append(FileChange(path, before, after, "the setup manifest", private=True))
     if after is None:
         dirs.extend(Path(d) for d in manifest.home_dirs)
     return replace(plan, changes=tuple(changes), notes=tuple(notes), dirs_to_remove=tuple(dirs))
