@@ -119,3 +119,31 @@ def test_setup_then_uninstall_from_the_command_line_leaves_no_trace(cli: Any, sp
     assert (project / ".codex" / "config.toml").read_text() == 'model = "o3"\n'
     assert sorted(p.name for p in project.iterdir()) == [".codex", ".git"]
     assert list(home.iterdir()) == []
+
+
+def test_crlf_files_stay_crlf_and_doctor_agrees_with_setup_that_nothing_changed(
+    cli: Any, spaces: tuple[Path, Path], snapshot: Any,
+) -> None:
+    home, project = spaces
+    originals = {
+        "CLAUDE.md": b"# Notes\r\n\r\nKeep it short.\r\n",
+        "AGENTS.md": b"# Agents\r\n",
+        ".mcp.json": b'{\r\n  "mcpServers": {\r\n    "other": {"command": "other"}\r\n  }\r\n}\r\n',
+        ".codex/config.toml": b'model = "o3"\r\n',
+    }
+    (project / ".codex").mkdir()
+    for name, data in originals.items():
+        (project / name).write_bytes(data)
+    before = snapshot(project)
+    assert cli(["setup", "--client", "claude", "--client", "codex"], cwd=project, home=home).returncode == 0
+    for name in originals:
+        data = (project / name).read_bytes()
+        assert data.count(b"\n") == data.count(b"\r\n"), name  # every line ends CRLF, ours too
+    again = cli(["setup", "--client", "claude", "--client", "codex"], cwd=project, home=home)
+    assert "Nothing to change" in again.stdout
+    done = cli(["doctor"], cwd=project, home=home)
+    assert "[ok  ] CLAUDE.md: execution-model block is current" in done.stdout
+    assert "[ok  ] AGENTS.md: execution-model block is current" in done.stdout
+    assert "not this version's" not in done.stdout
+    assert cli(["uninstall"], cwd=project, home=home).returncode == 0
+    assert snapshot(project) == before

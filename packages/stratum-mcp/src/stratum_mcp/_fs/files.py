@@ -21,8 +21,8 @@ from typing import Literal
 
 from stratum_mcp.errors import FileChanged, FileReadOnly, FileUnreadable, WriteFailed
 
-__all__ = ["MAX_FILE_BYTES", "Action", "FileChange", "apply_changes", "ensure_writable", "private_dir", "read_text",
-           "remove_empty_dirs", "render_change"]
+__all__ = ["MAX_FILE_BYTES", "Action", "FileChange", "apply_changes", "ensure_writable", "line_ending",
+           "private_dir", "read_text", "remove_empty_dirs", "render_change", "with_line_ending"]
 
 #: Config files, CLAUDE.md and MEMORY.md are small; anything bigger is not what we think it is.
 MAX_FILE_BYTES = 1024 * 1024
@@ -96,6 +96,17 @@ def read_text(path: Path, *, limit: int = MAX_FILE_BYTES) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FileUnreadable(path, f"not UTF-8 text (byte {exc.start})") from None
+
+
+def line_ending(text: str | None) -> str:
+    """The file's own line ending: ``\\r\\n`` if it has any, else ``\\n`` (also for a new file)."""
+    return "\r\n" if text and "\r\n" in text else "\n"
+
+
+def with_line_ending(text: str, ending: str) -> str:
+    """``text`` with every line ending made ``ending``, so an edit keeps a CRLF file CRLF."""
+    unified = text.replace("\r\n", "\n")
+    return unified if ending == "\n" else unified.replace("\n", ending)
 
 
 def ensure_writable(path: Path) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from stratum_mcp._fs import line_ending, with_line_ending
 from stratum_mcp.errors import ConfigUnparsable
 from stratum_mcp.setup._paths import SERVER_NAME, ServerLaunch
 
@@ -149,10 +150,10 @@ def _json_servers(path: Path, data: dict[str, Any], *, create: bool) -> dict[str
 
 
 def _json_dump(data: dict[str, Any], original: str | None) -> str:
-    # Keep the file's indentation when it has one, so the diff shows only our entry.
+    # Keep the file's indentation and line endings, so the diff shows only our entry.
     match = re.search(r"^([ \t]+)\"", original or "", re.MULTILINE)
     indent: str | int = match.group(1) if match else 2
-    return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+    return with_line_ending(json.dumps(data, indent=indent, ensure_ascii=False) + "\n", line_ending(original))
 
 
 # --- TOML (.codex/config.toml): tomllib judges validity, tomlkit edits without losing comments
@@ -193,7 +194,7 @@ def _toml_with(path: Path, text: str | None, launch: ServerLaunch) -> str:
     else:
         table[SERVER_NAME]["command"] = launch.command
         table[SERVER_NAME]["args"] = list(launch.args)
-    return tomlkit.dumps(document)
+    return with_line_ending(tomlkit.dumps(document), line_ending(text))  # tomlkit writes new lines as LF
 
 
 def _toml_without(path: Path, text: str) -> str:
@@ -208,4 +209,4 @@ def _toml_without(path: Path, text: str) -> str:
     del table[SERVER_NAME]
     if not servers.keys() - {SERVER_NAME}:
         del document["mcp_servers"]
-    return tomlkit.dumps(document)
+    return with_line_ending(tomlkit.dumps(document), line_ending(text))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
-from stratum_mcp._fs import block_body, read_text
+from stratum_mcp._fs import block_body, read_text, with_line_ending
 from stratum_mcp.errors import SetupError
 from stratum_mcp.setup._clients import CLIENTS, Client, ServerEntry, read_server
 from stratum_mcp.setup._instructions import EXECUTION_MODEL, execution_model
@@ -193,7 +193,8 @@ def _instructions_check(root: Path, client: Client) -> Check:
         return Check("warn", subject, str(exc), "fix the markers, then run `stratum-mcp setup`")
     if body is None:
         return Check("warn", subject, "has no execution-model block", "run `stratum-mcp setup`")
-    if body.strip() != execution_model(skills=client.installs_skills).strip():
+    # Line endings are not content: setup keeps a CRLF file CRLF, and says "nothing to change" for it.
+    if with_line_ending(body, "\n").strip() != execution_model(skills=client.installs_skills).strip():
         return Check("warn", subject, "the execution-model block is not this version's",
                      "run `stratum-mcp setup` to update it")
     return Check("ok", subject, "execution-model block is current")
