@@ -275,6 +275,45 @@ def spaces(tmp_path: Path) -> tuple[Path, Path]:
     return home, project.resolve()
 
 
+_FAKE_CLIENT = """\
+#!{python}
+# Prints what the real `{name}` printed for these arguments (recorded in tests/clients/recorded.json).
+import json, sys
+recordings = json.load(open({recordings!r}, encoding="utf-8"))
+answer = recordings.get(" ".join(["{name}", *sys.argv[1:]]), {{}}).get({state!r})
+if answer is None:
+    sys.exit("fake {name}: no recording for " + " ".join(sys.argv[1:]))
+sys.stdout.write(answer["stdout"])
+sys.stderr.write(answer["stderr"])
+sys.exit(answer["returncode"])
+"""
+
+
+@pytest.fixture
+def fake_clients(tmp_path: Path) -> Callable[..., str]:
+    """``fake_clients(claude="pending", codex="missing")``: a PATH whose `claude`/`codex` print a recorded answer.
+
+    The recordings are real runs of `claude mcp get stratum` and `codex mcp get stratum --json`. The PATH
+    returned has the fakes first, then this installation's bin directory and git's (real clients installed
+    beside git are shadowed by the fakes).
+    """
+    recordings = Path(__file__).parent / "clients" / "recorded.json"
+
+    def make(**states: str) -> str:
+        bin_dir = tmp_path / "fake-bin"
+        bin_dir.mkdir(exist_ok=True)
+        for name, state in states.items():
+            script = bin_dir / name
+            script.write_text(_FAKE_CLIENT.format(python=sys.executable, name=name, state=state,
+                                                  recordings=str(recordings)))
+            script.chmod(0o755)
+        git = shutil.which("git")
+        return os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
+                                *([str(Path(git).parent)] if git else [])])
+
+    return make
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary HOME for setup, uninstall, doctor and learn: the real ~/.claude is never touched."""
