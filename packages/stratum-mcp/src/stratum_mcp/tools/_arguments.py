@@ -1,6 +1,6 @@
 """Tool arguments, declared once and checked in one place, before any tool body runs.
 
-Each tool lists its :class:`Param` values. :func:`input_schema` turns them into
+Each tool lists its :class:`~._catalog.Param` values. :func:`input_schema` turns them into
 the JSON Schema a client sees in ``tools/list`` (every parameter typed and
 described, unknown arguments refused), and :func:`parse_arguments` checks a
 call's arguments against the same declaration, raising
@@ -8,7 +8,7 @@ call's arguments against the same declaration, raising
 (the argument, what was expected, what was sent), which the tools answer in
 the server's JSON error format like every other mistake::
 
-    params = (Param("flow_id", "string", "The flow_id returned by stratum_plan."),)
+    params = (Param("flow_id", "string", "The flow_id returned by stratum_plan."),)  # declared in _catalog
     values = parse_arguments("stratum_audit", params, {"flow_id": 5})   # raises: expected string, got integer
 
 An ``object`` argument sent as a string that holds a JSON object is accepted
@@ -19,44 +19,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from stratum_mcp._messages import json_type, preview, suggest
 from stratum_mcp._problems import Violation
 from stratum_mcp.errors import ArgumentsInvalid, ArgumentTooLarge
+from stratum_mcp.tools._catalog import Param
 
-__all__ = ["Param", "input_schema", "parse_arguments"]
-
-Kind = Literal["string", "object"]
+__all__ = ["input_schema", "parse_arguments"]
 
 _CHECKS: dict[str, type | tuple[type, ...]] = {"string": str, "object": dict}
-
-
-@dataclass(frozen=True)
-class Param:
-    """One argument of a tool: its name, JSON type, description for the model, and whether it is required."""
-
-    name: str
-    kind: Kind
-    description: str
-    required: bool = True
-
-    def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.kind, "description": self.description}
-        if self.kind == "object":
-            out["additionalProperties"] = True
-        return out
 
 
 def input_schema(params: Sequence[Param]) -> dict[str, Any]:
     """The JSON Schema of a tool's arguments, as ``tools/list`` publishes it."""
     return {
         "type": "object",
-        "properties": {p.name: p.schema() for p in params},
+        "properties": {p.name: _schema(p) for p in params},
         "required": [p.name for p in params if p.required],
         "additionalProperties": False,
     }
+
+
+def _schema(param: Param) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": param.kind, "description": param.description}
+    if param.kind == "object":
+        out["additionalProperties"] = True
+    return out
 
 
 def parse_arguments(tool: str, params: Sequence[Param], arguments: Mapping[str, Any] | None,

@@ -1,27 +1,36 @@
 """The tools this server offers: for each, what the model reads, its arguments, and its body.
 
 A tool is one :class:`Tool` in :data:`TOOLS`. Its body receives the service
-and the arguments already checked against its :class:`Param` list (see
+and the arguments already checked against its :class:`Param` list (by
 :mod:`._arguments`), calls one :class:`~stratum_mcp.FlowService` operation,
 and maps the answer with a ``*_payload`` function; errors it raises become
-tool results in :mod:`._results`. Nothing here imports the MCP SDK, so the
-catalog costs nothing at start-up.
+tool results in :mod:`._results`. This module imports nothing heavy: the
+server needs it to answer ``initialize``, and the argument checks, errors and
+results load on the first ``tools/list`` or call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from stratum_mcp.tools._arguments import Param
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from stratum_mcp._service import FlowService
 
-__all__ = ["INSTRUCTIONS", "TOOLS", "Tool"]
+__all__ = ["INSTRUCTIONS", "TOOLS", "Param", "Tool"]
 
 Body = Callable[["FlowService", Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument of a tool: its name, JSON type, description for the model, and whether it is required."""
+
+    name: str
+    kind: Literal["string", "object"]
+    description: str
+    required: bool = True
 
 
 @dataclass(frozen=True)

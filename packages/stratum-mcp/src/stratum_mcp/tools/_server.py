@@ -27,7 +27,6 @@ from mcp_types import CallToolResult, ListToolsResult, TextContent, Tool, ToolAn
 
 from stratum_mcp._config import ServerConfig
 from stratum_mcp._version import __version__
-from stratum_mcp.tools._arguments import input_schema, parse_arguments
 from stratum_mcp.tools._catalog import INSTRUCTIONS, TOOLS
 from stratum_mcp.tools._threads import in_daemon_thread
 
@@ -109,6 +108,8 @@ class ToolRunner:
         limit = self._config.limits.argument_bytes
 
         def work() -> dict[str, Any]:
+            from stratum_mcp.tools._arguments import parse_arguments
+
             if tool is None:
                 from stratum_mcp._messages import suggest
                 from stratum_mcp.errors import UnknownTool
@@ -150,6 +151,8 @@ class ToolRunner:
 
 def tool_listing() -> ListToolsResult:
     """What ``tools/list`` answers: every tool of the catalog with its argument schema and hints."""
+    from stratum_mcp.tools._arguments import input_schema
+
     return ListToolsResult(tools=[
         Tool(
             name=tool.name,
