@@ -121,7 +121,7 @@ def bench_litellm(calls: int = 300) -> None:
         url = server.stdout.readline().strip()  # type: ignore[union-attr]
         client = LiteLLMClient(api_base=url, api_key="sk-bench")
         stratum.configure(client=client, default_model="openai/gpt-4o-mini")
-        ctx = stratum.compiler.compile_prompt(classify, text="Great product")
+        ctx = stratum.compile_prompt(classify, text="Great product")
         fmt = {"type": "json_schema", "json_schema": {"name": "Sentiment", "schema": classify.spec.output.strict,
                                                       "strict": True}}  # fmt: skip
 

@@ -14,8 +14,7 @@ from pydantic import BaseModel
 
 import stratum
 from _support import start
-from stratum import Budget, ConvergenceFailure, compute, contract, infer
-from stratum.decorators import refine
+from stratum import Budget, ConvergenceFailure, compute, contract, infer, refine
 
 
 @contract

@@ -62,7 +62,8 @@ def infer_through_litellm() -> None:
             client=LiteLLMClient(api_base=srv.url, api_key="sk-local"), default_model="openai/gpt-4o-mini"
         )
         result = stratum.run(classify(text="Great product"))
-        check(result == Sentiment(label="positive", confidence=0.9), "an @infer call through LiteLLM returns the contract")
+        expected = Sentiment(label="positive", confidence=0.9)
+        check(result == expected, "an @infer call through LiteLLM returns the contract")
         check(len(srv.requests) == 2, "the failed ensure was retried once (2 requests)")
         record = stratum.trace.all_records()[-1]
         check(record.attempts == 2 and record.error is None, "the trace record shows 2 attempts and no error")

@@ -60,7 +60,7 @@ def test_right_after_setup_doctor_says_claude_needs_approval_and_codex_trust_and
     home, project = both
     done = cli(["doctor"], cwd=project, home=home)
     assert done.returncode == 1, done.stdout  # nothing would load the server, though it starts and answers
-    assert "[ok  ] .mcp.json server: started and listed 4 tools" in done.stdout
+    assert "[ok  ] .mcp.json server: started and listed 14 tools" in done.stdout
     assert verdicts(done.stdout) == {
         "claude": f"needs approval (run `claude` in {project} and approve `stratum` when it asks, or add "
                   '"enabledMcpjsonServers": ["stratum"] to .claude/settings.local.json)',

@@ -1,11 +1,18 @@
-"""Shared fixtures: a clean runtime per test, and no way out of 127.0.0.1."""
+"""Shared fixtures: a clean runtime per test, no way out of 127.0.0.1, and the suite's helpers.
+
+Helpers a user of stratum would want too live in ``stratum.testing``
+(``prompt_text``, ``AwaitableQueueSink``); the ones only this suite needs are
+fixtures here, so test modules never import each other or this file.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 # LiteLLM downloads its price map at import time unless told to use the
@@ -106,3 +113,89 @@ def via_litellm(server: LocalOpenAIServer) -> LocalOpenAIServer:
         default_model="openai/gpt-4o-mini",
     )
     return server
+
+
+# -- helpers of the composition tests, as fixtures ------------------------------
+_LITELLM_DIR = f"{os.sep}litellm{os.sep}"
+
+
+def _live_tasks() -> set[asyncio.Task[Any]]:
+    current = asyncio.current_task()
+    out = set()
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if task is not current and not (code and _LITELLM_DIR in code.co_filename):
+            out.add(task)
+    return out
+
+
+@pytest.fixture
+def live_tasks() -> Callable[[], set[asyncio.Task[Any]]]:
+    """Tasks other than the current one.
+
+    LiteLLM starts its own fire-and-forget logging tasks after a successful
+    response; those are LiteLLM's, not branches Stratum left behind.
+    """
+    return _live_tasks
+
+
+async def _wait_until(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
+    async with asyncio.timeout(within_s):
+        for _ in iter(predicate, True):  # calls predicate() until it returns True
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Awaitable[None]]:
+    """Poll ``predicate`` until true, for at most ``within_s`` seconds.
+
+    The state it reads may be changed by the test server's own thread, which
+    cannot set an asyncio event of this loop; hence polling, bounded. The
+    bound is generous: it is reached only when the awaited state never comes.
+    """
+    return _wait_until
+
+
+@contextlib.contextmanager
+def _through_litellm(respond: Callable[[dict[str, Any]], Any]) -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer([{"result": True}], respond=respond) as server:
+        stratum.configure(
+            client=LiteLLMClient(api_base=server.url, api_key="sk-local-test"),
+            default_model="openai/gpt-4o-mini",
+        )
+        yield server
+
+
+@pytest.fixture
+def through_litellm() -> Callable[..., contextlib.AbstractContextManager[LocalOpenAIServer]]:
+    """Like ``via_litellm``, with answers computed from each request body: ``with through_litellm(respond):``.
+
+    Concurrent requests arrive in no fixed order, so a queue of answers would
+    not say which request gets which; ``respond`` decides from the prompt.
+    The first request is answered ``{"result": true}`` (see ``warm_litellm``).
+    """
+    return _through_litellm
+
+
+async def _warm_litellm() -> None:
+    @stratum.infer(intent="Warm up")
+    def ping(text: str) -> bool: ...
+
+    await ping(text="warm-up")
+    stratum.trace.clear()
+
+
+@pytest.fixture
+def warm_litellm() -> Callable[[], Awaitable[None]]:
+    """Import LiteLLM and open its client once, so timings measure the calls themselves."""
+    return _warm_litellm
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@pytest.fixture
+def now() -> Callable[[], float]:
+    """The running loop's clock: virtual seconds in a ``@virtual_time`` test."""
+    return _now

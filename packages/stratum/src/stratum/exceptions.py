@@ -33,11 +33,17 @@ Every error carries structured fields; tests and handlers should read those
 rather than parse messages.
 """
 
-from __future__ import annotations
+# This module's namespace is public (``stratum.exceptions``): what it needs
+# besides its own classes is imported for type checking only, or under a
+# private name.
+from __future__ import annotations as _annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+import dataclasses as _dataclasses
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, Literal
 
 __all__ = [
     "AttemptRecord",
@@ -65,7 +71,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@_dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Violation:
     """One reason an attempt was rejected.
 
@@ -74,7 +80,7 @@ class Violation:
     postcondition's source text and ``actual`` the values it read, when known.
     """
 
-    kind: Literal["parse", "ensure", "feedback"]
+    kind: Literal["parse", "ensure"]
     message: str
     condition: str | None = None
     field: str | None = None
@@ -84,7 +90,7 @@ class Violation:
         return self.message
 
 
-@dataclass(frozen=True, slots=True)
+@_dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptRecord:
     """What one failed attempt sent and received, kept for the retry history."""
 
@@ -130,6 +136,7 @@ class ContractFailure(StratumRuntimeError):
         function: str,
         violations: Sequence[Violation],
         history: Sequence[AttemptRecord],
+        *,
         raw_output: str | None,
         output: Any = None,
     ) -> None:
@@ -164,6 +171,7 @@ class BudgetExceeded(StratumRuntimeError):
         axis: Literal["time", "cost"],
         limit: float,
         spent: float,
+        *,
         function: str,
         scope: str | None = None,
         detail: str | None = None,
@@ -197,6 +205,7 @@ class ConsensusFailure(StratumRuntimeError):
         function: str,
         outputs: Sequence[Any],
         votes: Mapping[Any, int],
+        *,
         threshold: int,
         agree_on: str | None = None,
         errors: Sequence[BaseException | None] = (),
@@ -257,7 +266,9 @@ class HITLDeliveryError(StratumRuntimeError):
     ``status`` is the last HTTP status when the sink speaks HTTP.
     """
 
-    def __init__(self, review_id: str, sink: str, reason: str, attempts: int = 1, status: int | None = None) -> None:
+    def __init__(
+        self, review_id: str, sink: str, reason: str, *, attempts: int = 1, status: int | None = None
+    ) -> None:
         self.review_id = review_id
         self.sink = sink
         self.reason = reason
@@ -273,7 +284,7 @@ class InvalidDecision(StratumUsageError, TypeError):
     ``errors`` lists what did not fit, one line per problem.
     """
 
-    def __init__(self, review_id: str | None, expected: str, value: Any, errors: Sequence[str]) -> None:
+    def __init__(self, review_id: str | None, expected: str, value: Any, *, errors: Sequence[str]) -> None:
         self.review_id = review_id
         self.expected = expected
         self.value = value
@@ -306,6 +317,7 @@ class StabilityAssertionError(StratumRuntimeError, AssertionError):
         function: str,
         agreement: float,
         threshold: float,
+        *,
         distinct: Sequence[Any],
         counts: Sequence[int] = (),
     ) -> None:

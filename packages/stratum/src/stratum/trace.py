@@ -1,147 +1,48 @@
-"""Trace records: one per @infer call, success or failure, always kept.
+"""Trace records and spans: what every call did, and the tree a flow made.
 
-Records live in a bounded in-memory store (default 10,000, oldest dropped),
-whatever the export settings::
+Every ``@infer`` call, success or failure, leaves a ``TraceRecord`` in a
+bounded in-memory store (10,000 by default, oldest dropped), whatever the
+export settings::
 
     stratum.trace.all_records()             # every record, oldest first
     stratum.trace.records(function="classify", flow_id=fid)
     stratum.trace.clear()
+
+With ``configure(tracer=...)`` flows, ``@infer`` and ``@compute`` calls also
+make spans. A tracer is any object with ``export(span: SpanData)``
+(``Tracer``); ``stratum.exporters.otel(...)`` sends them over OTLP.
+``current_span()`` is the open span of the running task, e.g. to put its
+``trace_id`` in a log line. See ``docs/observability.md``.
 """
 
-from __future__ import annotations
+from ._observability.records import ErrorInfo, TraceRecord, TraceStore, all_records, clear, records, store
+from ._observability.spans import (
+    KIND_CLIENT,
+    KIND_INTERNAL,
+    STATUS_ERROR,
+    STATUS_UNSET,
+    Span,
+    SpanData,
+    SpanEvent,
+    Tracer,
+)
+from ._observability.spans import current as current_span
 
-import collections
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
-
-__all__ = ["ErrorInfo", "TraceRecord", "TraceStore", "all_records", "clear", "records", "store"]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    type: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRecord:
-    """What one @infer call did. ``error`` is set when the call failed."""
-
-    function: str
-    model: str | None
-    inputs: Mapping[str, Any]
-    opaque_inputs: tuple[str, ...]
-    compiled_prompt_hash: str | None
-    contract_hash: str
-    attempts: int
-    output: Any
-    duration_ms: float
-    cost_usd: float | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_hit: bool
-    retry_reasons: tuple[str, ...]
-    flow_id: str | None
-    review_id: str | None
-    error: ErrorInfo | None
-    started_at: datetime
-    transient_retries: int = 0
-    response_model: str | None = None
-    temperature: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (timestamps as ISO 8601)."""
-        data = asdict(self)
-        data["started_at"] = self.started_at.isoformat()
-        data["inputs"] = dict(self.inputs)
-        data["extra"] = dict(self.extra)
-        return data
-
-
-class TraceStore:
-    """A bounded, thread-safe ring of records with simple queries."""
-
-    def __init__(self, capacity: int) -> None:
-        self._lock = threading.Lock()
-        self._records: collections.deque[TraceRecord] = collections.deque(maxlen=capacity)
-        self.dropped = 0
-        self._listeners: list[Callable[[TraceRecord], None]] = []
-
-    def resize(self, capacity: int) -> None:
-        with self._lock:
-            if capacity != self._records.maxlen:
-                kept = list(self._records)[-capacity:]
-                self.dropped += len(self._records) - len(kept)
-                self._records = collections.deque(kept, maxlen=capacity)
-
-    def append(self, record: TraceRecord) -> None:
-        with self._lock:
-            if len(self._records) == self._records.maxlen:
-                self.dropped += 1
-            self._records.append(record)
-            listeners = tuple(self._listeners)
-        for listener in listeners:
-            listener(record)
-
-    def subscribe(self, listener: Callable[[TraceRecord], None]) -> Callable[[], None]:
-        """Call ``listener(record)`` for every new record; returns an unsubscribe."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def all(self) -> list[TraceRecord]:
-        with self._lock:
-            return list(self._records)
-
-    def query(self, function: str | None = None, flow_id: str | None = None) -> list[TraceRecord]:
-        with self._lock:
-            return [
-                r
-                for r in self._records
-                if (function is None or r.function == function or r.function.endswith("." + function))
-                and (flow_id is None or r.flow_id == flow_id)
-            ]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._records.clear()
-            self.dropped = 0
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-
-_store = TraceStore(10_000)
-
-
-def store() -> TraceStore:
-    return _store
-
-
-def all_records() -> list[TraceRecord]:
-    """Every kept record, oldest first."""
-    return _store.all()
-
-
-def records(function: str | None = None, flow_id: str | None = None) -> list[TraceRecord]:
-    """Records filtered by function (qualified or bare name) and/or flow id."""
-    return _store.query(function=function, flow_id=flow_id)
-
-
-def clear() -> None:
-    """Drop every kept record."""
-    _store.clear()
+__all__ = [
+    "ErrorInfo",
+    "KIND_CLIENT",
+    "KIND_INTERNAL",
+    "STATUS_ERROR",
+    "STATUS_UNSET",
+    "Span",
+    "SpanData",
+    "SpanEvent",
+    "TraceRecord",
+    "TraceStore",
+    "Tracer",
+    "all_records",
+    "clear",
+    "current_span",
+    "records",
+    "store",
+]

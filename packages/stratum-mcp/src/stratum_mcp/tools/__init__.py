@@ -8,7 +8,8 @@
 =================  ==============================================================
 module             holds
 =================  ==============================================================
-``_catalog``       the tools: description, parameters, body (one ``Tool`` each)
+``_descriptions``  what the model reads: the instructions and each tool's description
+``_catalog``       the tools: parameters and body (one ``Tool`` each)
 ``_arguments``     parameters as JSON Schema, and the one check of every call
 ``_results``       outcomes and typed errors as tool results
 ``_server``        the low-level server and :class:`ToolRunner` (daemon threads)
@@ -28,9 +29,11 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from stratum_mcp.tools._results import (
         audit_payload,
+        commit_payload,
         error_payload,
         internal_error_payload,
         outcome_payload,
+        timeouts_payload,
         validate_payload,
     )
     from stratum_mcp.tools._server import ToolRunner, build_server
@@ -40,10 +43,12 @@ __all__ = [
     "ToolRunner",
     "audit_payload",
     "build_server",
+    "commit_payload",
     "error_payload",
     "internal_error_payload",
     "outcome_payload",
     "serve",
+    "timeouts_payload",
     "validate_payload",
 ]
 
@@ -52,6 +57,8 @@ _LAZY = {
     "build_server": "stratum_mcp.tools._server",
     "serve": "stratum_mcp.tools._stdio",
     "audit_payload": "stratum_mcp.tools._results",
+    "commit_payload": "stratum_mcp.tools._results",
+    "timeouts_payload": "stratum_mcp.tools._results",
     "error_payload": "stratum_mcp.tools._results",
     "internal_error_payload": "stratum_mcp.tools._results",
     "outcome_payload": "stratum_mcp.tools._results",

@@ -11,8 +11,8 @@ the server's JSON error format like every other mistake::
     params = (Param("flow_id", "string", "The flow_id returned by stratum_plan."),)  # declared in _catalog
     values = parse_arguments("stratum_audit", params, {"flow_id": 5})   # raises: expected string, got integer
 
-An ``object`` argument sent as a string that holds a JSON object is accepted
-and parsed: some clients send nested objects as their JSON text.
+An ``object`` or ``array`` argument sent as a string that holds one is
+accepted and parsed: some clients send nested values as their JSON text.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from stratum_mcp.tools._catalog import Param
 
 __all__ = ["input_schema", "parse_arguments"]
 
-_CHECKS: dict[str, type | tuple[type, ...]] = {"string": str, "object": dict}
+_CHECKS: dict[str, type | tuple[type, ...]] = {"string": str, "object": dict, "array": list}
 
 
 def input_schema(params: Sequence[Param]) -> dict[str, Any]:
@@ -43,8 +43,14 @@ def input_schema(params: Sequence[Param]) -> dict[str, Any]:
 
 def _schema(param: Param) -> dict[str, Any]:
     out: dict[str, Any] = {"type": param.kind, "description": param.description}
-    if param.kind == "object":
-        out["additionalProperties"] = True
+    if param.enum is not None:
+        out["enum"] = list(param.enum)
+    if param.default is not None:
+        out["default"] = param.default
+    if param.kind == "array":
+        out["items"] = dict(param.shape or {})
+    elif param.kind == "object":
+        out.update(param.shape or {"additionalProperties": True})
     return out
 
 
@@ -65,8 +71,8 @@ def parse_arguments(tool: str, params: Sequence[Param], arguments: Mapping[str, 
             # An explicit null is taken as absent: clients fill optional arguments with null.
             if param.required:
                 violations.append(Violation("argument", param.name, "required argument is missing",
-                                            expected=param.kind))
-            values[param.name] = None
+                                            expected=_expected(param)))
+            values[param.name] = param.default
             continue
         value = _coerce(param, given[param.name], max_bytes)
         if isinstance(value, Violation):
@@ -83,19 +89,27 @@ def parse_arguments(tool: str, params: Sequence[Param], arguments: Mapping[str, 
     return values
 
 
+def _expected(param: Param) -> str:
+    return f"one of {', '.join(repr(v) for v in param.enum)}" if param.enum is not None else param.kind
+
+
 def _coerce(param: Param, value: Any, max_bytes: int) -> Any:
     if isinstance(value, _CHECKS[param.kind]):
+        if param.enum is not None and value not in param.enum:
+            hint = suggest(str(value), list(param.enum))
+            return Violation("argument", param.name, f"must be {_expected(param)}" + (f"; {hint}" if hint else ""),
+                             preview(value), _expected(param))
         return value
-    if param.kind == "object" and isinstance(value, str):
+    if param.kind in ("object", "array") and isinstance(value, str):
         if len(value) > max_bytes:
             raise ArgumentTooLarge(param.name, max_bytes, len(value))
         try:
             parsed = json.loads(value)
         except (ValueError, RecursionError):
             parsed = None
-        if isinstance(parsed, dict):
+        if isinstance(parsed, _CHECKS[param.kind]):
             return parsed
-        return Violation("argument", param.name, "expected object, got string (send the object itself)",
-                         preview(value), "object")
+        return Violation("argument", param.name, f"expected {param.kind}, got string (send the {param.kind} itself)",
+                         preview(value), param.kind)
     return Violation("argument", param.name, f"expected {param.kind}, got {json_type(value)}", preview(value),
-                     param.kind)
+                     _expected(param))

@@ -63,13 +63,15 @@ class ToolRunner:
 
                 raise StoreError("the server is shutting down")
             if self._service is None:
+                from stratum_mcp._pricing import PriceTable
                 from stratum_mcp._service import FlowService
                 from stratum_mcp.persistence import SqliteStore
 
-                store = SqliteStore(self._config.db_path, limits=self._config.limits)
-                self._service = FlowService(
-                    store, project_root=self._config.project_root, limits=self._config.limits
-                )
+                config = self._config
+                prices = PriceTable.load(config.prices_path)  # a bad override fails the call, saying which file
+                store = SqliteStore(config.db_path, limits=config.limits)
+                self._service = FlowService(store, project_root=config.project_root, limits=config.limits,
+                                            prices=prices, worktree_root=config.worktrees_dir)
             return self._service
 
     def close(self, *, grace: float | None = None) -> int:

@@ -1,44 +1,53 @@
-"""LLM clients: the protocol the runtime calls, and the LiteLLM default."""
+"""LLM clients: the one I/O seam, and the LiteLLM default.
 
-from __future__ import annotations
+``LLMClient`` is what the runtime calls: ``async complete(request)``, plus
+``model_info(model)`` and ``count_tokens(model, messages)``, which may answer
+None. ``BaseClient`` answers None for you; ``configure(client=...)`` also takes
+any object with just ``async complete(request)``, the ``litellm`` module, or a
+LiteLLM Router. See ``docs/clients.md``::
 
-from typing import Any
+    from stratum.clients import BaseClient, CompletionRequest, CompletionResponse
 
-from ..exceptions import StratumConfigError
-from .base import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
+    class MyClient(BaseClient):
+        async def complete(self, request: CompletionRequest) -> CompletionResponse: ...
+
+``LiteLLMClient`` (the default) loads LiteLLM on first use, not with
+``import stratum``.
+"""
+
+import typing as _typing
+
+from ._protocol import BaseClient, CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
+
+if _typing.TYPE_CHECKING:
+    from ._litellm import LiteLLMClient
+
+# Loaded on first use: LiteLLM's import costs about a second.
+_LAZY = {"LiteLLMClient": "._litellm"}
+
+
+def __getattr__(name: str) -> object:
+    path = _LAZY.get(name)
+    if path is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(path, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
+
 
 __all__ = [
+    "BaseClient",
     "CompletionRequest",
     "CompletionResponse",
     "LLMClient",
     "LiteLLMClient",
     "ModelInfo",
     "TransientError",
-    "as_client",
 ]
-
-
-def as_client(value: Any) -> Any:
-    """Turn what a user passed to ``configure(client=...)`` into a client.
-
-    Accepts a client (anything with ``async complete``), the ``litellm`` module
-    itself, or a LiteLLM ``Router``-like object (anything with ``acompletion``).
-    """
-    if callable(getattr(value, "complete", None)):
-        return value
-    if callable(getattr(value, "acompletion", None)):
-        from .litellm_client import LiteLLMClient
-
-        return LiteLLMClient.wrap(value)
-    raise StratumConfigError(
-        f"configure(client=...): {value!r} is not a client; pass an object with "
-        "`async complete(request)`, the litellm module, or a litellm Router"
-    )
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LiteLLMClient":  # its module is loaded on first use, not at `import stratum`
-        from .litellm_client import LiteLLMClient
-
-        return LiteLLMClient
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

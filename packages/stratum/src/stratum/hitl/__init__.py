@@ -21,14 +21,12 @@ The review goes to a ``ReviewSink``: the console by default,
 announce it over HTTP. See ``docs/hitl.md``.
 """
 
-from __future__ import annotations
-
-from .console import ConsoleReviewSink
-from .decision import DecisionType
-from .queue_sink import QueueReviewSink
-from .review import HumanDecision, HumanReviewContext, PendingReview, ReviewSink, ReviewState
-from .suspend import await_human
-from .webhook import WebhookReviewSink
+from ._console import ConsoleReviewSink
+from ._decision import DecisionType
+from ._queue import QueueReviewSink
+from ._review import HumanDecision, HumanReviewContext, PendingReview, ReviewSink, ReviewState
+from ._suspend import await_human
+from ._webhook import WebhookReviewSink
 
 __all__ = [
     "ConsoleReviewSink",

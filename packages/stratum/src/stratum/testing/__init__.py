@@ -1,7 +1,7 @@
-"""Deterministic clients for your own tests (no model, no network).
+"""Fakes for your own tests: no model, no network, no provider bill.
 
-``ScriptedClient`` answers from a queue, or from a function of the request,
-and records every request it saw::
+``ScriptedClient`` answers from a queue (or a function of the request) and
+records every request it saw::
 
     from stratum.testing import ScriptedClient
 
@@ -13,132 +13,64 @@ and records every request it saw::
     result = await classify(text="Great!")
     assert len(client.requests) == 2
 
-Queue items may be a dict/list (sent as JSON), a str (sent verbatim), a
-pydantic model, a ``Reply`` (content plus usage, latency, refusal), or an
-exception instance (raised by the client, e.g. ``TransientError``).
-``LocalOpenAIServer`` (``stratum.testing.openai_server``) is a real
-OpenAI-compatible HTTP server on 127.0.0.1 for testing the LiteLLM path.
+``in_flight``/``max_in_flight`` and ``hold()``/``release()`` on both fakes
+let a test see concurrency without timing it. ``VirtualTimeLoop`` (and the
+``@virtual_time`` test decorator) runs a test on a clock that moves only when
+every task waits, so time budgets and review timeouts are exact and instant.
+``prompt_text(request)`` is the text a model was asked (retry feedback and
+attachment included); ``AwaitableQueueSink`` lets a test wait for the review
+a flow asks for and answer it. Real servers on 127.0.0.1 for the HTTP paths:
+``stratum.testing.openai_server`` (an OpenAI-compatible endpoint for the
+LiteLLM path) and ``stratum.testing.otlp_receiver`` (an OTLP/HTTP receiver for
+the exporter). See ``docs/testing.md``.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-import asyncio
-import collections
-import inspect
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from ..clients._protocol import TransientError
+from ._prompts import prompt_text
+from ._scripted import Reply, ScriptedClient, ScriptExhausted
+from ._virtual_time import VirtualTimeLoop, virtual_time
 
-from pydantic import BaseModel
+if _typing.TYPE_CHECKING:
+    from . import openai_server, otlp_receiver
+    from ._reviews import AwaitableQueueSink
 
-from ..clients.base import CompletionRequest, CompletionResponse, ModelInfo, TransientError
-
-__all__ = ["Reply", "ScriptExhausted", "ScriptedClient", "TransientError"]
-
-
-class ScriptExhausted(AssertionError):
-    """The test made more requests than it scripted responses for."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    content: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
-    refusal: str | None = None
-    latency_s: float | None = None
+# Loaded on first use: the servers bring threads and an HTTP stack, the sink
+# the human-review layer.
+_LAZY = {
+    "AwaitableQueueSink": "._reviews",
+    "openai_server": ".openai_server",
+    "otlp_receiver": ".otlp_receiver",
+}
 
 
-Responder = Callable[[CompletionRequest], Any]
+def __getattr__(name: str) -> object:
+    path = _LAZY.get(name)
+    if path is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(path, __name__)
+    value = module if path == f".{name}" else getattr(module, name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
 
-class ScriptedClient:
-    """A client whose answers are written by the test."""
-
-    def __init__(
-        self,
-        responses: Iterable[Any] = (),
-        *,
-        respond: Responder | None = None,
-        latency_s: float = 0.0,
-        model_info: ModelInfo | None = None,
-        max_requests_kept: int = 10_000,
-    ) -> None:
-        self._queue: collections.deque[Any] = collections.deque(responses)
-        self._respond = respond
-        self.latency_s = latency_s
-        self._model_info = model_info
-        #: Every request received (most recent ``max_requests_kept``).
-        self.requests: collections.deque[CompletionRequest] = collections.deque(maxlen=max_requests_kept)
-        #: Requests that were cancelled while waiting for their answer.
-        self.cancelled = 0
-
-    def push(self, *responses: Any) -> None:
-        self._queue.extend(responses)
-
-    @property
-    def remaining(self) -> int:
-        return len(self._queue)
-
-    async def complete(self, request: CompletionRequest) -> CompletionResponse:
-        self.requests.append(request)
-        if self._queue:
-            item = self._queue.popleft()
-        elif self._respond is not None:
-            item = self._respond(request)
-            if inspect.isawaitable(item):
-                item = await item
-        else:
-            raise ScriptExhausted(
-                f"ScriptedClient: no response scripted for request #{len(self.requests)} ({request.function})"
-            )
-        latency = item.latency_s if isinstance(item, Reply) and item.latency_s is not None else self.latency_s
-        if latency:
-            try:
-                await asyncio.sleep(latency)
-            except asyncio.CancelledError:
-                self.cancelled += 1
-                raise
-        if isinstance(item, BaseException):
-            raise item
-        return self._response(item, request)
-
-    def _response(self, item: Any, request: CompletionRequest) -> CompletionResponse:
-        reply = item if isinstance(item, Reply) else Reply(content=_text(item))
-        input_tokens = reply.input_tokens
-        if input_tokens is None:
-            input_tokens = self.count_tokens(request.model, request.messages)
-        output_tokens = reply.output_tokens
-        if output_tokens is None:
-            output_tokens = max(1, len(reply.content or "") // 4)
-        if request.max_tokens is not None:
-            output_tokens = min(output_tokens, request.max_tokens)  # a provider stops there too
-        cost = reply.cost_usd
-        info = self._model_info
-        if cost is None and info is not None and info.priced:
-            cost = input_tokens * info.input_usd_per_token + output_tokens * info.output_usd_per_token  # type: ignore[operator]
-        return CompletionResponse(
-            content=reply.content,
-            model=request.model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost,
-            refusal=reply.refusal,
-        )
-
-    def model_info(self, model: str) -> ModelInfo | None:
-        return self._model_info
-
-    def count_tokens(self, model: str, messages: Sequence[Mapping[str, Any]]) -> int:
-        """About four characters per token, like common BPE tokenizers on English."""
-        return max(1, len(json.dumps(list(messages), ensure_ascii=False)) // 4)
+def __dir__() -> list[str]:
+    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
 
 
-def _text(item: Any) -> str | None:
-    if item is None or isinstance(item, str):
-        return item
-    if isinstance(item, BaseModel):
-        return item.model_dump_json()
-    return json.dumps(item)
+__all__ = [
+    "AwaitableQueueSink",
+    "Reply",
+    "ScriptExhausted",
+    "ScriptedClient",
+    "TransientError",
+    "VirtualTimeLoop",
+    "openai_server",
+    "otlp_receiver",
+    "prompt_text",
+    "virtual_time",
+]

@@ -1,0 +1,186 @@
+"""Result caching for @infer: ``cache="none" | "session" | "global"``.
+
+- ``session``: remembered for one top-level ``@flow`` call (flows it calls
+  share it), in memory, bounded. Outside a flow there is no session, so
+  nothing is cached.
+- ``global``: persistent, in the store picked with
+  ``configure(cache_store=...)``; by default SQLite under
+  ``$STRATUM_CACHE_DIR`` (``.stratum/`` in the working directory).
+
+The key is the SHA-256 of the compiled prompt (the messages whose short hash
+is ``compiled_prompt_hash``: intent, context, inputs, postconditions), the
+contract hash and the model (``stratum.cache._keys``), so changing any of
+them misses. A cached value
+is re-validated against the contract and re-checked with ``ensure`` before it
+is returned; one that fails is a miss, and the fresh result replaces it. A
+hit sends no request and leaves a trace record with ``cache_hit=True`` and
+zero cost. Concurrent identical calls in one process send one request
+(single flight); the others wait for it and count as hits::
+
+    @infer(intent="Summarise {text}", cache="global")
+    def summarise(text: str) -> Summary: ...
+
+    stratum.cache_key(summarise, text="...")   # the key a call would use
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..cache._keys import call_key, decode_entry, encode_entry
+from ..cache._stores import CacheStore, SessionStore, default_store
+from ..exceptions import StratumWarning
+from . import scope
+from .budget import Envelope
+from .compiler import ContextObject, compile_prompt
+from .conditions import check_ensure
+from .config import get_config
+from .spec import InferSpec
+
+__all__ = ["cache_key", "through_cache"]
+
+_MISS = object()  # not in the store, or no longer acceptable
+_CORRUPT = object()  # in the store but unreadable: deleted, then a miss
+_warned: set[tuple[int, str]] = set()
+# Calls in flight, per event loop: futures belong to the loop that made them.
+_flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Future[bytes | None]]]
+_flights = weakref.WeakKeyDictionary()
+
+
+def cache_key(fn: Any, /, **inputs: Any) -> str:
+    """The key ``fn(**inputs)`` would be cached under, e.g. to delete it from a store.
+
+    >>> # await store.delete(stratum.cache_key(summarise, text="..."))
+    """
+    ctx = compile_prompt(fn, **inputs)
+    model = fn.spec.model or get_config().default_model
+    if not model:
+        raise ValueError(f"{fn.spec.qualname}: no model; the cache key includes the model")
+    return call_key(ctx.messages(), fn.spec.output.hash, model)
+
+
+async def through_cache(
+    spec: InferSpec,
+    ctx: ContextObject,
+    model: str,
+    *,
+    envelope: Envelope,
+    run: Callable[[], Awaitable[Any]],
+) -> tuple[Any, bool]:
+    """Serve the call from the cache, or ``run()`` it once and remember the result.
+
+    Returns the value and whether it came from the cache (a hit).
+    """
+    key = call_key(ctx.messages(), spec.output.hash, model)
+    store: CacheStore
+    if spec.cache == "session":
+        root = _root(scope.current())
+        if root is None:
+            return await run(), False
+        store, flight = SessionStore(root.session_cache, scope.SESSION_CACHE_LIMIT), ("session", root.flow_id, key)
+    else:
+        store = get_config().cache_store or default_store()
+        flight = ("global", str(id(store)), key)
+    flights = _flights.setdefault(asyncio.get_running_loop(), {})
+    while True:
+        value = await _lookup(spec, store, key)
+        if value is not _MISS:
+            return value, True
+        pending = flights.get(flight)
+        if pending is None:
+            break
+        entry = await _wait_for_leader(pending, envelope, spec.qualname)
+        if entry is not None:
+            value = await _accept(spec, entry)
+            if value is not _MISS and value is not _CORRUPT:
+                return value, True
+        # The leader failed (or its value fails here): look again, maybe lead.
+    leader: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+    flights[flight] = leader
+    try:
+        value = await run()
+        entry = encode_entry(
+            contract_hash=spec.output.hash, model=model, prompt_hash=ctx.prompt_hash(), output=spec.output.dump(value)
+        )
+        leader.set_result(entry)
+        if entry is not None:
+            await _guarded(store, "write", store.set(key, entry))
+        return value, False
+    finally:
+        if not leader.done():
+            leader.set_result(None)
+        if flights.get(flight) is leader:
+            del flights[flight]
+
+
+def _root(flow: scope.FlowScope | None) -> scope.FlowScope | None:
+    while flow is not None and flow.parent is not None:
+        flow = flow.parent
+    return flow
+
+
+async def _wait_for_leader(pending: asyncio.Future[bytes | None], envelope: Envelope, function: str) -> bytes | None:
+    """Wait for the identical call in flight, within this call's own time budget."""
+    left = envelope.remaining_seconds()
+    try:
+        async with asyncio.timeout(left) as deadline:
+            # shield: a waiter that gives up must not cancel the leader's result.
+            return await asyncio.shield(pending)
+    except TimeoutError:
+        if deadline.expired():
+            raise envelope.exceeded("time", function, detail="waiting for an identical call in flight") from None
+        raise
+
+
+async def _lookup(spec: InferSpec, store: CacheStore, key: str) -> Any:
+    raw = await _guarded(store, "read", store.get(key))
+    if raw is None or raw is _MISS:
+        return _MISS
+    value = await _accept(spec, raw)
+    if value is _CORRUPT:
+        await _guarded(store, "delete", store.delete(key))
+        return _MISS
+    return value
+
+
+async def _accept(spec: InferSpec, raw: bytes) -> Any:
+    """Decode an entry and check it as if the model had just returned it."""
+    try:
+        output = decode_entry(raw, spec.output.hash)
+        value = spec.output.parse(json.dumps({"result": output} if spec.output.wrapped else output))
+    except Exception as exc:  # any malformed entry is a miss, never a crash
+        warnings.warn(
+            f"{spec.qualname}: ignoring an unreadable cache entry ({type(exc).__name__}: {str(exc)[:200]}); "
+            "it will be replaced",
+            StratumWarning,
+            stacklevel=2,
+        )
+        return _CORRUPT
+    if await check_ensure(spec.ensure, value):
+        return _MISS  # still valid JSON, but no longer acceptable: the fresh result replaces it
+    return value
+
+
+async def _guarded(store: CacheStore, what: str, operation: Awaitable[Any]) -> Any:
+    """Run a store operation; a failing store is a miss with a warning, never a crash."""
+    try:
+        return await operation
+    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        marker = (id(store), f"{what}:{type(exc).__name__}")
+        if marker not in _warned:
+            if len(_warned) < 1024:
+                _warned.add(marker)
+            warnings.warn(
+                f"cache store {store!r} failed to {what} ({type(exc).__name__}: {str(exc)[:200]}); "
+                "the call goes to the model instead",
+                StratumWarning,
+                stacklevel=2,
+            )
+        return _MISS

@@ -1,0 +1,466 @@
+"""The @infer execution loop.
+
+For one call, in order:
+
+1. ``given`` predicates see the arguments; False -> ``PreconditionFailed``,
+   nothing is sent.
+2. The prompt is compiled to a ``ContextObject`` (``stratum._core.compiler``).
+3. The client is called with the contract's JSON Schema as structured
+   output, under the time budget (``asyncio.timeout``) and with
+   ``max_tokens`` capped so the request cannot cost more than what remains.
+4. The output is parsed against the contract; a mismatch is a violation.
+5. ``ensure`` predicates run; each failure is a specific violation.
+6. No violation -> the typed value is returned. Otherwise the next attempt
+   carries ONLY the latest violations. Out of attempts -> ``ParseFailure``
+   or ``PostconditionFailed`` with the full history.
+
+Every call, success or failure, leaves a ``TraceRecord``.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import functools
+import math
+import os
+import re
+import time
+import warnings
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from .._observability import spans
+from .._observability.records import ErrorInfo, TraceRecord, store
+from .._retry import full_jitter
+from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
+from ..exceptions import (
+    AttemptRecord,
+    ParseFailure,
+    PostconditionFailed,
+    StratumConfigError,
+    StratumWarning,
+    Violation,
+)
+from . import scope
+from .budget import Envelope
+from .compiler import ContextObject, build_context, debug_log, jsonable
+from .conditions import check_ensure, check_given
+from .config import Config, get_config, resolve_client
+from .spec import InferSpec
+
+__all__ = ["CallState", "execute", "run"]
+
+# Bounds on what a hostile or broken model can make the runtime hold.
+_RAW_KEEP_CHARS = 20_000
+_MAX_PARSE_VIOLATIONS = 10
+# Prompt-size margin: token counters and providers disagree by a few percent.
+_PROMPT_MARGIN = 1.05
+_PROMPT_MARGIN_TOKENS = 16
+
+_unpriced_warned: set[str] = set()
+
+
+class CallState:
+    """Mutable facts about one call, gathered for its trace record."""
+
+    __slots__ = (
+        "attempts",
+        "cache_hit",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "prompt_hash",
+        "response_model",
+        "retry_reasons",
+        "review_id",
+        "transient_retries",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.prompt_hash: str | None = None
+        self.cost_usd: float | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.retry_reasons: list[str] = []
+        self.transient_retries = 0
+        self.response_model: str | None = None
+        self.cache_hit = False
+        self.review_id: str | None = None
+
+    def add_usage(self, response: CompletionResponse, cost: float | None) -> None:
+        if response.input_tokens is not None:
+            self.input_tokens = (self.input_tokens or 0) + response.input_tokens
+        if response.output_tokens is not None:
+            self.output_tokens = (self.output_tokens or 0) + response.output_tokens
+        if cost is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + cost
+        if response.model:
+            self.response_model = response.model
+
+
+async def execute(
+    spec: InferSpec,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    refine_feedback: str | None = None,
+    envelope: Envelope | None = None,
+    record_sink: collections.abc.Callable[[TraceRecord], None] | None = None,
+) -> Any:
+    """Run one @infer call to completion (or a typed failure) and trace it.
+
+    Composition passes ``envelope`` (one budget shared by refine iterations or
+    quorum invocations) and ``record_sink`` (to tag or hold the trace record).
+    """
+    cfg = get_config()
+    bound = spec.signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    arguments = bound.arguments
+    flow = scope.current()
+    if envelope is None:
+        envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
+    state = CallState()
+    state.review_id = scope.current_review_id(flow)  # the human decision this call follows, if any
+    model = spec.model or cfg.default_model
+    started_at = datetime.now(UTC)
+    t0 = time.perf_counter()
+    ctx: ContextObject | None = None
+    output: Any = None
+    error: BaseException | None = None
+    span = spans.start_infer(spec.qualname, cfg.tracer) if cfg.tracer is not None else None
+    try:
+        if spec.given:
+            await check_given(spec.qualname, spec.given, arguments)
+        if not model:
+            raise StratumConfigError(
+                f"{spec.qualname}: no model; pass @infer(model=...) or stratum.configure(default_model=...)"
+            )
+        ctx = build_context(spec, arguments, model)
+        if refine_feedback:
+            ctx = _with_refine_feedback(ctx, refine_feedback)
+        state.prompt_hash = ctx.prompt_hash()
+        # Quorum invocations and stability samples must each ask the model:
+        # a shared cache entry (or single flight) would make them one vote.
+        if spec.cache == "none" or spec.quorum is not None or not spec.stable:
+            value = await _attempts(spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg)
+        else:
+            from .caching import through_cache  # loaded on first cached call: keeps `import stratum` light
+
+            run = functools.partial(_attempts, spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg)
+            value, hit = await through_cache(spec, ctx, model, envelope=envelope, run=run)
+            if hit:  # no request was sent: nothing was spent
+                state.cache_hit = True
+                state.cost_usd = 0.0
+        output = spec.output.dump(value)
+        return value
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        record = _record(
+            spec, model=model, arguments=arguments, ctx=ctx, state=state, output=output, error=error, flow=flow,
+            started_at=started_at, t0=t0,
+        )  # fmt: skip
+        if span is not None:  # first: it restores the caller's current span, whatever follows
+            spans.end_infer(span, record, error)
+        (record_sink or store().append)(record)
+
+
+def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:
+    from dataclasses import replace
+
+    return replace(ctx, refine_feedback=feedback)
+
+
+async def _attempts(
+    spec: InferSpec, ctx: ContextObject, *, model: str, envelope: Envelope, state: CallState, cfg: Config
+) -> Any:
+    client = resolve_client()
+    info = client.model_info(model)
+    response_format = _response_format(spec, info)
+    history: list[AttemptRecord] = []
+    attempt_ctx = ctx
+    last_raw: str | None = None
+    last_value: Any = None
+    violations: list[Violation] = []
+    debug = os.environ.get("STRATUM_DEBUG") == "1"
+    for attempt in range(1, spec.retries + 2):
+        envelope.check(spec.qualname)
+        messages = attempt_ctx.messages()
+        if debug:
+            debug_log(attempt_ctx, attempt)
+        max_tokens, reserved = _reserve(
+            envelope, client, info=info, model=model, messages=messages, function=spec.qualname,
+            ceiling=cfg.max_output_tokens,
+        )  # fmt: skip
+        state.attempts = attempt  # counts attempts actually sent
+        request = CompletionRequest(
+            model=model,
+            messages=messages,
+            response_format=response_format,
+            temperature=spec.temperature,
+            max_tokens=max_tokens,
+            function=spec.qualname,
+        )
+        try:
+            response = await _send(client, request, envelope=envelope, state=state, cfg=cfg, function=spec.qualname)
+        finally:
+            envelope.release(reserved)
+        cost = _cost(response, info)
+        if cost:
+            envelope.charge(cost)
+        state.add_usage(response, cost)
+        last_raw = response.content
+        violations, last_value = await _judge(spec, response, json_mode=response_format["type"] == "json_object")
+        if not violations:
+            return last_value
+        prompt_hash = state.prompt_hash if attempt == 1 else attempt_ctx.prompt_hash()
+        kept = last_raw[:_RAW_KEEP_CHARS] if last_raw else last_raw
+        history.append(
+            AttemptRecord(attempt=attempt, prompt_hash=prompt_hash or "", raw_output=kept, violations=tuple(violations))
+        )
+        spans.attempt_failed(attempt, violations, prompt_hash or "")
+        state.retry_reasons.append("; ".join(v.message for v in violations))
+        attempt_ctx = ctx.with_feedback([v.message for v in violations])
+    failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed
+    raise failure(spec.qualname, violations, history, raw_output=last_raw, output=last_value)
+
+
+async def _judge(spec: InferSpec, response: CompletionResponse, json_mode: bool) -> tuple[list[Violation], Any]:
+    if response.refusal:
+        return [Violation(kind="parse", message=f"the model refused: {response.refusal[:500]}")], None
+    raw = response.content
+    if not raw or not raw.strip():
+        return [Violation(kind="parse", message="the model returned no content; a JSON object is required")], None
+    if json_mode:
+        raw = _strip_fence(raw)
+    try:
+        value = spec.output.parse(raw)
+    except pydantic.ValidationError as exc:
+        return _parse_violations(exc, wrapped=spec.output.wrapped), None
+    return await check_ensure(spec.ensure, value), value
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def _strip_fence(raw: str) -> str:
+    """JSON mode models sometimes wrap the object in a Markdown fence."""
+    match = _FENCE.match(raw)
+    return match.group(1) if match else raw
+
+
+def _parse_violations(exc: pydantic.ValidationError, wrapped: bool) -> list[Violation]:
+    out: list[Violation] = []
+    for err in exc.errors(include_url=False)[:_MAX_PARSE_VIOLATIONS]:
+        loc = [str(p) for p in err.get("loc", ())]
+        if wrapped and loc[:1] == ["result"]:
+            loc = loc[1:]
+        field = ".".join(loc) or None
+        if err.get("type") == "json_invalid":
+            message = f"output is not valid JSON: {err.get('msg')}"
+        elif field:
+            got = err.get("input")
+            shown = "" if err.get("type") == "missing" else f" (got {_short(got)})"
+            message = f"field `{field}`: {err.get('msg')}{shown}"
+        else:
+            message = f"output: {err.get('msg')}"
+        out.append(Violation(kind="parse", message=message, field=field))
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def _send(
+    client: LLMClient,
+    request: CompletionRequest,
+    *,
+    envelope: Envelope,
+    state: CallState,
+    cfg: Config,
+    function: str,
+) -> CompletionResponse:
+    """One request under the time budget, retrying transient provider errors."""
+    import asyncio  # deferred: `import stratum` does not pay asyncio's import cost
+
+    failures = 0
+    while True:
+        left = envelope.remaining_seconds()
+        if left is not None and left <= 0:
+            raise envelope.exceeded("time", function)
+        try:
+            async with asyncio.timeout(left) as deadline:
+                response: CompletionResponse = await client.complete(request)
+                return response
+        except TimeoutError:
+            if deadline.expired():
+                raise envelope.exceeded("time", function, detail="the model did not answer in time") from None
+            raise
+        except TransientError as exc:
+            if failures >= cfg.max_transient_retries:
+                if exc.cause is not None:
+                    raise exc.cause from None
+                raise
+            failures += 1
+            state.transient_retries += 1
+            wait = exc.retry_after
+            if wait is None:
+                wait = full_jitter(failures, base_s=cfg.retry_backoff_base_s, cap_s=cfg.retry_backoff_max_s)
+            left = envelope.remaining_seconds()
+            if left is not None and wait >= left:
+                raise envelope.exceeded(
+                    "time", function, detail=f"the provider asked to wait {wait:.2f}s ({exc})"
+                ) from exc.cause
+            await asyncio.sleep(wait)
+
+
+def _response_format(spec: InferSpec, info: ModelInfo | None) -> dict[str, Any]:
+    if info is not None and not info.supports_json_schema:
+        # The schema is in the system prompt already; JSON mode keeps it parseable.
+        return {"type": "json_object"}
+    name = re.sub(r"[^a-zA-Z0-9_-]", "_", spec.output.name)[:64] or "result"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": spec.output.strict, "strict": True}}
+
+
+def _reserve(
+    envelope: Envelope,
+    client: LLMClient,
+    *,
+    info: ModelInfo | None,
+    model: str,
+    messages: Any,
+    function: str,
+    ceiling: int | None,
+) -> tuple[int | None, float]:
+    """Cap ``max_tokens`` so this request's worst case fits the remaining USD.
+
+    The worst case is reserved on the envelope until the response arrives, so
+    concurrent calls sharing a budget cannot overshoot it together.
+    """
+    remaining = envelope.remaining_usd()
+    if remaining is None:
+        return ceiling, 0.0
+    if info is None or not info.priced:
+        if model not in _unpriced_warned:
+            _unpriced_warned.add(model)
+            warnings.warn(
+                f"no price known for model {model!r}: its cost budget is enforced after each "
+                "response instead of before the request",
+                StratumWarning,
+                stacklevel=4,
+            )
+        return ceiling, 0.0
+    counted = client.count_tokens(model, messages)
+    if counted is None:
+        counted = sum(len(str(m.get("content", ""))) for m in messages) // 3
+    prompt_tokens = math.ceil(counted * _PROMPT_MARGIN) + _PROMPT_MARGIN_TOKENS
+    prompt_cost = prompt_tokens * (info.input_usd_per_token or 0.0)
+    if prompt_cost >= remaining:
+        binding = envelope.cost_binding() or envelope
+        held = f"; ${binding.reserved_usd:.6g} is held by requests in flight" if binding.reserved_usd else ""
+        raise envelope.exceeded(
+            "cost",
+            function,
+            detail=f"the prompt alone (~{prompt_tokens} tokens) would cost ${prompt_cost:.6g}{held}",
+        )
+    out_price = info.output_usd_per_token or 0.0
+    cap: int | None = None
+    if out_price > 0:
+        cap = math.floor((remaining - prompt_cost) / out_price)
+        if cap < 1:
+            raise envelope.exceeded("cost", function, detail="not enough left for a single output token")
+        for limit in (info.max_output_tokens, ceiling):
+            if limit:
+                cap = min(cap, limit)
+    worst = prompt_cost + (cap or 0) * out_price
+    envelope.reserve(worst)
+    return cap, worst
+
+
+def _cost(response: CompletionResponse, info: ModelInfo | None) -> float | None:
+    if response.cost_usd is not None:
+        return response.cost_usd
+    if info is not None and info.priced and response.input_tokens is not None and response.output_tokens is not None:
+        return response.input_tokens * info.input_usd_per_token + response.output_tokens * info.output_usd_per_token  # type: ignore[operator]
+    return None
+
+
+def _record(
+    spec: InferSpec,
+    *,
+    model: str | None,
+    arguments: Mapping[str, Any],
+    ctx: ContextObject | None,
+    state: CallState,
+    output: Any,
+    error: BaseException | None,
+    flow: scope.FlowScope | None,
+    started_at: datetime,
+    t0: float,
+) -> TraceRecord:
+    if ctx is not None:
+        inputs = {**ctx.input_bindings, **ctx.opaque_inputs}
+        hidden = tuple(ctx.opaque_inputs)
+    else:
+        inputs = {p.name: _safe_json(arguments[p.name], p.name) for p in spec.params}
+        hidden = spec.opaque_params
+    return TraceRecord(
+        function=spec.qualname,
+        model=model,
+        inputs=inputs,
+        opaque_inputs=hidden,
+        compiled_prompt_hash=state.prompt_hash,
+        contract_hash=spec.output.hash,
+        attempts=state.attempts,
+        output=output,
+        duration_ms=(time.perf_counter() - t0) * 1000.0,
+        cost_usd=state.cost_usd,
+        input_tokens=state.input_tokens,
+        output_tokens=state.output_tokens,
+        cache_hit=state.cache_hit,
+        retry_reasons=tuple(state.retry_reasons),
+        flow_id=flow.flow_id if flow else None,
+        review_id=state.review_id,
+        error=None if error is None else ErrorInfo(type(error).__name__, str(error)[:2000]),
+        started_at=started_at,
+        transient_retries=state.transient_retries,
+        response_model=state.response_model,
+        temperature=spec.temperature,
+    )
+
+
+def _safe_json(value: Any, name: str) -> Any:
+    try:
+        return jsonable(value, name, {})
+    except TypeError:
+        return repr(value)[:200]
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine to completion from synchronous code.
+
+    >>> import stratum
+    >>> async def main() -> int:
+    ...     return 42
+    >>> stratum.run(main())
+    42
+
+    Inside a running event loop this raises ``RuntimeError`` instead of
+    hanging: there, ``await`` the coroutine.
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    if hasattr(coro, "close"):
+        coro.close()  # never awaited; closing avoids a "never awaited" warning
+    raise RuntimeError("stratum.run() was called inside a running event loop; use `await` there instead")

@@ -1,0 +1,58 @@
+"""The compiled description of one @infer function (built at decoration)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .budget import Budget
+from .conditions import Condition
+from .contracts import OutputSpec
+
+__all__ = ["CacheScope", "InferSpec", "Param", "Template"]
+
+CacheScope = Literal["none", "session", "global"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param:
+    name: str
+    annotation: Any
+    opaque: bool
+    #: names of fields declared opaque[T] on a contract-typed parameter
+    opaque_fields: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An intent or context string; ``{name}`` placeholders name parameters."""
+
+    text: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InferSpec:
+    name: str
+    qualname: str
+    signature: inspect.Signature
+    params: tuple[Param, ...]
+    intent: Template
+    context: tuple[Template, ...]
+    ensure: tuple[Condition, ...]
+    given: tuple[Condition, ...]
+    output: OutputSpec
+    model: str | None
+    temperature: float | None
+    budget: Budget | None
+    retries: int
+    cache: CacheScope
+    stable: bool
+    quorum: int | None
+    agree_on: str | None
+    threshold: int | None
+
+    @property
+    def opaque_params(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.opaque)

@@ -1,0 +1,40 @@
+"""JSON forms and content hashes shared by every layer.
+
+``canonical_json`` is the one text every hash in Stratum is taken over
+(contract hashes, prompt hashes, cache keys, votes), so two layers can never
+disagree on what "the same value" means.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from typing import Any
+
+import pydantic
+
+__all__ = ["any_adapter", "canonical_hash", "canonical_json", "json_value"]
+
+
+@functools.cache
+def any_adapter() -> pydantic.TypeAdapter[Any]:
+    """One shared adapter for arbitrary values (building one costs ~60 us)."""
+    return pydantic.TypeAdapter(Any)
+
+
+def json_value(value: Any) -> Any:
+    """The JSON-able form of ``value``: models dumped, everything else through pydantic."""
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    return any_adapter().dump_python(value, mode="json")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, compact separators: the form every hash is taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def canonical_hash(value: Any) -> str:
+    """First 12 hex chars of SHA-256 of ``canonical_json(value)``."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:12]

@@ -1,0 +1,3 @@
+"""Trace records, spans and their attributes, and the OTLP exporter.
+
+Private: programs use these through ``stratum.trace`` and ``stratum.exporters``."""

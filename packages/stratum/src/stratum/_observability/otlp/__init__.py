@@ -1,0 +1,1 @@
+"""OTLP/HTTP JSON export: the exporter, its encoding, and ``otel()``."""

@@ -1,0 +1,59 @@
+"""What ``configure(client=...)`` accepts, turned into a full ``LLMClient``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..exceptions import StratumConfigError
+from ._protocol import BaseClient, CompletionRequest, CompletionResponse, LLMClient, ModelInfo
+
+__all__ = ["as_client"]
+
+
+def as_client(value: Any) -> LLMClient:
+    """Turn what a user passed to ``configure(client=...)`` into a client.
+
+    Accepts a client (anything with ``async complete``; one without
+    ``model_info`` or ``count_tokens`` is given the ``BaseClient`` answers), the
+    ``litellm`` module itself, or a LiteLLM ``Router``-like object (anything with
+    ``acompletion``). The checks happen here, once, so the runtime calls the
+    client's methods without probing it on every call.
+    """
+    if callable(getattr(value, "complete", None)):
+        if callable(getattr(value, "model_info", None)) and callable(getattr(value, "count_tokens", None)):
+            return value  # type: ignore[no-any-return]
+        return _Completing(value)
+    if callable(getattr(value, "acompletion", None)):
+        from ._litellm import LiteLLMClient
+
+        return LiteLLMClient.wrap(value)
+    raise StratumConfigError(
+        f"configure(client=...): {value!r} is not a client; pass an object with "
+        "`async complete(request)`, the litellm module, or a litellm Router"
+    )
+
+
+class _Completing(BaseClient):
+    """A client that has ``complete`` and maybe one of the other two: ``BaseClient`` answers the rest."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        own_info, own_count = getattr(inner, "model_info", None), getattr(inner, "count_tokens", None)
+        self._info: Callable[[str], ModelInfo | None] | None = own_info if callable(own_info) else None
+        self._count: Callable[[str, Sequence[Mapping[str, Any]]], int | None] | None = (
+            own_count if callable(own_count) else None
+        )
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+    async def complete(self, request: CompletionRequest) -> CompletionResponse:
+        response: CompletionResponse = await self.inner.complete(request)
+        return response
+
+    def model_info(self, model: str) -> ModelInfo | None:
+        return None if self._info is None else self._info(model)
+
+    def count_tokens(self, model: str, messages: Sequence[Mapping[str, Any]]) -> int | None:
+        return None if self._count is None else self._count(model, messages)
