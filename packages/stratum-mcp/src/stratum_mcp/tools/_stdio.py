@@ -134,7 +134,7 @@ class _Wire:
     def writer(self) -> _LineWriter:
         return _LineWriter(self._out)
 
-    def drain(self, timeout: float = 1.0) -> None:
+    def drain(self, timeout: float = 0.25) -> None:
         """Let the writer send what is queued (at most ``timeout`` seconds), then stop it."""
         if self._writer is not None:
             self._out.put(None)
