@@ -105,6 +105,27 @@ def test_arguments_of_the_wrong_type_get_the_json_error_body_naming_each_argumen
     run_async(body)
 
 
+def test_every_argument_of_every_tool_sent_with_the_wrong_type_gets_the_json_error_body(
+    mcp_client: Any, run_async: Any, db: Path,
+) -> None:
+    wrong = {"string": 12345, "object": [1, 2], "array": {"not": "a list"}}
+
+    async def body() -> None:
+        async with mcp_client(db) as client:
+            cases = 0
+            for tool in (await client.session.list_tools()).tools:
+                for name, prop in tool.input_schema["properties"].items():
+                    answer = await client.call(tool.name, **{name: wrong[prop["type"]]})
+                    assert answer["error"] == "arguments_invalid", (tool.name, name, answer)
+                    mistyped = [v for v in answer["violations"] if v["field"] == name]
+                    assert mistyped and mistyped[0]["message"].startswith(f"expected {prop['type']}, got "), answer
+                    assert mistyped[0]["actual"] == wrong[prop["type"]]
+                    cases += 1
+            assert cases >= 30  # every argument of every tool
+
+    run_async(body)
+
+
 def test_the_flow_control_tools_check_values_and_shapes_in_the_same_json_error_body(
     mcp_client: Any, run_async: Any, db: Path,
 ) -> None:
