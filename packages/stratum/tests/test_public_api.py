@@ -24,29 +24,36 @@ import stratum
 
 EXPECTED = {
     "stratum": {
-        "Budget", "BudgetExceeded", "Config", "ConsensusFailure", "ContextObject", "ContractFailure",
-        "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision",
-        "HumanReviewContext", "InvalidDecision", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
-        "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ReviewNotPending", "StabilityAssertionError",
+        "Budget", "BudgetExceeded", "CheckpointError", "Config", "ConsensusFailure", "ContextObject",
+        "ContractFailure", "ConvergenceFailure", "Failure", "FlowCancelled", "FlowConflict", "FlowFailed",
+        "FlowNotFound", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
+        "InvalidDecision", "ParallelFailure", "ParallelValidationFailed", "ParseFailure", "PostconditionFailed",
+        "PreconditionFailed", "Probabilistic", "ReplayMismatch", "ReviewNotPending", "StabilityAssertionError",
         "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
         "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key", "clients", "compile_prompt",
-        "compute", "configure", "contract", "contract_hash", "contract_schema", "debate", "exceptions", "exporters",
-        "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine", "reset_defaults", "run",
-        "shutdown", "testing", "trace",
+        "compute", "configure", "contract", "contract_hash", "contract_schema", "debate", "durable", "exceptions",
+        "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
+        "reset_defaults", "reviews", "run", "shutdown", "testing", "trace",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.clients": {
         "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient", "ModelInfo",
         "TransientError",
     },
+    "stratum.durable": {
+        "DBOSBackend", "FlowHandle", "FlowStatus", "FlowStep", "attach", "cancel", "dbos", "list_flows", "shutdown",
+        "start", "steps",
+    },
     "stratum.exceptions": {
-        "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",
-        "HITLDeliveryError", "HITLTimeoutError", "InvalidDecision", "ParallelFailure", "ParallelValidationFailed",
-        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReviewNotPending", "StabilityAssertionError",
-        "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
-        "StratumWarning", "Violation",
+        "AttemptRecord", "BudgetExceeded", "CheckpointError", "ConsensusFailure", "ContractFailure",
+        "ConvergenceFailure", "FlowCancelled", "FlowConflict", "FlowFailed", "FlowNotFound", "HITLDeliveryError",
+        "HITLTimeoutError", "InvalidDecision", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
+        "PostconditionFailed", "PreconditionFailed", "ReplayMismatch", "ReviewNotPending",
+        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
+        "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
+    "stratum.reviews": {"get", "pending", "resolve"},
     "stratum.hitl": {
         "ConsoleReviewSink", "DecisionType", "HumanDecision", "HumanReviewContext", "PendingReview",
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",
@@ -115,10 +122,13 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     assert issubclass(stratum.InvalidDecision, TypeError)
     assert issubclass(stratum.ReviewNotPending, stratum.StratumUsageError)
     assert issubclass(stratum.ReviewNotPending, LookupError)
+    for name in ("FlowNotFound", "FlowConflict", "CheckpointError"):
+        assert issubclass(getattr(stratum, name), stratum.StratumUsageError)
+    assert issubclass(stratum.FlowNotFound, LookupError) and issubclass(stratum.CheckpointError, TypeError)
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
-        "StabilityAssertionError",
+        "StabilityAssertionError", "ReplayMismatch", "FlowCancelled", "FlowFailed",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -129,6 +139,15 @@ def test_import_stratum_does_not_import_litellm() -> None:
     code = "import sys, stratum, stratum.clients, stratum.testing; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_import_stratum_does_not_import_dbos_or_sqlalchemy() -> None:
+    code = (
+        "import sys, stratum, stratum.durable, stratum.reviews; stratum.durable.dbos(); "
+        "print([m for m in ('dbos', 'sqlalchemy', 'psycopg') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_import_stratum_does_not_import_httpx() -> None:
@@ -147,7 +166,7 @@ def test_import_stratum_loads_only_the_core() -> None:
     optional = (
         "asyncio", "stratum._composition", "stratum._core.branches", "stratum._core.caching",
         "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache", "stratum.clients._litellm",
-        "stratum.exporters", "stratum.hitl", "stratum.testing",
+        "stratum.durable", "stratum.exporters", "stratum.hitl", "stratum.reviews", "stratum.testing", "stratum._cli",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module

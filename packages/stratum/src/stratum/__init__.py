@@ -19,11 +19,12 @@ runtime owns targeted retry, hard budgets and trace records::
 
 This module is the whole public face: every name a program uses is in
 ``__all__``, and the public subpackages are ``stratum.cache``,
-``stratum.clients``, ``stratum.exceptions``, ``stratum.exporters``,
-``stratum.hitl``, ``stratum.testing`` and ``stratum.trace``. Everything whose
+``stratum.clients``, ``stratum.durable``, ``stratum.exceptions``,
+``stratum.exporters``, ``stratum.hitl``, ``stratum.reviews``,
+``stratum.testing`` and ``stratum.trace``. Everything whose
 name starts with an underscore is private. Importing stratum does not import
-LiteLLM or asyncio; composition, human review, export and the cache load on
-first use.
+LiteLLM, DBOS or asyncio; composition, human review, durable flows, export
+and the cache load on first use.
 """
 
 import typing as _typing
@@ -41,9 +42,14 @@ from ._observability.records import TraceRecord
 from ._version import __version__ as __version__
 from .exceptions import (
     BudgetExceeded,
+    CheckpointError,
     ConsensusFailure,
     ContractFailure,
     ConvergenceFailure,
+    FlowCancelled,
+    FlowConflict,
+    FlowFailed,
+    FlowNotFound,
     HITLDeliveryError,
     HITLTimeoutError,
     InvalidDecision,
@@ -52,6 +58,7 @@ from .exceptions import (
     ParseFailure,
     PostconditionFailed,
     PreconditionFailed,
+    ReplayMismatch,
     ReviewNotPending,
     StabilityAssertionError,
     StratumCompileError,
@@ -63,7 +70,7 @@ from .exceptions import (
 )
 
 if _typing.TYPE_CHECKING:
-    from . import cache, exporters, hitl, testing
+    from . import cache, durable, exporters, hitl, reviews, testing
     from ._composition.debate import debate
     from ._composition.parallel import parallel
     from ._composition.race import race
@@ -84,11 +91,13 @@ _LAZY = {
     "cache": ".cache",
     "cache_key": "._core.caching",
     "debate": "._composition.debate",
+    "durable": ".durable",
     "exporters": ".exporters",
     "hitl": ".hitl",
     "parallel": "._composition.parallel",
     "race": "._composition.race",
     "refine": "._composition.refine",
+    "reviews": ".reviews",
     "testing": ".testing",
 }
 
@@ -113,12 +122,17 @@ def __dir__() -> list[str]:
 __all__ = [
     "Budget",
     "BudgetExceeded",
+    "CheckpointError",
     "Config",
     "ConsensusFailure",
     "ContextObject",
     "ContractFailure",
     "ConvergenceFailure",
     "Failure",
+    "FlowCancelled",
+    "FlowConflict",
+    "FlowFailed",
+    "FlowNotFound",
     "HITLDeliveryError",
     "HITLTimeoutError",
     "HumanDecision",
@@ -130,6 +144,7 @@ __all__ = [
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
+    "ReplayMismatch",
     "ReviewNotPending",
     "StabilityAssertionError",
     "StratumCompileError",
@@ -151,6 +166,7 @@ __all__ = [
     "contract_hash",
     "contract_schema",
     "debate",
+    "durable",
     "exceptions",
     "exporters",
     "flow",
@@ -162,6 +178,7 @@ __all__ = [
     "race",
     "refine",
     "reset_defaults",
+    "reviews",
     "run",
     "shutdown",
     "testing",

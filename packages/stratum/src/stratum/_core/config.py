@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._observability.records import store
 from .._observability.spans import Tracer
 from ..clients._protocol import LLMClient
+from .journal import DurableRunner
 
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
@@ -52,6 +53,8 @@ class Config:
     max_output_tokens: int | None = None
     #: Most records the in-memory trace store keeps (oldest dropped first).
     trace_capacity: int = 10_000
+    #: Where ``@flow(durable=True)`` runs are journaled (``stratum.durable.dbos(...)``; None: nowhere).
+    durable: DurableRunner | None = None
 
 
 _config = Config()
@@ -77,11 +80,14 @@ def configure(
     retry_backoff_max_s: float | None = None,
     max_output_tokens: int | None = None,
     trace_capacity: int | None = None,
+    durable: DurableRunner | None = None,
 ) -> Config:
     """Set global defaults; arguments left as ``None`` keep their current value.
 
     ``client`` may be any object with ``async complete(request)`` (see
     ``docs/clients.md``), the ``litellm`` module itself, or a LiteLLM Router.
+    ``durable`` is where durable flows are journaled, e.g.
+    ``stratum.durable.dbos()`` (see ``docs/durable.md``).
 
     >>> import stratum
     >>> stratum.configure(default_model="openai/gpt-4o-mini")  # doctest: +ELLIPSIS
@@ -105,6 +111,8 @@ def configure(
         raise ValueError(f"tracer must have export(span), e.g. stratum.exporters.otel(...); got {tracer!r}")
     if cache_store is not None and not all(callable(getattr(cache_store, m, None)) for m in ("get", "set", "delete")):
         raise ValueError(f"cache_store must have async get/set/delete (see stratum.cache); got {cache_store!r}")
+    if durable is not None and not isinstance(durable, DurableRunner):
+        raise ValueError(f"durable must be a durable backend, e.g. stratum.durable.dbos(); got {durable!r}")
     given = {
         "default_model": default_model,
         "review_sink": review_sink,
@@ -117,6 +125,7 @@ def configure(
         "retry_backoff_max_s": retry_backoff_max_s,
         "max_output_tokens": max_output_tokens,
         "trace_capacity": trace_capacity,
+        "durable": durable,
     }
     changes.update({k: v for k, v in given.items() if v is not None})
     _config = dataclasses.replace(_config, **changes)

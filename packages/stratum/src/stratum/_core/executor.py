@@ -51,7 +51,7 @@ from .conditions import check_ensure, check_given
 from .config import Config, get_config, resolve_client
 from .spec import InferSpec
 
-__all__ = ["CallState", "execute", "run"]
+__all__ = ["CallState", "execute", "prompt_hash_of", "run"]
 
 # Bounds on what a hostile or broken model can make the runtime hold.
 _RAW_KEEP_CHARS = 20_000
@@ -116,6 +116,11 @@ async def execute(
     Composition passes ``envelope`` (one budget shared by refine iterations or
     quorum invocations) and ``record_sink`` (to tag or hold the trace record).
     """
+    journal = scope.active_journal()
+    if journal is not None:  # a durable flow: the call is a checkpointed step (it calls back here)
+        return await journal.infer(
+            spec, args, kwargs, refine_feedback=refine_feedback, envelope=envelope, record_sink=record_sink
+        )
     cfg = get_config()
     bound = spec.signature.bind(*args, **kwargs)
     bound.apply_defaults()
@@ -170,6 +175,19 @@ async def execute(
         (record_sink or store().append)(record)
 
 
+def prompt_hash_of(
+    spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any], refine_feedback: str | None = None
+) -> str | None:
+    """The ``compiled_prompt_hash`` a call would record, or None if its prompt cannot be built now."""
+    try:
+        bound = spec.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        ctx = build_context(spec, bound.arguments, spec.model or get_config().default_model)
+    except Exception:
+        return None
+    return (_with_refine_feedback(ctx, refine_feedback) if refine_feedback else ctx).prompt_hash()
+
+
 def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:
     from dataclasses import replace
 
@@ -181,6 +199,8 @@ async def _attempts(
 ) -> Any:
     client = resolve_client()
     info = client.model_info(model)
+    flow = scope.current()
+    journal = flow.journal if flow is not None else None
     response_format = _response_format(spec, info)
     history: list[AttemptRecord] = []
     attempt_ctx = ctx
@@ -198,6 +218,12 @@ async def _attempts(
             ceiling=cfg.max_output_tokens,
         )  # fmt: skip
         state.attempts = attempt  # counts attempts actually sent
+        if journal is not None:
+            try:  # a durable flow: noted before it is sent, so a crash cannot hide what it may cost
+                await journal.before_request(reserved)
+            except BaseException:
+                envelope.release(reserved)
+                raise
         request = CompletionRequest(
             model=model,
             messages=messages,
