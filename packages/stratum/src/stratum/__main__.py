@@ -1,0 +1,5 @@
+"""``python -m stratum``: the ``stratum`` command."""
+
+from ._cli import run
+
+run()
