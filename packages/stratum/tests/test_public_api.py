@@ -59,7 +59,8 @@ EXPECTED = {
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",
     },
     "stratum.testing": {
-        "AwaitableQueueSink", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "VirtualTimeLoop",
+        "AwaitableQueueSink", "LocalPostgres", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError",
+        "VirtualTimeLoop",
         "openai_server", "otlp_receiver", "prompt_text", "virtual_time",
     },
     "stratum.testing.openai_server": {"LocalOpenAIServer", "Served"},

@@ -88,7 +88,7 @@ def _advisory_key(app: str, n: int) -> int:
 def _try_advisory(url: str, app: str, n: int) -> SlotLock | None:
     import psycopg  # installed with dbos
 
-    conn = psycopg.connect(url, autocommit=True, application_name=f"stratum executor {app}")
+    conn = psycopg.connect(url, autocommit=True, application_name=f"stratum executor {n}")
     try:
         locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(app, n),)).fetchone()
     except Exception:
@@ -100,22 +100,24 @@ def _try_advisory(url: str, app: str, n: int) -> SlotLock | None:
     return SlotLock(n, conn, "advisory")
 
 
-def _target(database_url: str) -> tuple[str, Any]:
+def _target(database_url: str) -> tuple[str, Any, str]:
     import sqlalchemy as sa
 
     url = sa.make_url(database_url)
     if url.drivername.startswith("sqlite"):
-        return "file", Path(url.database or "").resolve()
-    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return "advisory", plain
+        return "file", Path(url.database or "").resolve(), ""
+    # Advisory locks live in one database; the server's maintenance database exists before DBOS
+    # has created the flows' database (the key names that database).
+    maintenance = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    return "advisory", maintenance, url.database or ""
 
 
 def try_slot(database_url: str, app: str, n: int) -> SlotLock | None:
     """Lock slot ``n`` if no live process holds it."""
-    kind, target = _target(database_url)
+    kind, target, database = _target(database_url)
     if kind == "file":
         return _try_file(target, n)
-    return _try_advisory(target, app, n)
+    return _try_advisory(target, f"{database}/{app}", n)
 
 
 def acquire_slot(database_url: str, app: str) -> SlotLock:

@@ -95,8 +95,8 @@ class FlowHandle:
         return f"<FlowHandle {self.flow_id}>"
 
     async def status(self) -> FlowStatus:
-        """The run's current status (``FlowNotFound`` if the id is unknown)."""
-        return await one_status(self._access, self.flow_id)
+        """The run's current status, with its error if it failed (``FlowNotFound`` if the id is unknown)."""
+        return await one_status(self._access, self.flow_id, load_output=True)
 
     async def result(self, timeout_s: float | None = None) -> Any:
         """The run's return value, or its error raised here (typed as it was raised).

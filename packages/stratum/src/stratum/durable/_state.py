@@ -71,11 +71,24 @@ class Access:
     store: Store
     _client: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _seen: bool = False
 
     def exists(self) -> bool:
-        """Whether the database is there at all (a SQLite file nobody has created yet is not)."""
+        """Whether the database is there at all: nobody has created it until a durable flow first ran."""
+        if self._seen:
+            return True
         path = self.backend.sqlite_path
-        return path is None or path.exists()
+        if path is not None:
+            self._seen = path.exists()
+            return self._seen
+        try:
+            self.store.ping()
+        except Exception as exc:  # a Postgres database DBOS has not created yet
+            if "does not exist" in str(exc):
+                return False
+            raise
+        self._seen = True
+        return True
 
     def client(self) -> Any:
         """The ``DBOSClient`` (blocking to build: call from a thread)."""

@@ -134,6 +134,11 @@ class Store:
                 self._engine = engine
             return self._engine
 
+    def ping(self) -> None:
+        """Connect once (raises if the database is not there)."""
+        with self._get_engine().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def ensure(self) -> bool:
         """Create the tables if this store may (an executor); False if they do not exist (a client)."""
         if self._ready:
