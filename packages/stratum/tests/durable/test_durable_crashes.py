@@ -49,7 +49,7 @@ def answer(body: dict[str, Any]) -> Served:
         return Served({"text": "We are sorry; your parcel ships today."}, delay_s=0.02)
     if kind[0] == "polish":
         return Served({"text": "We are sorry - your parcel ships today."}, delay_s=0.02)
-    return Served({"result": f"{kind[1]}-{kind[2]}"}, delay_s=0.03)
+    return Served({"result": f"{kind[1]}-{kind[2]}"}, delay_s=0.015)
 
 
 def cost(body: dict[str, Any]) -> float:
