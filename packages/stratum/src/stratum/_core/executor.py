@@ -218,8 +218,8 @@ async def _attempts(
             ceiling=cfg.max_output_tokens,
         )  # fmt: skip
         state.attempts = attempt  # counts attempts actually sent
-        if journal is not None:
-            try:  # a durable flow: noted before it is sent, so a crash cannot hide what it may cost
+        if journal is not None and envelope.remaining_usd() is not None:
+            try:  # a durable flow under a cost budget: noted before it is sent, so a crash cannot hide its cost
                 await journal.before_request(reserved)
             except BaseException:
                 envelope.release(reserved)

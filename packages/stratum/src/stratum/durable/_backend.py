@@ -365,6 +365,11 @@ def _adopt_dead_slots(runtime: Runtime) -> None:
 async def shutdown() -> None:
     """Stop DBOS in this process and close Stratum's connections (idempotent)."""
     await asyncio.to_thread(_shutdown_sync)
+    # DBOS made its (now stopped) pool this loop's default executor: give the loop a working one back,
+    # or every later asyncio.to_thread here would fail.
+    from concurrent.futures import ThreadPoolExecutor
+
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))
 
 
 def _shutdown_sync() -> None:

@@ -152,9 +152,10 @@ class DBOSJournal:
         live: dict[str, Any] = {}
 
         async def body() -> dict[str, Any]:
-            lost_n, lost_usd, step = await self._earlier_attempts()
+            # Under a cost budget, what a crashed execution of this step may have spent counts here.
+            lost_n, lost_usd, step = await self._earlier_attempts(budgeted=envelope.remaining_usd() is not None)
             if lost_usd > 0:
-                envelope.charge(lost_usd)  # what the crashed execution may have spent counts here
+                envelope.charge(lost_usd)
             captured: list[TraceRecord] = []
             token = _current_step.set(step)
             error: Exception | None = None
@@ -286,12 +287,14 @@ class DBOSJournal:
             raise error
         return kind.load(payload.get("output"))
 
-    async def _earlier_attempts(self) -> tuple[int, float, _Step]:
+    async def _earlier_attempts(self, *, budgeted: bool) -> tuple[int, float, _Step]:
+        """Requests a crashed execution of this very step sent (noted before sending, never recorded)."""
         from dbos import DBOS
 
-        # Requests a crashed execution of this very step sent (noted before sending, never recorded).
         position = int(DBOS.step_id or 0)
         step = _Step(self.flow_id, position, uuid.uuid4().hex)
+        if not budgeted:
+            return 0, 0.0, step  # requests are noted only under a cost budget
         count, usd = await asyncio.to_thread(
             self.runtime.store.earlier_attempts, self.flow_id, position, step.execution
         )
