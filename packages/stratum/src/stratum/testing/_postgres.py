@@ -59,9 +59,8 @@ class LocalPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str) -> None:
-        kwargs: dict[str, object] = {}
-        if os.geteuid() == 0:
-            kwargs = {"user": self.user, "group": self.user, "extra_groups": []}
+        # PostgreSQL will not run as root: then its commands run as `user` (set by the child, not a preexec hook).
+        as_root = os.geteuid() == 0
         subprocess.run(
             [str(self.bin_dir / args[0]), *args[1:]],
             check=True,
@@ -70,7 +69,9 @@ class LocalPostgres:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             timeout=60,
-            **kwargs,  # type: ignore[arg-type]
+            user=self.user if as_root else None,
+            group=self.user if as_root else None,
+            extra_groups=[] if as_root else None,
         )
 
     def start(self) -> LocalPostgres:
