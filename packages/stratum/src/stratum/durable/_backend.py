@@ -300,8 +300,9 @@ async def ensure_launched(backend: DBOSBackend) -> Runtime:
     runtime = active()
     if runtime is None:
         runtime = await asyncio.to_thread(_launch_sync, backend)
-        _adopt_loop()  # runs DBOS recovers or dequeues are scheduled on this loop
-        runtime.maintenance = asyncio.get_running_loop().create_task(_maintain(runtime))
+        if runtime.maintenance is None:  # the first of concurrent first uses
+            _adopt_loop()  # runs DBOS recovers or dequeues are scheduled on this loop
+            runtime.maintenance = asyncio.get_running_loop().create_task(_maintain(runtime))
     if runtime.backend != backend:
         raise StratumConfigError(
             f"durable backend {runtime.backend.database_url} ({runtime.backend.app_name}) is already running in "
