@@ -27,13 +27,13 @@ EXPECTED = {
         "Budget", "BudgetExceeded", "CheckpointError", "Config", "ConsensusFailure", "ContextObject",
         "ContractFailure", "ConvergenceFailure", "Failure", "FlowCancelled", "FlowConflict", "FlowFailed",
         "FlowNotFound", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
-        "InvalidDecision", "ParallelFailure", "ParallelValidationFailed", "ParseFailure", "PostconditionFailed",
-        "PreconditionFailed", "Probabilistic", "ReplayMismatch", "ReviewNotPending", "StabilityAssertionError",
-        "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
-        "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key", "clients", "compile_prompt",
-        "compute", "configure", "contract", "contract_hash", "contract_schema", "debate", "durable", "exceptions",
-        "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
-        "reset_defaults", "reviews", "run", "shutdown", "testing", "trace",
+        "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
+        "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ReplayMismatch", "ReviewNotPending",
+        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
+        "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Success", "TraceRecord", "await_human",
+        "cache", "cache_key", "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash",
+        "contract_schema", "debate", "durable", "exceptions", "exporters", "flow", "get_config", "hitl", "infer",
+        "opaque", "parallel", "race", "refine", "reset_defaults", "reviews", "run", "shutdown", "testing", "trace",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.clients": {
@@ -47,8 +47,8 @@ EXPECTED = {
     "stratum.exceptions": {
         "AttemptRecord", "BudgetExceeded", "CheckpointError", "ConsensusFailure", "ContractFailure",
         "ConvergenceFailure", "FlowCancelled", "FlowConflict", "FlowFailed", "FlowNotFound", "HITLDeliveryError",
-        "HITLTimeoutError", "InvalidDecision", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
-        "PostconditionFailed", "PreconditionFailed", "ReplayMismatch", "ReviewNotPending",
+        "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
+        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReplayMismatch", "ReviewNotPending",
         "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
         "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
@@ -129,7 +129,7 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
-        "StabilityAssertionError", "ReplayMismatch", "FlowCancelled", "FlowFailed",
+        "StabilityAssertionError", "MalformedResponse", "ReplayMismatch", "FlowCancelled", "FlowFailed",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)

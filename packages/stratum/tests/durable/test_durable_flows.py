@@ -146,10 +146,12 @@ async def test_without_a_backend_a_durable_flow_is_a_config_error() -> None:
 
 
 def test_a_bad_backend_setting_is_refused_at_once() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(stratum.StratumConfigError):
         stratum.durable.dbos("mysql://nope")
-    with pytest.raises(ValueError):
+    with pytest.raises(stratum.StratumConfigError):
         stratum.durable.dbos(app_name="Has Spaces")
+    with pytest.raises(stratum.StratumConfigError):
+        stratum.configure(durable=object())  # type: ignore[arg-type]
     with pytest.raises(stratum.StratumCompileError):
         flow(durable="yes")  # type: ignore[call-overload]
 

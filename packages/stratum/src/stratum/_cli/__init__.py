@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         configure(durable=dbos(args.db, args.app))
-    except ValueError as exc:
+    except StratumError as exc:
         _output.error(str(exc))
         return EXIT_USAGE
     try:

@@ -23,7 +23,7 @@ import inspect
 import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, get_args, get_origin, overload
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -33,9 +33,10 @@ from .budget import Budget, Envelope
 from .calls import InferFunction
 from .compiler import parse_template
 from .conditions import describe
-from .contracts import is_opaque, opaque_fields, output_spec
+from .contracts import output_spec
 from .journal import DurableFlow, DurableRunner, Journal, TraceParent
 from .journal import register as register_durable
+from .opacity import is_opaque, opaque_paths
 from .spec import CacheScope, InferSpec, Param
 
 __all__ = ["compute", "flow", "infer"]
@@ -154,6 +155,7 @@ def _build_spec(
     return InferSpec(
         name=fn.__name__,
         qualname=owner,
+        module=getattr(fn, "__module__", "") or "",
         signature=signature,
         params=params,
         intent=parse_template(intent, params, role="intent", owner=owner),
@@ -177,9 +179,9 @@ def _param(name: str, p: inspect.Parameter, *, hints: dict[str, Any], owner: str
     if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
         raise StratumCompileError(f"@infer {owner}: *args/**kwargs cannot be bound into a prompt")
     annotation = hints.get(name, Any)
-    base = get_args(annotation)[0] if get_origin(annotation) is typing.Annotated else annotation
-    hidden = opaque_fields(base) if isinstance(base, type) and issubclass(base, BaseModel) else frozenset()
-    return Param(name=name, annotation=annotation, opaque=is_opaque(annotation), opaque_fields=hidden)
+    whole = is_opaque(annotation)
+    hidden = frozenset() if whole else opaque_paths(annotation)
+    return Param(name=name, annotation=annotation, opaque=whole, opaque_fields=hidden)
 
 
 def _check_quorum(

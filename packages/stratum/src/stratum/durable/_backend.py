@@ -65,7 +65,7 @@ def _resolve_url(database_url: str | None) -> str:
         path = Path(url[len("sqlite:///") :])
         return f"sqlite:///{path.expanduser().resolve()}"
     if not url.startswith("postgresql://"):
-        raise ValueError(f"durable database_url must be sqlite:///PATH or postgresql://..., got {url!r}")
+        raise StratumConfigError(f"durable database_url must be sqlite:///PATH or postgresql://..., got {url!r}")
     return url
 
 
@@ -149,14 +149,14 @@ def dbos(
     """
     name = app_name or "stratum"
     if not _APP_NAME.match(name):
-        raise ValueError(f"app_name must be 3-256 of a-z 0-9 - _, got {name!r}")
+        raise StratumConfigError(f"app_name must be 3-256 of a-z 0-9 - _, got {name!r}")
     for label, value in (("poll_interval_s", poll_interval_s), ("recovery_poll_s", recovery_poll_s)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
-            raise ValueError(f"{label} must be in (0, 60] seconds, got {value!r}")
+            raise StratumConfigError(f"{label} must be in (0, 60] seconds, got {value!r}")
     if max_pending_reviews < 1 or review_retention_s <= 0:
-        raise ValueError("max_pending_reviews must be >= 1 and review_retention_s > 0")
+        raise StratumConfigError("max_pending_reviews must be >= 1 and review_retention_s > 0")
     if not application_version or not isinstance(application_version, str):
-        raise ValueError(f"application_version must be a non-empty str, got {application_version!r}")
+        raise StratumConfigError(f"application_version must be a non-empty str, got {application_version!r}")
     return DBOSBackend(
         database_url=_resolve_url(database_url),
         app_name=name,
