@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 
 import stratum
 from stratum import HumanReviewContext, await_human, contract, flow
-from stratum.hitl import QueueReviewSink
+from stratum.hitl import QueueReviewSink, WebhookReviewSink
+from stratum.testing.openai_server import LocalOpenAIServer
 
 
 @contract
@@ -174,3 +175,18 @@ async def test_the_reviews_command_lists_shows_and_resolves_with_documented_exit
     assert json.loads(shown.stdout)["decision"]["reviewer"] == "ops"
     unknown = await asyncio.to_thread(cli, "reviews", "resolve", "nope", "true")
     assert unknown.returncode == 3
+
+
+async def test_a_webhook_that_cannot_deliver_leaves_the_review_answerable_from_the_store(
+    durable_sqlite: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with LocalOpenAIServer() as receiver:  # answers 404 on this path: the POST fails for good
+        stratum.configure(review_sink=WebhookReviewSink(f"{receiver.url}/hooks/review", max_attempts=1))
+        handle = await stratum.durable.start(ask, "Send it?", flow_id="r-7")
+        review = await next_pending("r-7")
+        async with asyncio.timeout(10):
+            while not any("did not take review" in r.getMessage() for r in caplog.records):
+                await asyncio.sleep(0.01)
+        # The callback (or any other process) answers through the store.
+        await stratum.reviews.resolve(review.review_id, {"action": "send", "note": "hook"}, reviewer="hook")
+        assert (await handle.result(timeout_s=10))["reviewer"] == "hook"
