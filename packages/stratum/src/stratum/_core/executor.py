@@ -26,6 +26,7 @@ import collections.abc
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
 import re
@@ -57,6 +58,8 @@ from .opacity import opaque_paths
 from .spec import InferSpec
 
 __all__ = ["CallState", "execute", "prompt_hash_of", "run"]
+
+_log = logging.getLogger("stratum.executor")
 
 # Bounds on what a hostile or broken model can make the runtime hold.
 _RAW_KEEP_CHARS = 20_000
@@ -257,9 +260,12 @@ async def _attempts(
             ceiling=cfg.max_output_tokens,
         )  # fmt: skip
         state.attempts = attempt  # counts attempts actually sent
-        if journal is not None and envelope.remaining_usd() is not None:
+        noted = journal is not None and envelope.remaining_usd() is not None
+        token: object = None
+        if noted:
+            assert journal is not None
             try:  # a durable flow under a cost budget: noted before it is sent, so a crash cannot hide its cost
-                await journal.before_request(reserved)
+                token = await journal.before_request(reserved)
             except BaseException:
                 envelope.release(reserved)
                 raise
@@ -273,11 +279,19 @@ async def _attempts(
         )
         try:
             response = await _send(client, request, envelope=envelope, state=state, cfg=cfg, function=spec.qualname)
-        finally:
+        except BaseException:
             envelope.release(reserved)
+            if noted:
+                assert journal is not None
+                await _settle(journal, token, None)
+            raise
+        envelope.release(reserved)
         cost = _cost(response, info, configured=model in cfg.prices)
         if cost:
             envelope.charge(cost)
+        if noted:
+            assert journal is not None
+            await _settle(journal, token, cost or 0.0)
         state.add_usage(response, cost)
         state.impossible_usage = state.impossible_usage or _impossible(response, max_tokens)
         overspent = envelope.overspent(spec.qualname)
@@ -299,6 +313,14 @@ async def _attempts(
         attempt_ctx = attempt_ctx.with_feedback([v.message for v in violations])
     failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed
     raise failure(spec.qualname, violations, history, raw_output=last_raw, output=last_value)
+
+
+async def _settle(journal: Any, token: object, cost: float | None) -> None:
+    """Tell the journal what a request cost; a journal that cannot hear it settles on its own later."""
+    try:
+        await journal.after_request(token, cost)
+    except Exception:  # the request's outcome stands; its hold is settled when its run finishes
+        _log.warning("a durable journal could not settle a request's cost", exc_info=True)
 
 
 async def _judge(

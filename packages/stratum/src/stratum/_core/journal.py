@@ -4,7 +4,9 @@ A durable flow's scope carries a ``Journal``. Inside it, the executor hands
 each ``@infer`` call to ``journal.infer`` and each ``async`` ``@compute`` call
 to ``journal.compute``, which run the call as a checkpointed step (or restore
 its recorded outcome), and tells ``journal.before_request`` the worst case of
-every request before it is sent, so a crash cannot hide money spent;
+every request before it is sent, so a crash cannot hide money spent (and
+``journal.after_request`` what it cost, so a budget shared beyond this
+process can settle it);
 ``await_human`` asks through ``journal.ask_human``. Inside a step the journal
 is suspended (``scope.journal_suspended``), so the call runs as it always has.
 
@@ -63,8 +65,16 @@ class Journal(Protocol):
         """One ``async`` @compute call as a step; ``fn`` is the traced call itself."""
         ...
 
-    async def before_request(self, reserved_usd: float) -> None:
-        """Note, durably, that a request with this worst-case cost is about to be sent."""
+    async def before_request(self, reserved_usd: float) -> object:
+        """Note, durably, that a request with this worst-case cost is about to be sent.
+
+        May refuse it by raising (``BudgetExceeded``: a budget shared with other
+        processes has no room for it). Returns a token for ``after_request``.
+        """
+        ...
+
+    async def after_request(self, token: object, cost_usd: float | None) -> None:
+        """The request of ``token`` is over: it cost ``cost_usd`` (None: it failed, nothing to charge)."""
         ...
 
     def ask_human(

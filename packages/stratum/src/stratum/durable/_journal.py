@@ -300,14 +300,18 @@ class DBOSJournal:
         )
         return count, usd, step
 
-    async def before_request(self, reserved_usd: float) -> None:
+    async def before_request(self, reserved_usd: float) -> object:
         step = _current_step.get()
         if step is None or step.flow_id != self.flow_id:
-            return
+            return None
         step.attempts += 1
         await asyncio.to_thread(
             self.runtime.store.note_attempt, step.flow_id, step.position, step.execution, step.attempts, reserved_usd
         )
+        return None
+
+    async def after_request(self, token: object, cost_usd: float | None) -> None:
+        """Nothing to settle: the step records what its requests cost."""
 
     async def finished(self) -> None:
         """The run is over: reviews it left open are closed, its request notes dropped."""
