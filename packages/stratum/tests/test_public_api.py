@@ -27,8 +27,9 @@ EXPECTED = {
         "Budget", "BudgetExceeded", "CheckpointError", "Config", "ConsensusFailure", "ConsoleReviewSink",
         "ContextObject", "ContractFailure", "ConvergenceFailure", "Failure", "FlowCancelled", "FlowConflict",
         "FlowFailed", "FlowNotFound", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
-        "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
-        "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "QueueReviewSink",
+        "InvalidDecision", "InvalidItem", "JobConflict", "JobNotFound", "MalformedResponse", "ParallelFailure",
+        "ParallelValidationFailed", "ParseFailure", "PendingReview", "PostconditionFailed", "PreconditionFailed",
+        "Probabilistic", "QueueReviewSink",
         "ReplayMismatch", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
         "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
         "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key",
@@ -42,14 +43,15 @@ EXPECTED = {
         "ModelInfo", "OpenAIClient", "TransientError",
     },
     "stratum.durable": {
-        "DBOSBackend", "FlowHandle", "FlowStatus", "FlowStep", "attach", "cancel", "dbos", "list_flows", "shutdown",
-        "start", "steps",
+        "DBOSBackend", "FlowHandle", "FlowStatus", "FlowStep", "JobHandle", "JobProgress", "Queue", "attach", "cancel",
+        "dbos", "job", "list_flows", "list_jobs", "map", "shutdown", "start", "steps", "work",
     },
     "stratum.exceptions": {
         "AttemptRecord", "BudgetExceeded", "CheckpointError", "ConsensusFailure", "ContractFailure",
         "ConvergenceFailure", "FlowCancelled", "FlowConflict", "FlowFailed", "FlowNotFound", "HITLDeliveryError",
-        "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
-        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReplayMismatch", "ReviewNotPending",
+        "HITLTimeoutError", "InvalidDecision", "InvalidItem", "JobConflict", "JobNotFound", "MalformedResponse",
+        "ParallelFailure", "ParallelValidationFailed", "ParseFailure", "PostconditionFailed", "PreconditionFailed",
+        "ReplayMismatch", "ReviewNotPending",
         "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
         "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
@@ -127,9 +129,10 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     assert issubclass(stratum.InvalidDecision, TypeError)
     assert issubclass(stratum.ReviewNotPending, stratum.StratumUsageError)
     assert issubclass(stratum.ReviewNotPending, LookupError)
-    for name in ("FlowNotFound", "FlowConflict", "CheckpointError"):
+    for name in ("FlowNotFound", "FlowConflict", "CheckpointError", "JobNotFound", "JobConflict", "InvalidItem"):
         assert issubclass(getattr(stratum, name), stratum.StratumUsageError)
     assert issubclass(stratum.FlowNotFound, LookupError) and issubclass(stratum.CheckpointError, TypeError)
+    assert issubclass(stratum.JobNotFound, LookupError) and issubclass(stratum.InvalidItem, TypeError)
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",

@@ -12,7 +12,10 @@ out), so code can catch the second kind without hiding the first::
     │   ├── ReviewNotPending           resolving a review that is unknown or closed (also a LookupError)
     │   ├── FlowNotFound               no durable flow run has this id (also a LookupError)
     │   ├── FlowConflict               a flow id already names a run of another flow or other arguments
-    │   └── CheckpointError            a durable step's outcome cannot be stored (also a TypeError)
+    │   ├── CheckpointError            a durable step's outcome cannot be stored (also a TypeError)
+    │   ├── JobNotFound                no bulk job has this id (also a LookupError)
+    │   ├── JobConflict                a job id already names a job of another function, queue, budget or items
+    │   └── InvalidItem                an item a bulk job's function cannot take (also a TypeError)
     └── StratumRuntimeError            a run-time failure; handle or report it
         ├── PreconditionFailed         a `given` predicate was False; no request sent
         ├── ContractFailure            the model never produced an acceptable output
@@ -66,6 +69,9 @@ __all__ = [
     "HITLDeliveryError",
     "HITLTimeoutError",
     "InvalidDecision",
+    "InvalidItem",
+    "JobConflict",
+    "JobNotFound",
     "MalformedResponse",
     "ParallelFailure",
     "ParallelValidationFailed",
@@ -393,6 +399,43 @@ class CheckpointError(StratumUsageError, TypeError):
         self.step = step
         self.reason = reason
         super().__init__(f"{step}: its outcome cannot be checkpointed: {reason}")
+
+
+class JobNotFound(StratumUsageError, LookupError):
+    """No bulk job (``stratum.durable.map``) has the id ``job_id`` in this database."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no bulk job {job_id!r}")
+
+
+class JobConflict(StratumUsageError):
+    """``job_id`` already names a job of ``existing`` that differs from this one (``reason``).
+
+    Running the same ``map`` again under its id attaches to the job and runs
+    only its unfinished items; another function, queue, budget or list of
+    items under that id is refused rather than mixed into it.
+    """
+
+    def __init__(self, job_id: str, existing: str, requested: str, reason: str) -> None:
+        self.job_id = job_id
+        self.existing = existing
+        self.requested = requested
+        self.reason = reason
+        super().__init__(f"job id {job_id!r} already names a job of {existing}: {reason}")
+
+
+class InvalidItem(StratumUsageError, TypeError):
+    """Item ``index`` of job ``job_id`` is not something its function can take (``reason``).
+
+    Found when the job is submitted, before anything is written.
+    """
+
+    def __init__(self, job_id: str, index: int, reason: str) -> None:
+        self.job_id = job_id
+        self.index = index
+        self.reason = reason
+        super().__init__(f"job {job_id}: item {index}: {reason}")
 
 
 class ReplayMismatch(StratumRuntimeError):

@@ -1,4 +1,4 @@
-"""The ``stratum`` command: operators' access to durable flows and reviews.
+"""The ``stratum`` command: operators' access to durable flows, reviews and bulk jobs.
 
 ::
 
@@ -8,6 +8,10 @@
     stratum flows list [--status S] [--json] runs, newest first
     stratum flows show FLOW_ID [--json]      one run and its steps
     stratum flows cancel FLOW_ID
+    stratum jobs list [--json]               bulk jobs, newest first
+    stratum jobs show JOB_ID [--json]        one job: counts, rate, spend, ETA, failures by type
+    stratum worker --queue NAME [--import module[:attr]] [--concurrency N]
+                                             run the tasks of bulk jobs until SIGTERM
 
 ``--db URL`` (or ``$STRATUM_DURABLE_URL``; default ``.stratum/durable.sqlite``)
 and ``--app NAME`` pick the database, as ``stratum.durable.dbos()`` would.
@@ -15,6 +19,7 @@ Tables for people by default, ``--json`` for scripts. Exit codes: 0 done,
 1 unexpected error, 2 bad usage, 3 not found, 4 not possible in its current
 state (a review already decided, timed out or cancelled; a run already
 finished), 5 a decision value that does not fit the review's type.
+``stratum worker`` runs until SIGTERM or SIGINT and then exits 0.
 
 Each command group is a module here with ``register(commands)``; a new group
 (``worker``, ``jobs``, ``check``) joins ``GROUPS``, a new command of a group
@@ -28,17 +33,17 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from ..exceptions import FlowNotFound, InvalidDecision, ReviewNotPending, StratumError
-from . import _output, flows, reviews
+from ..exceptions import FlowNotFound, InvalidDecision, JobNotFound, ReviewNotPending, StratumError
+from . import _output, flows, jobs, reviews, worker
 from ._output import EXIT_ERROR, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_NOT_POSSIBLE, EXIT_USAGE
 
 __all__ = ["main", "run"]
 
-GROUPS = (reviews, flows)
+GROUPS = (reviews, flows, jobs, worker)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="stratum", description="Operate Stratum's durable flows and reviews.")
+    top = argparse.ArgumentParser(prog="stratum", description="Operate Stratum's durable flows, reviews and bulk jobs.")
     top.add_argument("--db", metavar="URL", help="durable database (default: $STRATUM_DURABLE_URL or "
                      ".stratum/durable.sqlite)")  # fmt: skip
     top.add_argument("--app", metavar="NAME", help="application name within the database (default: stratum)")
@@ -55,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..durable._backend import dbos
 
     try:
-        configure(durable=dbos(args.db, args.app))
+        args.cli_backend = dbos(args.db, args.app)
+        configure(durable=args.cli_backend)
     except StratumError as exc:
         _output.error(str(exc))
         return EXIT_USAGE
@@ -64,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReviewNotPending as exc:
         _output.error(str(exc))
         return EXIT_NOT_FOUND if exc.state == "unknown" else EXIT_NOT_POSSIBLE
-    except FlowNotFound as exc:
+    except (FlowNotFound, JobNotFound) as exc:
         _output.error(str(exc))
         return EXIT_NOT_FOUND
     except InvalidDecision as exc:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SlotLock", "acquire_slot", "slot_id", "slot_of", "try_slot"]
+__all__ = ["SlotLock", "SlotProbe", "acquire_slot", "slot_id", "slot_of", "try_slot"]
 
 _MAX_SLOTS = 1024
 _PREFIX = "slot-"
@@ -127,3 +128,55 @@ def acquire_slot(database_url: str, app: str) -> SlotLock:
         if lock is not None:
             return lock
     raise RuntimeError(f"all {_MAX_SLOTS} executor slots are taken; set executor_id explicitly")
+
+
+class SlotProbe:
+    """Asks, again and again, whether a slot's holder is gone; one connection kept open for it on Postgres.
+
+    ``with probe.dead(n) as dead:`` locks slot ``n`` if nobody holds it
+    (``dead`` is then True) and keeps it locked inside the block, so no
+    process can start in that slot while its runs are handed over.
+    """
+
+    def __init__(self, database_url: str, app: str) -> None:
+        self._kind, self._target, database = _target(database_url)
+        self._app = f"{database}/{app}"
+        self._conn: Any = None
+
+    @contextlib.contextmanager
+    def dead(self, n: int) -> Iterator[bool]:
+        if self._kind == "file":
+            lock = _try_file(self._target, n)
+            try:
+                yield lock is not None
+            finally:
+                if lock is not None:
+                    lock.release()
+            return
+        conn = self._connection()
+        key = _advisory_key(self._app, n)
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        except Exception:
+            self.close()  # a broken connection is opened again next time
+            raise
+        locked = bool(row and row[0])
+        try:
+            yield locked
+        finally:
+            if locked:
+                with contextlib.suppress(Exception):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            import psycopg
+
+            self._conn = psycopg.connect(self._target, autocommit=True, application_name="stratum liveness")
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()

@@ -24,6 +24,7 @@ from . import _codec
 
 if TYPE_CHECKING:
     from ._backend import DBOSBackend
+    from ._job_store import JobStore
     from ._store import ReviewRow, Store
 
 __all__ = [
@@ -70,6 +71,7 @@ class Access:
     backend: DBOSBackend
     store: Store
     _client: Any = None
+    _jobs: JobStore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seen: bool = False
 
@@ -89,6 +91,16 @@ class Access:
             raise
         self._seen = True
         return True
+
+    @property
+    def jobs(self) -> JobStore:
+        """Stratum's job tables in this database (``stratum.durable.map``)."""
+        with self._lock:
+            if self._jobs is None:
+                from ._job_store import JobStore
+
+                self._jobs = JobStore(self.store)
+            return self._jobs
 
     def client(self) -> Any:
         """The ``DBOSClient`` (blocking to build: call from a thread)."""
@@ -142,6 +154,16 @@ class Runtime:
     workflows: dict[str, Any]
     unsubscribe: Any = None
     maintenance: Any = None
+    #: Queue name -> the ``Queue`` whose row this process wrote.
+    queues: dict[str, Any] = field(default_factory=dict)
+    #: This process's own queue limits (``_queues.LocalLimits``), once installed.
+    limits: Any = None
+    #: Job items running in this process: workflow id -> its task.
+    items: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    #: Job id -> this process's view of the job (``_job_items.JobView``), the most recent few.
+    jobs: dict[str, Any] = field(default_factory=dict)
+    #: This process's batching writer of job changes (``_job_writer.JobWriter``), once made.
+    writer: Any = None
 
     @property
     def store(self) -> Store:

@@ -115,8 +115,30 @@ class Store:
         self._lock = threading.Lock()
         self._engine: sa.Engine | None = None
         self._ready = False
+        self._write_lock = threading.Lock() if self._url.startswith("sqlite") else None
 
     # -- connection -------------------------------------------------------------
+    @property
+    def may_create(self) -> bool:
+        """Whether this store creates missing tables (an executor) or only reads existing ones (a client)."""
+        return self._create
+
+    def engine(self) -> sa.Engine:
+        """The engine (Stratum's other tables, ``_job_store``, share it)."""
+        return self._get_engine()
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A write transaction. On SQLite, this process's writers queue here first: one file has one writer
+        at a time, and threads waiting in SQLite's own busy handler back off by sleeping, far longer than
+        the commits they wait for."""
+        if self._write_lock is None:
+            with self._get_engine().begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self._get_engine().begin() as conn:
+            yield conn
+
     def _get_engine(self) -> sa.Engine:
         with self._lock:
             if self._engine is None:
@@ -130,7 +152,8 @@ class Store:
                         dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
                 else:
-                    engine = sa.create_engine(self._url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+                    # Job items in flight each settle a request now and then: a few connections more on demand.
+                    engine = sa.create_engine(self._url, pool_size=2, max_overflow=8, pool_pre_ping=True)
                 self._engine = engine
             return self._engine
 
