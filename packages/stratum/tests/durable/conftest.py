@@ -39,6 +39,8 @@ class Host:
         assert ready.get("ready"), "the worker host did not start"
         #: The budgets of the worker's flows, in USD.
         self.budgets: dict[str, float] = ready["budgets"]
+        #: The limits of the bulk queues: ``limited`` (requests, per_seconds), ``shared_concurrency``.
+        self.bulk: dict[str, Any] = ready["bulk"]
 
     def _read(self) -> None:
         assert self.process.stdout is not None

@@ -16,6 +16,7 @@ under the same names (``__main__.<name>``) before DBOS launches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -29,6 +30,8 @@ import litellm
 from pydantic import BaseModel
 
 import stratum
+import stratum._cli  # preloaded: the workers' command
+import stratum.durable._jobs  # preloaded: bulk jobs (SQLAlchemy)
 from stratum import Budget, HumanReviewContext, await_human, contract, flow, infer
 from stratum.clients import LiteLLMClient
 
@@ -87,6 +90,25 @@ async def spend(run: str) -> list[str]:
     return out
 
 
+@contract
+class Tag(BaseModel):
+    tag: str
+
+
+@infer(intent="Tag item {n} of the bulk job", retries=0)
+def tag_item(n: int) -> Tag: ...
+
+
+#: The embedded job's rate limit: LIMITED[0] tasks started per LIMITED[1] seconds, on every process.
+LIMITED = (50, 1.0)
+#: Tasks of the shared queue running at once, across every worker.
+SHARED_CONCURRENCY = 8
+QUEUES = {
+    "limited": stratum.durable.Queue("bulk-limited", limiter=LIMITED, poll_interval_s=0.02),
+    "shared": stratum.durable.Queue("bulk-shared", concurrency=SHARED_CONCURRENCY, poll_interval_s=0.02),
+}
+
+
 class FileTracer:
     """Spans as JSON lines in a file, written as each span ends (a SIGKILL loses nothing ended)."""
 
@@ -110,7 +132,9 @@ def configure(args: dict[str, Any]) -> None:
         default_model="openai/gpt-4o-mini",
         max_output_tokens=64,
         max_transient_retries=0,
-        durable=stratum.durable.dbos(args["db"], poll_interval_s=0.05, recovery_poll_s=0.1),
+        durable=stratum.durable.dbos(
+            args["db"], poll_interval_s=0.05, recovery_poll_s=0.1, queues=args.get("queues")
+        ),
     )
     if args.get("spans"):
         stratum.configure(tracer=FileTracer(args["spans"]))
@@ -140,12 +164,31 @@ async def role_spend(args: dict[str, Any]) -> Any:
     return await handle.result(timeout_s=60)
 
 
+async def role_bulk_submit(args: dict[str, Any]) -> Any:
+    """Submit (or attach to) a job of ``n`` items and wait for its results; runs them too unless ``queues=[]``."""
+    queue = QUEUES[args["queue"]]
+    handle = await stratum.durable.map(tag_item, list(range(args["n"])), queue=queue, job_id=args["job_id"])
+    outcomes = await handle.results(timeout_s=180)
+    tags = [o.value.tag if isinstance(o, stratum.Success) else type(o.error).__name__ for o in outcomes]
+    return {"tags": tags, "progress": (await handle.progress()).to_dict()}
+
+
+def role_bulk_worker(args: dict[str, Any]) -> int:
+    """``stratum worker --queue NAME`` itself (its exit code), in this preloaded process; its output to a file."""
+    queue = QUEUES[args["queue"]].name
+    with open(args["out"] + ".stdout", "w", buffering=1) as out, contextlib.redirect_stdout(out):
+        return stratum._cli.main(["--db", args["db"], "worker", "--queue", queue, "--grace", "5"])
+
+
 ROLES = {
     "review_start": role_review_start,
     "review_recover": role_review_recover,
     "chain": role_chain,
     "spend": role_spend,
+    "bulk_submit": role_bulk_submit,
 }
+#: Roles that run their own event loop.
+SYNC_ROLES = {"bulk_worker": role_bulk_worker}
 
 
 def child(role: str, args: dict[str, Any]) -> int:
@@ -161,8 +204,12 @@ def child(role: str, args: dict[str, Any]) -> int:
             stratum.shutdown()
 
     try:
-        result: Any = {"ok": asyncio.run(main())}
-        code = 0
+        if role in SYNC_ROLES:
+            code = SYNC_ROLES[role](args)
+            result: Any = {"ok": code}
+        else:
+            result = {"ok": asyncio.run(main())}
+            code = 0
     except BaseException as exc:
         result = {"error": type(exc).__name__, "fields": {k: str(v) for k, v in vars(exc).items()},
                   "trace": traceback.format_exc()}  # fmt: skip
@@ -175,7 +222,8 @@ def child(role: str, args: dict[str, Any]) -> int:
 def host() -> None:
     # LiteLLM loads its tokenizer on the first count (a second, here): once, before any fork.
     litellm.token_counter(model="gpt-4o-mini", messages=[{"role": "user", "content": "warm-up"}])
-    print(json.dumps({"ready": True, "budgets": BUDGETS}), flush=True)
+    bulk = {"limited": LIMITED, "shared_concurrency": SHARED_CONCURRENCY}
+    print(json.dumps({"ready": True, "budgets": BUDGETS, "bulk": bulk}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
         if "wait" in command:
