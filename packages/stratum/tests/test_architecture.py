@@ -203,3 +203,21 @@ def test_only_the_litellm_client_imports_litellm() -> None:
 def test_only_the_durable_layer_imports_dbos() -> None:
     importers = {i.source for i in IMPORTS if i.target.split(".")[0] == "dbos"}
     assert importers and all(source.startswith("stratum.durable.") for source in importers)
+
+
+def test_the_job_modules_form_a_dag() -> None:
+    # Bulk jobs (docs/bulk.md): the job tables at the bottom, map on top; queues, liveness and the worker
+    # loop know nothing of jobs, so a worker is only DBOS plus the one item workflow.
+    below = {
+        "stratum.durable._job_store": set(),
+        "stratum.durable._job_writer": {"stratum.durable._job_store"},
+        "stratum.durable._job_handles": {"stratum.durable._job_store"},
+        "stratum.durable._job_items": {"stratum.durable._job_store", "stratum.durable._job_writer"},
+        "stratum.durable._queues": set(),
+        "stratum.durable._liveness": set(),
+        "stratum.durable._worker": {"stratum.durable._queues"},
+    }
+    jobs = {module for module in below} | {"stratum.durable._jobs", "stratum.durable._progress"}
+    for source, allowed in below.items():
+        reached = {i.target for i in IMPORTS if i.source == source and i.target in jobs}
+        assert reached <= allowed, (source, reached - allowed)

@@ -33,7 +33,7 @@ def show(handle: JobHandle, total: int) -> None:
     """Follow ``handle`` with a bar on stdout until the job finishes (or this loop stops)."""
     try:
         tqdm = importlib.import_module("tqdm").tqdm
-    except ImportError:  # pragma: no cover - tqdm comes with the durable extra
+    except ImportError:  # pragma: no cover - tqdm is in the durable extra
         return
     task = asyncio.get_running_loop().create_task(_follow(handle, total, tqdm))
     _bars.add(task)
