@@ -43,8 +43,9 @@ LAYERS = [
     ("stratum.hitl", "hitl", 3),
     ("stratum.durable", "durable", 4),
     ("stratum.testing", "testing", 4),
-    ("stratum._cli", "cli", 5),
-    ("stratum.__main__", "cli", 5),
+    ("stratum._inbox", "inbox", 5),
+    ("stratum._cli", "cli", 6),
+    ("stratum.__main__", "cli", 6),
 ]
 
 

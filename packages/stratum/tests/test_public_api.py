@@ -54,7 +54,7 @@ EXPECTED = {
         "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
-    "stratum.reviews": {"get", "pending", "resolve"},
+    "stratum.reviews": {"closed", "get", "pending", "resolve"},
     "stratum.hitl": {
         "ConsoleReviewSink", "DecisionType", "HumanDecision", "HumanReviewContext", "PendingReview",
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",

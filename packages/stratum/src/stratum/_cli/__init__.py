@@ -5,6 +5,8 @@
     stratum reviews list [--json]            open reviews
     stratum reviews show ID [--json]         one review, any state
     stratum reviews resolve ID VALUE [--reviewer NAME] [--rationale TEXT]
+    stratum reviews serve [--host H] [--port P] [--token-file PATH | --no-token]
+                                             the review inbox (a web page)
     stratum flows list [--status S] [--json] runs, newest first
     stratum flows show FLOW_ID [--json]      one run and its steps
     stratum flows cancel FLOW_ID
@@ -18,7 +20,7 @@ finished), 5 a decision value that does not fit the review's type.
 
 Each command group is a module here with ``register(commands)``; a new group
 (``worker``, ``jobs``, ``check``) joins ``GROUPS``, a new command of a group
-(``reviews serve``) joins that module.
+(``reviews serve``) joins that module; the inbox's web app is ``stratum._inbox``.
 """
 
 from __future__ import annotations

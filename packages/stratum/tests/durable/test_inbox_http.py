@@ -1,0 +1,229 @@
+"""The review inbox over HTTP: auth, CSRF, escaping, size bounds, the form and the JSON endpoints.
+
+The app runs in this process behind httpx's ASGI transport (the same app
+``stratum reviews serve`` runs under uvicorn); the flows wait on this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Literal
+
+import httpx
+import pytest
+from pydantic import BaseModel, Field
+
+import stratum
+from stratum import HumanReviewContext, await_human, contract, flow
+from stratum._inbox._app import build
+
+TOKEN = "s3cret-token-for-tests"
+BASE = "http://127.0.0.1:8765"
+
+
+@contract
+class Address(BaseModel):
+    city: str
+    floor: int | None = None
+
+
+@contract
+class Refund(BaseModel):
+    action: Literal["refund", "deny"]
+    amount: float = Field(ge=0, le=500)
+    notify: bool = True
+    tags: list[str] = []
+    ship_to: Address | None = None
+
+
+HOSTILE = "<script>alert('x')</script><b>bold</b>"
+
+
+@flow(durable=True)
+async def refund_flow(question: str) -> dict[str, Any]:
+    decision = await await_human(
+        HumanReviewContext(question, artifacts={"note": HOSTILE, "order": {"id": 7, "html": "<img src=x>"}}),
+        Refund,
+    )
+    return {"value": decision.value.model_dump(), "reviewer": decision.reviewer}
+
+
+@flow(durable=True)
+async def send_flow(question: str) -> str:
+    decision = await await_human(question, Literal["send", "hold"], options=["send", "hold"])
+    return decision.value
+
+
+async def next_pending(flow_id: str) -> Any:
+    async with asyncio.timeout(10):
+        while True:
+            found = await stratum.reviews.pending(flow_id=flow_id)
+            if found:
+                return found[0]
+            await asyncio.sleep(0.01)
+
+
+def client(token: str | None = TOKEN, **kwargs: Any) -> httpx.AsyncClient:
+    app = build(token=token, max_body=kwargs.pop("max_body", 16 * 1024))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, **kwargs)
+
+
+def signed_in(**kwargs: Any) -> httpx.AsyncClient:
+    return client(headers={"Authorization": f"Bearer {TOKEN}"}, **kwargs)
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the form carries a CSRF token"
+    return found.group(1)
+
+
+async def test_every_request_without_the_right_token_is_refused(durable_sqlite: str) -> None:
+    async with client() as anonymous:
+        for path in ("/", "/closed", "/reviews/x", "/api/reviews", "/static/inbox.css"):
+            assert (await anonymous.get(path)).status_code == 401
+        assert (await anonymous.post("/api/reviews/x/resolve", json={"value": 1})).status_code == 401
+        wrong = await anonymous.get("/api/reviews", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+    async with client(cookies={"stratum_inbox_token": "nope"}) as forged:
+        assert (await forged.get("/")).status_code == 401
+    async with signed_in() as ok:
+        assert (await ok.get("/api/reviews")).json() == {"count": 0, "reviews": []}
+
+
+async def test_opening_the_printed_url_sets_a_cookie_and_drops_the_token_from_the_address(durable_sqlite: str) -> None:
+    async with client() as browser:
+        first = await browser.get(f"/?token={TOKEN}&flow=a")
+        assert first.status_code == 303 and first.headers["location"] == "/?flow=a"
+        assert "HttpOnly" in first.headers["set-cookie"] and "SameSite=Strict" in first.headers["set-cookie"]
+        page = await browser.get("/?flow=a")
+        assert page.status_code == 200 and "Open reviews" in page.text
+        assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none': no script at all
+
+
+async def test_without_a_token_only_a_loopback_host_is_served(durable_sqlite: str) -> None:
+    async with client(token=None) as local:
+        assert (await local.get("/")).status_code == 200
+        rebound = await local.get("/", headers={"Host": "evil.example:8765"})
+        assert rebound.status_code == 421
+
+
+async def test_artifacts_are_shown_as_text_never_as_html(durable_sqlite: str) -> None:
+    await stratum.durable.start(refund_flow, "Refund <i>order</i> 7?", flow_id="inbox-esc")
+    review = await next_pending("inbox-esc")
+    async with signed_in() as browser:
+        page = (await browser.get(f"/reviews/{review.review_id}")).text
+    assert "<script>" not in page and "<img src=x>" not in page and "<i>order</i>" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "&lt;img src=x&gt;" in page and "Refund &lt;i&gt;order&lt;/i&gt; 7?" in page
+    await stratum.reviews.resolve(review.review_id, {"action": "deny", "amount": 0})
+
+
+async def test_a_form_post_without_the_csrf_token_changes_nothing(durable_sqlite: str) -> None:
+    await stratum.durable.start(send_flow, "Send?", flow_id="inbox-csrf")
+    review = await next_pending("inbox-csrf")
+    async with signed_in() as browser:
+        await browser.get(f"/reviews/{review.review_id}")  # sets the CSRF cookie
+        form = {"choice": "0", "reviewer": "mallory"}
+        forged = await browser.post(f"/reviews/{review.review_id}", data=form)
+        assert forged.status_code == 403
+        wrong = await browser.post(f"/reviews/{review.review_id}", data={**form, "csrf": "guessed"})
+        assert wrong.status_code == 403
+        page = (await browser.get(f"/reviews/{review.review_id}")).text
+        elsewhere = await browser.post(f"/reviews/{review.review_id}", data={**form, "csrf": csrf_of(page)},
+                                       headers={"Origin": "https://evil.example"})  # fmt: skip
+        assert elsewhere.status_code == 403
+    assert [r.review_id for r in await stratum.reviews.pending()] == [review.review_id]
+    await stratum.reviews.resolve(review.review_id, "hold")
+
+
+async def test_oversized_bodies_are_refused_before_anything_is_read(durable_sqlite: str) -> None:
+    async with signed_in(max_body=1024) as browser:
+        big = await browser.post("/api/reviews/x/resolve", json={"value": "x" * 5000})
+        assert big.status_code == 413
+
+        async def chunks() -> Any:  # no Content-Length: the body is cut at the limit while read
+            for _ in range(10):
+                yield b"x" * 512
+
+        streamed = await browser.post("/api/reviews/x/resolve", content=chunks(),
+                                      headers={"Content-Type": "application/json"})  # fmt: skip
+        assert streamed.status_code == 413
+
+
+async def test_an_invalid_form_shows_the_field_errors_and_a_valid_one_resolves(durable_sqlite: str) -> None:
+    handle = await stratum.durable.start(refund_flow, "Refund order 7?", flow_id="inbox-form")
+    review = await next_pending("inbox-form")
+    url = f"/reviews/{review.review_id}"
+    async with signed_in(follow_redirects=False) as browser:
+        page = (await browser.get(url)).text
+        for name in ("v.action", "v.amount", "v.notify", "v.tags", "v.ship_to.city", "v.ship_to.floor"):
+            assert f'name="{name}"' in page
+        bad = {"csrf": csrf_of(page), "v.action": "0", "v.amount": "9000", "v.notify": "true",
+               "v.tags": "", "v.ship_to.city": "Lyon", "v.ship_to.floor": "two", "reviewer": "ana"}  # fmt: skip
+        refused = await browser.post(url, data=bad)
+        assert refused.status_code == 422
+        assert re.search(r'data-field="v.amount">[^<]*500', refused.text)
+        assert 'data-field="v.ship_to.floor"' in refused.text
+        assert 'value="Lyon"' in refused.text and 'value="ana"' in refused.text  # what was typed is kept
+        assert [r.review_id for r in await stratum.reviews.pending()] == [review.review_id]
+        good = {**bad, "v.amount": "12.5", "v.ship_to.floor": "2", "v.tags": "vip\nlate", "rationale": "fair"}
+        accepted = await browser.post(url, data=good)
+        assert accepted.status_code == 303 and accepted.headers["location"] == url
+        assert await handle.result(timeout_s=10) == {
+            "value": {"action": "refund", "amount": 12.5, "notify": True, "tags": ["vip", "late"],
+                      "ship_to": {"city": "Lyon", "floor": 2}},
+            "reviewer": "ana",
+        }  # fmt: skip
+        again = await browser.post(url, data={**good, "reviewer": "bob"})
+        assert again.status_code == 409
+        assert "already decided by <strong>ana</strong>" in again.text
+
+
+async def test_the_json_endpoints_list_resolve_and_refuse_as_documented(durable_sqlite: str) -> None:
+    handle = await stratum.durable.start(send_flow, "Send it?", flow_id="inbox-api")
+    review = await next_pending("inbox-api")
+    async with signed_in() as api:
+        listed = (await api.get("/api/reviews", params={"flow": "inbox-api"})).json()
+        assert listed["count"] == 1 and listed["reviews"][0]["options"] == ["send", "hold"]
+        resolve = f"/api/reviews/{review.review_id}/resolve"
+        assert (await api.post(resolve, content=b'{"value": "send"}')).status_code == 415
+        assert (await api.post(resolve, json={"valeur": "send"})).status_code == 400
+        invalid = await api.post(resolve, json={"value": "shout"})
+        assert invalid.status_code == 422 and invalid.json()["error"] == "invalid_decision"
+        assert invalid.json()["errors"]
+        done = await api.post(resolve, json={"value": "send", "reviewer": "bot", "rationale": "ok"})
+        assert done.status_code == 200 and done.json()["decision"]["value"] == "send"
+        assert await handle.result(timeout_s=10) == "send"
+        twice = await api.post(resolve, json={"value": "hold"})
+        assert twice.status_code == 409 and twice.json()["decision"]["reviewer"] == "bot"
+        assert (await api.post("/api/reviews/nope/resolve", json={"value": "send"})).status_code == 404
+        closed = (await api.get("/api/reviews", params={"state": "closed"})).json()
+        assert [r["decision"]["reviewer"] for r in closed["reviews"]] == ["bot"]
+
+
+async def test_the_pages_list_open_reviews_newest_first_and_closed_ones_with_their_decision(
+    durable_sqlite: str,
+) -> None:
+    await stratum.durable.start(send_flow, "First?", flow_id="inbox-a")
+    first = await next_pending("inbox-a")
+    await stratum.durable.start(send_flow, "Second?", flow_id="inbox-b")
+    await next_pending("inbox-b")
+    async with signed_in() as browser:
+        page = (await browser.get("/")).text
+        assert page.index("Second?") < page.index("First?") and 'id="count">2<' in page
+        only_a = (await browser.get("/", params={"flow": "inbox-a"})).text
+        assert "First?" in only_a and "Second?" not in only_a
+        await stratum.reviews.resolve(first.review_id, "hold", reviewer="ana", rationale="not yet")
+        gone = (await browser.get("/closed")).text
+        assert "First?" in gone and "ana" in gone and "not yet" in gone and "hold" in gone
+    for review in await stratum.reviews.pending():
+        await stratum.reviews.resolve(review.review_id, "hold")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1"])
+async def test_serving_beyond_loopback_without_a_token_is_a_usage_error(host: str) -> None:
+    from stratum._cli import main
+
+    assert await asyncio.to_thread(main, ["reviews", "serve", "--host", host, "--no-token"]) == 2
