@@ -7,7 +7,12 @@ The app runs in this process behind httpx's ASGI transport (the same app
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -227,3 +232,69 @@ async def test_serving_beyond_loopback_without_a_token_is_a_usage_error(host: st
     from stratum._cli import main
 
     assert await asyncio.to_thread(main, ["reviews", "serve", "--host", host, "--no-token"]) == 2
+
+
+@flow(durable=True)
+async def quick_flow(question: str) -> bool:
+    decision = await await_human(question, bool, timeout=0.2, on_timeout=False)
+    return decision.value
+
+
+@flow(durable=True)
+async def count_flow(question: str) -> int:
+    return (await await_human(question, int)).value
+
+
+async def test_an_expired_review_is_browsable_as_timed_out(durable_sqlite: str) -> None:
+    handle = await stratum.durable.start(quick_flow, "Too slow?", flow_id="inbox-late")
+    assert await handle.result(timeout_s=10) is False
+    async with signed_in() as browser:
+        page = (await browser.get("/closed")).text
+        assert "Too slow?" in page and "timed out" in page
+        listed = (await browser.get("/api/reviews", params={"state": "closed"})).json()
+        assert [r["state"] for r in listed["reviews"]] == ["timed_out"]
+
+
+async def test_a_yes_no_question_gets_two_buttons_and_a_number_a_field(durable_sqlite: str) -> None:
+    await stratum.durable.start(count_flow, "How many?", flow_id="inbox-int")
+    review = await next_pending("inbox-int")
+    async with signed_in() as browser:
+        page = (await browser.get(f"/reviews/{review.review_id}")).text
+        assert 'name="v"' in page and 'name="choice"' not in page
+        refused = await browser.post(f"/reviews/{review.review_id}", data={"csrf": csrf_of(page), "v": "lots"})
+        assert refused.status_code == 422 and 'data-field="v"' in refused.text
+        assert (
+            await browser.post(f"/reviews/{review.review_id}", data={"csrf": csrf_of(page), "v": "3"})
+        ).status_code == 303
+    handle = await stratum.durable.start(quick_flow, "Ship it?", flow_id="inbox-bool")
+    assert (await next_pending("inbox-bool")) is not None
+    async with signed_in() as browser:
+        page = (await browser.get(f"/reviews/{(await next_pending('inbox-bool')).review_id}")).text
+        assert page.count('name="choice"') == 2 and ">true</button>" in page and ">false</button>" in page
+    await handle.result(timeout_s=10)
+
+
+def test_the_served_inbox_writes_its_token_0600_and_refuses_what_it_should(tmp_path: Path) -> None:
+    token_file = tmp_path / "inbox.token"
+    database = f"sqlite:///{tmp_path / 'durable.sqlite'}"
+    command = [sys.executable, "-m", "stratum", "--db", database, "reviews", "serve", "--port", "0",
+               "--token-file", str(token_file)]  # fmt: skip
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split(": ", 1)[1].strip()
+            assert "token" not in url  # written to the file, never printed
+            token = token_file.read_text().strip()
+            assert len(token) >= 40 and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+            assert token not in process.stdout.readline()
+            with httpx.Client(base_url=url, timeout=10) as http:
+                assert http.get("api/reviews").status_code == 401
+                assert http.get("api/reviews", headers={"Authorization": "Bearer x"}).status_code == 401
+                auth = {"Authorization": f"Bearer {token}"}
+                assert http.get("api/reviews", headers=auth).json() == {"count": 0, "reviews": []}
+                huge = http.post("api/reviews/x/resolve", headers=auth, json={"value": "x" * 100_000})
+                assert huge.status_code == 413
+        finally:
+            process.terminate()
+            process.wait(10)

@@ -133,8 +133,8 @@ def build(*, token: str | None, max_body: int = 64 * 1024) -> Guard:
             return page("message.html", 404, title="No such review", text="There is no review with this id.")
         root = _forms.fields_of(review.decision_schema)
         reviewer, rationale = form.get("reviewer", "").strip(), form.get("rationale", "").strip()
-        keep: dict[str, Any] = {"values": {k: v for k, v in form.items() if k.startswith(_forms.ROOT)}, "reviewer": reviewer,
-                "rationale": rationale}  # fmt: skip
+        typed = {k: v for k, v in form.items() if k.startswith(_forms.ROOT)}
+        keep: dict[str, Any] = {"values": typed, "reviewer": reviewer, "rationale": rationale}
         problems: dict[str, list[str]] = {}
         if len(reviewer) > _MAX_NAME:
             problems["reviewer"] = [f"at most {_MAX_NAME} characters"]
