@@ -33,7 +33,8 @@ EXPECTED = {
         "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
         "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key",
         "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
-        "durable", "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race",
+        "durable", "exceptions", "exporters", "flow", "get_config", "hitl", "inbox", "infer", "opaque", "parallel",
+        "race",
         "refine", "reset_defaults", "reviews", "run", "shutdown", "testing", "trace", "types", "warmup",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
@@ -54,6 +55,7 @@ EXPECTED = {
         "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
+    "stratum.inbox": {"app"},
     "stratum.reviews": {"closed", "get", "pending", "resolve"},
     "stratum.hitl": {
         "ConsoleReviewSink", "DecisionType", "HumanDecision", "HumanReviewContext", "PendingReview",
@@ -150,6 +152,15 @@ def test_import_stratum_does_not_import_dbos_or_sqlalchemy() -> None:
     code = (
         "import sys, stratum, stratum.durable, stratum.reviews; stratum.durable.dbos(); "
         "print([m for m in ('dbos', 'sqlalchemy', 'psycopg') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_importing_the_inbox_does_not_import_the_web_stack() -> None:
+    code = (
+        "import sys, stratum, stratum.reviews, stratum.inbox; "
+        "print([m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"

@@ -158,7 +158,7 @@ async def test_a_reviewer_decides_in_the_browser_and_the_flow_completes(inbox: s
 
     await page.get_by_role("link", name="Refund order 1042?").click()
     await page.locator("#decide").wait_for()
-    assert await page.locator("pre.diff .add").inner_text() == "+we have refunded your order in full."
+    assert (await page.locator("pre.diff .add").inner_text()).strip() == "+we have refunded your order in full."
     assert "<script>alert('hi')</script>" in await page.locator("section.artifact").nth(3).inner_text()
     await shots.take(page, "review")
 

@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 
 import stratum
 from stratum import HumanReviewContext, await_human, contract, flow
-from stratum._inbox._app import build
 
 TOKEN = "s3cret-token-for-tests"
 BASE = "http://127.0.0.1:8765"
@@ -70,7 +69,7 @@ async def next_pending(flow_id: str) -> Any:
 
 
 def client(token: str | None = TOKEN, **kwargs: Any) -> httpx.AsyncClient:
-    app = build(token=token, max_body=kwargs.pop("max_body", 16 * 1024))
+    app = stratum.inbox.app(token=token, max_body=kwargs.pop("max_body", 16 * 1024))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, **kwargs)
 
 
@@ -229,9 +228,9 @@ async def test_the_pages_list_open_reviews_newest_first_and_closed_ones_with_the
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1"])
 async def test_serving_beyond_loopback_without_a_token_is_a_usage_error(host: str) -> None:
-    from stratum._cli import main
-
-    assert await asyncio.to_thread(main, ["reviews", "serve", "--host", host, "--no-token"]) == 2
+    command = [sys.executable, "-m", "stratum", "reviews", "serve", "--host", host, "--no-token"]
+    refused = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "loopback" in refused.stderr
 
 
 @flow(durable=True)

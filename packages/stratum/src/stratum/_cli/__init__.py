@@ -20,7 +20,7 @@ finished), 5 a decision value that does not fit the review's type.
 
 Each command group is a module here with ``register(commands)``; a new group
 (``worker``, ``jobs``, ``check``) joins ``GROUPS``, a new command of a group
-(``reviews serve``) joins that module; the inbox's web app is ``stratum._inbox``.
+(``reviews serve``) joins that module; the inbox's web app is ``stratum.inbox``.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ async def _resolve(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     try:
-        from .._inbox._serve import ServeOptions, serve  # Starlette, uvicorn and Jinja2 load only here
+        from ..inbox._serve import ServeOptions, serve  # Starlette, uvicorn and Jinja2 load only here
     except ImportError as exc:
         _output.error(f"the review inbox needs the inbox extra: pip install 'stratum-py[inbox]' ({exc})")
         return _output.EXIT_ERROR

@@ -29,7 +29,7 @@ from ..hitl._review import PendingReview
 from . import _forms, _render
 from ._guard import BodyTooLarge, Guard, csrf_ok, read_body
 
-__all__ = ["build"]
+__all__ = ["app"]
 
 _HERE = Path(__file__).parent
 _MAX_NAME = 200
@@ -70,8 +70,8 @@ def _waited(review: PendingReview) -> float | None:
     return None
 
 
-def build(*, token: str | None, max_body: int = 64 * 1024) -> Guard:
-    """The inbox app behind its guard (``token=None``: loopback only, no token)."""
+def app(*, token: str | None, max_body: int = 64 * 1024) -> Guard:
+    """The inbox as an ASGI app behind its guard; ``token=None`` serves only a loopback ``Host``."""
     env = _templates()
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:

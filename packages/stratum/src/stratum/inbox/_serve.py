@@ -59,7 +59,7 @@ async def serve(options: ServeOptions, out: TextIO = sys.stdout) -> int:
         raise StratumUsageError(f"--port must be in [0, 65535], got {options.port}")
     import uvicorn  # the inbox extra; only this command needs it
 
-    from ._app import build
+    from ._app import app
 
     token = None if options.no_token else secrets.token_urlsafe(32)
     if token is not None and options.token_file is not None:
@@ -75,7 +75,7 @@ async def serve(options: ServeOptions, out: TextIO = sys.stdout) -> int:
         print(f"token written to {options.token_file} (send it as Authorization: Bearer, or open /?token=…)",
               file=out, flush=True)  # fmt: skip
     config = uvicorn.Config(
-        build(token=token, max_body=options.max_body), log_level="warning", access_log=False, lifespan="off",
+        app(token=token, max_body=options.max_body), log_level="warning", access_log=False, lifespan="off",
         limit_concurrency=100, timeout_keep_alive=5, h11_max_incomplete_event_size=32 * 1024,
     )  # fmt: skip
     server = uvicorn.Server(config)
