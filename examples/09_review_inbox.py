@@ -60,14 +60,11 @@ async def refund_request(order_id: int, complaint: str) -> str:
     draft = await draft_reply(complaint=complaint)
     diff = "\n".join(["--- a/reply.txt", "+++ b/reply.txt", "@@ -1,3 +1,3 @@", " Dear customer,",
                       "-we cannot refund this order.", f"+{draft.text}", " Kind regards,"])  # fmt: skip
-    decision = await await_human(
-        HumanReviewContext(
-            f"Refund order {order_id}?",
-            artifacts={"order": {"id": order_id, "total_eur": 129.9, "items": ["kettle"]}, "complaint": complaint,
-                       "reply": diff},
-        ),  # fmt: skip
-        RefundDecision,
+    order = {"id": order_id, "total_eur": 129.9, "items": ["kettle"]}
+    context = HumanReviewContext(
+        f"Refund order {order_id}?", artifacts={"order": order, "complaint": complaint, "reply": diff}
     )
+    decision = await await_human(context, RefundDecision)
     value = decision.value
     return f"{value.action} {value.amount_eur:.2f} EUR, decided by {decision.reviewer or 'someone'}"
 

@@ -154,6 +154,9 @@ async def test_oversized_bodies_are_refused_before_anything_is_read(durable_sqli
         streamed = await browser.post("/api/reviews/x/resolve", content=chunks(),
                                       headers={"Content-Type": "application/json"})  # fmt: skip
         assert streamed.status_code == 413
+    async with signed_in() as browser:
+        many = await browser.post("/reviews/x", data={f"f{i}": "" for i in range(600)})
+        assert many.status_code == 413
 
 
 async def test_an_invalid_form_shows_the_field_errors_and_a_valid_one_resolves(durable_sqlite: str) -> None:

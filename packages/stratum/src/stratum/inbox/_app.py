@@ -35,6 +35,7 @@ _HERE = Path(__file__).parent
 _MAX_NAME = 200
 _MAX_RATIONALE = 5_000
 _MAX_LISTED = 1_000
+_MAX_FIELDS = 500
 #: How often the inbox page reloads itself (a meta refresh: it works without JavaScript).
 REFRESH_S = 5
 
@@ -122,7 +123,10 @@ def app(*, token: str | None, max_body: int = 64 * 1024) -> Guard:
             body = await read_body(request.receive, max_body)
         except BodyTooLarge:
             return page("message.html", 413, title="Too large", text=f"The form is over {max_body} bytes.")
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=500))
+        try:
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=_MAX_FIELDS))
+        except ValueError:  # more fields than any form of ours has
+            return page("message.html", 413, title="Too large", text=f"The form has over {_MAX_FIELDS} fields.")
         if not csrf_ok(request.scope, form.get("csrf")):
             return page("message.html", 403, title="Form expired",
                         text="This form was not issued by this inbox (or its cookie is gone): open the review "
