@@ -177,6 +177,10 @@ async def test_the_reviews_command_lists_shows_and_resolves_with_documented_exit
     assert twice.returncode == 4
     shown = await asyncio.to_thread(cli, "reviews", "show", review.review_id, "--json")
     assert json.loads(shown.stdout)["decision"]["reviewer"] == "ops"
+    closed = await asyncio.to_thread(cli, "reviews", "list", "--closed", "--json")
+    assert [(r["review_id"], r["state"], r["decision"]["reviewer"]) for r in json.loads(closed.stdout)] == [
+        (review.review_id, "resolved", "ops")
+    ]
     unknown = await asyncio.to_thread(cli, "reviews", "resolve", "nope", "true")
     assert unknown.returncode == 3
 

@@ -188,6 +188,17 @@ async def test_an_invalid_form_shows_the_field_errors_and_a_valid_one_resolves(d
         assert "already decided by <strong>ana</strong>" in again.text
 
 
+async def test_an_optional_nested_contract_left_blank_is_none(durable_sqlite: str) -> None:
+    handle = await stratum.durable.start(refund_flow, "Refund order 8?", flow_id="inbox-blank")
+    review = await next_pending("inbox-blank")
+    async with signed_in() as browser:
+        page = (await browser.get(f"/reviews/{review.review_id}")).text
+        form = {"csrf": csrf_of(page), "v.action": "1", "v.amount": "0", "v.notify": "false", "v.ship_to.city": ""}
+        assert (await browser.post(f"/reviews/{review.review_id}", data=form)).status_code == 303
+    decided = (await handle.result(timeout_s=10))["value"]
+    assert decided == {"action": "deny", "amount": 0.0, "notify": False, "tags": [], "ship_to": None}
+
+
 async def test_the_json_endpoints_list_resolve_and_refuse_as_documented(durable_sqlite: str) -> None:
     handle = await stratum.durable.start(send_flow, "Send it?", flow_id="inbox-api")
     review = await next_pending("inbox-api")
@@ -220,6 +231,7 @@ async def test_the_pages_list_open_reviews_newest_first_and_closed_ones_with_the
     async with signed_in() as browser:
         page = (await browser.get("/")).text
         assert page.index("Second?") < page.index("First?") and 'id="count">2<' in page
+        assert '<meta http-equiv="refresh" content="5">' in page  # it refreshes itself, without JavaScript
         only_a = (await browser.get("/", params={"flow": "inbox-a"})).text
         assert "First?" in only_a and "Second?" not in only_a
         await stratum.reviews.resolve(first.review_id, "hold", reviewer="ana", rationale="not yet")

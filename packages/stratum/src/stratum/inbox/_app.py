@@ -45,12 +45,16 @@ def _templates() -> Environment:
         loader=FileSystemLoader(_HERE / "templates"), autoescape=True, undefined=StrictUndefined, trim_blocks=True,
         lstrip_blocks=True,
     )  # fmt: skip
-    env.globals.update(moment=_render.moment, duration=_render.duration, label=_label)
+    env.globals.update(moment=_render.moment, duration=_render.duration, label=_label, pretty=_pretty)
     return env
 
 
 def _label(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def _now() -> datetime:

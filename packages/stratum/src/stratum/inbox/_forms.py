@@ -180,8 +180,13 @@ def value_of(root: Field, form: Mapping[str, str]) -> Any:
     """The JSON value the posted form describes (``FormProblem`` if a JSON box is not JSON)."""
     problems: dict[str, list[str]] = {}
 
+    def blank(f: Field) -> bool:
+        return all(not form.get(leaf.name, "").strip() for leaf in f.walk() if leaf.kind != "group")
+
     def read(f: Field) -> Any:
         if f.kind == "group":
+            if f is not root and (f.nullable or not f.required) and blank(f):
+                return None if f.nullable else _MISSING  # an optional nested object left empty
             out = {}
             for child in f.children:
                 got = read(child)

@@ -114,9 +114,11 @@ class Guard:
     max_body: int = 64 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
+        if scope["type"] != "http":
+            return  # no websockets here: returning without accepting refuses the connection
         headers = _headers(scope)
         cookies = _cookies(headers)
         api = scope.get("path", "").startswith("/api/")
