@@ -145,12 +145,24 @@ def test_import_stratum_loads_only_the_core() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     loaded = set(json.loads(out.stdout))
     optional = (
-        "asyncio", "stratum._composition", "stratum._core.branches", "stratum._core.caching",
-        "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache", "stratum.clients._litellm",
-        "stratum.exporters", "stratum.hitl", "stratum.testing",
+        "asyncio", "stratum._composition", "stratum._core.analysis", "stratum._core.branches",
+        "stratum._core.caching", "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache",
+        "stratum.clients._litellm", "stratum.exporters", "stratum.hitl", "stratum.testing",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module
+
+
+def test_the_declaration_checks_load_with_the_first_declaration() -> None:
+    code = (
+        "import json, sys, stratum\n"
+        "before = 'stratum._core.analysis' in sys.modules\n"
+        "@stratum.infer(intent='Say hello')\n"
+        "def hello(name: str) -> str: ...\n"
+        "print(json.dumps([before, 'stratum._core.analysis' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout) == [False, True]
 
 
 def test_lazily_loaded_names_are_the_real_objects() -> None:
