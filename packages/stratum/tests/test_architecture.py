@@ -21,8 +21,8 @@ SRC = Path(stratum.__file__).resolve().parent
 
 #: The public faces: they may import anything, and no other module imports them.
 FACES = {
-    "stratum", "stratum.cache", "stratum.clients", "stratum.exporters", "stratum.hitl", "stratum.testing",
-    "stratum.testing.openai_server", "stratum.testing.otlp_receiver", "stratum.trace",
+    "stratum", "stratum.cache", "stratum.checks", "stratum.clients", "stratum.exporters", "stratum.hitl",
+    "stratum.testing", "stratum.testing.openai_server", "stratum.testing.otlp_receiver", "stratum.trace",
 }  # fmt: skip
 
 #: Module prefix -> (layer, rank). A module imports modules of its own layer or
@@ -39,6 +39,9 @@ LAYERS = [
     ("stratum._composition", "composition", 3),
     ("stratum.hitl", "hitl", 3),
     ("stratum.testing", "testing", 4),
+    ("stratum.checks", "checks", 4),
+    ("stratum._cli", "cli", 5),
+    ("stratum.__main__", "cli", 5),
 ]
 
 

@@ -19,8 +19,9 @@ runtime owns targeted retry, hard budgets and trace records::
 
 This module is the whole public face: every name a program uses is in
 ``__all__``, and the public subpackages are ``stratum.cache``,
-``stratum.clients``, ``stratum.exceptions``, ``stratum.exporters``,
-``stratum.hitl``, ``stratum.testing`` and ``stratum.trace``. Everything whose
+``stratum.checks``, ``stratum.clients``, ``stratum.exceptions``,
+``stratum.exporters``, ``stratum.hitl``, ``stratum.testing`` and
+``stratum.trace``. Everything whose
 name starts with an underscore is private. Importing stratum does not import
 LiteLLM or asyncio; composition, human review, export and the cache load on
 first use.
@@ -63,7 +64,7 @@ from .exceptions import (
 )
 
 if _typing.TYPE_CHECKING:
-    from . import cache, exporters, hitl, testing
+    from . import cache, checks, exporters, hitl, testing
     from ._composition.debate import debate
     from ._composition.parallel import parallel
     from ._composition.race import race
@@ -83,6 +84,7 @@ _LAZY = {
     "await_human": ".hitl",
     "cache": ".cache",
     "cache_key": "._core.caching",
+    "checks": ".checks",
     "debate": "._composition.debate",
     "exporters": ".exporters",
     "hitl": ".hitl",
@@ -143,6 +145,7 @@ __all__ = [
     "await_human",
     "cache",
     "cache_key",
+    "checks",
     "clients",
     "compile_prompt",
     "compute",

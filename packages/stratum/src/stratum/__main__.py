@@ -1,0 +1,7 @@
+"""``python -m stratum``: the ``stratum`` command (see ``stratum._cli``)."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
