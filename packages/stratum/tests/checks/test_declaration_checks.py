@@ -278,6 +278,13 @@ def test_an_ensure_comparing_a_field_with_a_value_it_never_takes_is_refused() ->
 
     assert member.value.suggestion == "pro"
 
+    with pytest.raises(StratumCompileError, match="compares `r` with 'yse'") as bare:
+
+        @infer(intent="Answer", ensure=lambda r: r != "yse")
+        def answer(text: str) -> Literal["yes", "no"]: ...
+
+    assert bare.value.suggestion == "yes"
+
     @infer(
         intent="Route",
         ensure=[
@@ -288,7 +295,10 @@ def test_an_ensure_comparing_a_field_with_a_value_it_never_takes_is_refused() ->
     )
     def fine(text: str) -> Ticket: ...
 
-    assert len(fine.spec.ensure) == 3
+    @infer(intent="Answer", ensure=lambda r: r in ("yes", "no"))
+    def yes_no(text: str) -> Literal["yes", "no"]: ...
+
+    assert len(fine.spec.ensure) == 3 and yes_no.spec.output.wrapped
 
 
 def test_an_opaque_parameter_interpolated_with_an_f_string_is_refused() -> None:

@@ -159,7 +159,10 @@ def check_opaque_interpolation(fn: Callable[..., Any], owner: str, params: Seque
     secret = {p.name: p for p in params if p.opaque or p.opaque_fields}
     if not secret:
         return
-    found = source.find_def(fn)
+    try:
+        found = source.find_def(fn)
+    except Exception:  # a source this reading cannot follow is skipped, never refused
+        return
     if found is None:
         return
     file, node = found

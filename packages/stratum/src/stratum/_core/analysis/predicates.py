@@ -28,6 +28,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
+from ...exceptions import StratumCompileError
 from .. import source
 from ..conditions import Condition
 from ..contracts import OutputSpec
@@ -62,15 +63,23 @@ def check_ensure(owner: str, conditions: Sequence[Condition], output: OutputSpec
     for cond in conditions:
         if not cond.params:
             continue
-        param = cond.params[0]
-        reads = _reads(cond, param)
-        if reads is None:
+        try:
+            _check_one(owner, cond, cond.params[0], root)
+        except StratumCompileError:
+            raise
+        except Exception:  # a predicate this reading cannot follow is skipped, never refused
             continue
-        for path in reads:
-            _check_path(owner, cond, param, root, path)
-        if cond.node is not None:
-            for path, values in _comparisons(cond.node, param):
-                _check_values(owner, cond, param, root, path, values)
+
+
+def _check_one(owner: str, cond: Condition, param: str, root: Any) -> None:
+    reads = _reads(cond, param)
+    if reads is None:
+        return
+    for path in reads:
+        _check_path(owner, cond, param, root, path)
+    if cond.node is not None:
+        for path, values in _comparisons(cond.node, param):
+            _check_values(owner, cond, param, root, path, values)
 
 
 # -- what a predicate reads -------------------------------------------------------------------
@@ -162,11 +171,11 @@ def _comparisons(node: ast.AST, param: str) -> Iterator[tuple[tuple[str, ...], l
             if isinstance(op, (ast.Eq, ast.NotEq)):
                 for a, b in ((left, right), (right, left)):
                     path, value = _chain(a, param), _constant(b)
-                    if path and value is not _NOT_CONSTANT:
+                    if path is not None and value is not _NOT_CONSTANT:
                         yield path, [value]
             elif isinstance(op, (ast.In, ast.NotIn)):
                 path = _chain(left, param)
-                if path and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+                if path is not None and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
                     values = [_constant(e) for e in right.elts]
                     if values and all(v is not _NOT_CONSTANT for v in values):
                         yield path, values
@@ -184,8 +193,8 @@ def _chain(node: ast.AST, param: str) -> tuple[str, ...] | None:
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
-    if isinstance(node, ast.Name) and node.id == param and parts:
-        return tuple(reversed(parts))
+    if isinstance(node, ast.Name) and node.id == param:
+        return tuple(reversed(parts))  # () is the result itself (a Literal return type)
     return None
 
 

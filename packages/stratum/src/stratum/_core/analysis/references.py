@@ -39,7 +39,11 @@ class RefineCheck:
 
     def run(self, *, final: bool = True) -> bool:
         for role, fn in self.callables.items():
-            for name, value, where in _references(fn):
+            try:
+                found = list(_references(fn))
+            except Exception:  # code this reading cannot follow is skipped, never refused
+                continue
+            for name, value, where in found:
                 if value is _UNRESOLVED:
                     if not final:
                         return False
