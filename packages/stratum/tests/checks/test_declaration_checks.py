@@ -106,7 +106,7 @@ def test_an_infer_returning_neither_a_contract_nor_a_primitive_is_refused() -> N
     class Plain:
         label: str
 
-    with pytest.raises(StratumCompileError, match="decorate class Plain with @contract"):
+    with pytest.raises(StratumCompileError, match=r"`Plain` is neither a contract .*; decorate class Plain with"):
         infer(intent="x")(_returning(Plain))
 
     @infer(intent="List the topics")
@@ -226,6 +226,12 @@ def test_an_ensure_reading_a_field_the_contract_lacks_is_refused() -> None:
     class Policy:
         def acceptable(self, r: Ticket) -> bool:
             return r.customer.city != ""
+
+        def mistyped(self, r: Ticket) -> bool:
+            return r.confidnce > 0.5
+
+    with pytest.raises(StratumCompileError, match=r"reads `r\.confidnce`"):
+        infer(intent="Route", ensure=Policy().mistyped)(_returning(Ticket))
 
     def at_least(r: Ticket, level: float) -> bool:
         return r.confidence >= level

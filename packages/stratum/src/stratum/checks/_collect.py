@@ -62,7 +62,10 @@ def check(*targets: str | os.PathLike[str]) -> Report:
     each module's top-level code, as ``pytest`` collecting it would: keep a
     script's work under ``if __name__ == "__main__":``. A module this process
     imported already is run again in a fresh module object (the process
-    keeps its own). A target that does not exist raises ``LookupError``.
+    keeps its own); the modules of the checked directories that the check
+    imported are forgotten afterwards (a declaration that failed there was
+    replaced by a stand-in). A target that does not exist raises
+    ``LookupError``.
 
     >>> # report = stratum.checks.check("src/myapp")
     >>> # for finding in report.findings: print(finding)
@@ -71,8 +74,11 @@ def check(*targets: str | os.PathLike[str]) -> Report:
     wanted = {str(path) for path in files}
     before = set(sys.modules)
     found: list[Finding] = []
-    for path in dict.fromkeys(files):
-        found.extend(f for f in _check_file(path, before) if f.filename in wanted)
+    try:
+        for path in dict.fromkeys(files):
+            found.extend(f for f in _check_file(path, before) if f.filename in wanted)
+    finally:
+        _forget({_top(path) for path in files}, before)
     unique = list(dict.fromkeys(found))
     unique.sort(key=lambda f: (f.filename or "", f.lineno or 0, f.severity))
     return Report(findings=tuple(unique), files=tuple(str(p) for p in dict.fromkeys(files)))
@@ -119,6 +125,20 @@ def _importable_from(root: Path) -> Iterator[None]:
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(entry)
+
+
+def _top(path: Path) -> Path:
+    """The checked file itself, or the top package directory it belongs to."""
+    root, name = _module_name(path)
+    return root / name.split(".")[0] if (path.parent / "__init__.py").is_file() else path
+
+
+def _forget(tops: set[Path], before: set[str]) -> None:
+    """Drop the modules of the checked files and packages that the check imported (never the process's own)."""
+    for name in [n for n in sys.modules if n not in before]:
+        filename = getattr(sys.modules[name], "__file__", None)
+        if isinstance(filename, str) and any(Path(filename).is_relative_to(top) for top in tops):
+            del sys.modules[name]
 
 
 # -- one file ------------------------------------------------------------------------------------

@@ -52,10 +52,16 @@ def return_error(fn: Callable[..., Any], owner: str, annotation: Any) -> Stratum
     found = source.find_def(fn)
     shown = None
     where = location(fn)
+    written = getattr(fn, "__annotations__", {}).get("return")
     if found is not None and found[1].returns is not None:
         shown = found[0].segment(found[1].returns)
-        where = (found[0].filename, found[1].returns.lineno)
-    text = shown or (annotation if isinstance(annotation, str) else _type_text(annotation))
+        # The source shows what was written, unless the annotation was set some other way.
+        expected = written if isinstance(written, str) else getattr(written, "__name__", None)
+        if shown is None or expected is None or expected not in shown:
+            shown = None
+        else:
+            where = (found[0].filename, found[1].returns.lineno)
+    text = shown or _type_text(annotation)
     hint = ""
     if isinstance(annotation, type) and not issubclass(annotation, BaseModel) and getattr(
         annotation, "__annotations__", None

@@ -19,9 +19,9 @@ comes first in its module), the reading waits for the flow's first call.
   call may be waiting for a cache): they could run together under
   ``stratum.parallel``.
 
-Both are ``StratumWarning``s, shown once and attributed to the flow's line,
-so ``warnings.filterwarnings("ignore", message=..., module=...)`` silences
-one (docs/checks.md).
+Both are ``StratumWarning``s, shown once and attributed to the line they are
+about, so ``warnings.filterwarnings("ignore", message=..., module=...)``
+silences one (docs/checks.md).
 """
 
 from __future__ import annotations
@@ -250,25 +250,19 @@ def _sequential_independence(
     calls: dict[int, _Call],
 ) -> None:
     for body in _blocks(node.body):
-        group: list[tuple[ast.stmt, _Call]] = []
-        bound: set[str] = set()
-        for stmt in [*body, None]:
-            call = _bound_call(stmt, calls) if stmt is not None else None
-            independent = (
-                call is not None
-                and stmt is not None
-                and not (_names(stmt) & bound)
-                and all(c.spec is not call.spec for _, c in group)
-            )
-            if independent and stmt is not None and call is not None:
+        group: list[tuple[ast.stmt, _Call]] = []  # consecutive, independent so far
+        bound: set[str] = set()  # the names the group's statements bound
+        for stmt in body:
+            call = _bound_call(stmt, calls)
+            if call is not None and not (_names(stmt) & bound) and all(c.spec is not call.spec for _, c in group):
                 group.append((stmt, call))
                 bound |= _targets(stmt)
                 continue
             if len(group) >= 2:
                 _warn_sequential(file, owner, module, group)
-            group, bound = [], set()
-            if call is not None and stmt is not None:
-                group, bound = [(stmt, call)], _targets(stmt)
+            group, bound = ([(stmt, call)], _targets(stmt)) if call is not None else ([], set())
+        if len(group) >= 2:
+            _warn_sequential(file, owner, module, group)
 
 
 def _warn_sequential(

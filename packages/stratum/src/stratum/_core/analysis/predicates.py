@@ -100,21 +100,17 @@ def _reads(cond: Condition, param: str) -> tuple[tuple[str, ...], ...] | None:
 
 
 def _rebinds(node: ast.AST, param: str) -> bool:
-    body = node.body if isinstance(node, ast.Lambda) else node
-    for sub in ast.walk(body) if isinstance(body, ast.AST) else ():
+    """Whether ``param`` names another value somewhere inside (a comprehension's or a nested function's)."""
+    args = getattr(node, "args", None)
+    own = {id(a) for a in ast.walk(args)} if isinstance(args, ast.arguments) else set()
+    for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and sub.id == param and isinstance(sub.ctx, (ast.Store, ast.Del)):
             return True
-        if isinstance(sub, ast.arg) and sub.arg == param and sub is not _first_arg(node):
+        if isinstance(sub, ast.arg) and sub.arg == param and id(sub) not in own:
             return True
         if isinstance(sub, (ast.Global, ast.Nonlocal)) and param in sub.names:
             return True
     return False
-
-
-def _first_arg(node: ast.AST) -> ast.arg | None:
-    args = getattr(node, "args", None)
-    every = [*args.posonlyargs, *args.args] if isinstance(args, ast.arguments) else []
-    return every[0] if every else None
 
 
 def _all_names(code: types.CodeType) -> set[str]:
