@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
@@ -231,3 +232,75 @@ def connection_probe(tmp_path: Path) -> list[str]:
     script = tmp_path / "connection_probe.py"
     script.write_text(_PROBE)
     return [sys.executable, str(script)]
+
+
+def _children_of_this_process() -> list[int]:
+    pids: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        pids.extend(int(p) for p in (task / "children").read_text().split())
+    return pids
+
+
+@pytest.fixture
+def kill_server() -> Callable[[Path], None]:
+    """``kill_server(db)``: SIGKILL the server subprocess serving store ``db`` (found through /proc)."""
+    if not Path("/proc/self/task").exists():
+        pytest.skip("finds the server process through /proc")
+
+    def kill(db: Path) -> None:
+        for pid in _children_of_this_process():
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            if f"STRATUM_MCP_DB={db}".encode() in environ:
+                os.kill(pid, signal.SIGKILL)
+                return
+        raise AssertionError("server process not found")
+
+    return kill
+
+
+Half = Callable[[Client, dict[str, Any]], Awaitable[None]]
+
+
+@pytest.fixture
+def across_kill_9(
+    mcp_client: Callable[..., AbstractAsyncContextManager[Client]], run_async: Callable[..., Any],
+    kill_server: Callable[[Path], None],
+) -> Callable[[Path, Half, Half], None]:
+    """``across_kill_9(db, first_half, second_half)``: run the first half on a server, kill it with SIGKILL,
+    and the second half on a new server on the same store. The halves share a dict for what they learn."""
+
+    def run(db: Path, first_half: Half, second_half: Half) -> None:
+        state: dict[str, Any] = {}
+
+        async def first() -> None:
+            async with mcp_client(db) as client:
+                try:
+                    await first_half(client, state)
+                except BaseException as exc:
+                    state["first_half_error"] = exc  # raised below, not lost among transport errors
+                    raise
+                state["first_half_done"] = True
+                kill_server(db)
+                # The dead server closes its stdout, so the next call fails (bounded by run_async's timeout).
+                with pytest.raises(Exception):  # noqa: B017 - any transport error: the server is dead
+                    await client.session.list_tools()
+
+        try:
+            run_async(first, timeout=90)
+        except BaseException as exc:  # the dead server may also surface as a transport error on exit
+            if isinstance(exc, AssertionError | KeyboardInterrupt):
+                raise
+        if "first_half_error" in state:
+            raise state["first_half_error"]
+        assert state.get("first_half_done"), "the first half did not finish"
+
+        async def second() -> None:
+            async with mcp_client(db) as client:
+                await second_half(client, state)
+
+        run_async(second, timeout=90)
+
+    return run

@@ -106,7 +106,7 @@ def test_a_private_module_is_imported_only_from_inside_its_own_package() -> None
 LAYERS: list[set[str]] = [
     {"_problems", "_limits", "_messages", "_version"},
     {"errors", "_config"},
-    {"expressions", "_fs"},
+    {"expressions", "_fs", "_pricing", "_worktrees"},
     {"spec"},
     {"engine"},
     {"persistence"},

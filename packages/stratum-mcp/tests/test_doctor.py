@@ -44,8 +44,8 @@ def test_doctor_starts_each_configured_server_and_gets_its_tools(cli: Any, space
     assert (home / ".claude" / "skills" / "stratum-learn" / "SKILL.md").exists()
     done = cli(["doctor"], cwd=project, home=home)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "[ok  ] .mcp.json server: started and listed 4 tools" in done.stdout
-    assert "[ok  ] .codex/config.toml server: started and listed 4 tools" in done.stdout
+    assert "[ok  ] .mcp.json server: started and listed 14 tools" in done.stdout
+    assert "[ok  ] .codex/config.toml server: started and listed 14 tools" in done.stdout
     assert "[ok  ] skills: all 7 installed and current" in done.stdout
     assert done.stdout.strip().endswith("healthy")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,17 +29,33 @@ async def plan(client: Any, spec: str) -> dict[str, Any]:
     return first
 
 
-def test_the_server_lists_its_four_tools_with_descriptions_for_the_model(
+TOOLS = [
+    "stratum_audit", "stratum_check_timeouts", "stratum_commit", "stratum_gate_resolve", "stratum_iteration_abort",
+    "stratum_iteration_report", "stratum_iteration_start", "stratum_parallel_done", "stratum_plan", "stratum_resume",
+    "stratum_revert", "stratum_skip_step", "stratum_step_done", "stratum_validate",
+]
+
+
+def test_the_server_lists_its_tools_with_descriptions_and_argument_schemas_for_the_model(
     mcp_client: Any, run_async: Any, db: Path,
 ) -> None:
     async def body() -> None:
         async with mcp_client(db) as client:
             tools = {t.name: t for t in (await client.session.list_tools()).tools}
-            assert sorted(tools) == ["stratum_audit", "stratum_plan", "stratum_step_done", "stratum_validate"]
+            assert sorted(tools) == TOOLS
             for tool in tools.values():
                 assert tool.description and len(tool.description) > 100
+                for name, schema in tool.input_schema["properties"].items():
+                    assert schema.get("description"), (tool.name, name)
             assert set(tools["stratum_step_done"].input_schema["required"]) == {"flow_id", "step_id", "result"}
             assert tools["stratum_audit"].annotations is not None and tools["stratum_audit"].annotations.read_only_hint
+            resolve = tools["stratum_gate_resolve"].input_schema
+            assert resolve["properties"]["outcome"]["enum"] == ["approve", "revise", "kill"]
+            assert resolve["properties"]["resolved_by"]["enum"] == ["human", "agent", "system"]
+            report = tools["stratum_iteration_report"].input_schema["properties"]["result"]
+            assert report["type"] == "object"
+            task = tools["stratum_parallel_done"].input_schema["$defs"]["TaskReport"]
+            assert task["required"] == ["task_id"] and task["properties"]["status"]["enum"] == ["complete", "failed"]
 
     run_async(body)
 
@@ -180,33 +194,13 @@ def test_hostile_specs_and_expressions_fail_fast_and_leave_the_server_healthy(
                                        result={"s": "a", "n": 10**12})
             assert answer["status"] == "ensure_failed"
             assert "string length limit" in answer["violations"][0]["message"]
-            assert len((await client.session.list_tools()).tools) == 4
+            assert len((await client.session.list_tools()).tools) == len(TOOLS)
 
     run_async(body)
 
 
-def _children_of_this_process() -> list[int]:
-    pids: list[int] = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        children = (task / "children").read_text().split()
-        pids.extend(int(p) for p in children)
-    return pids
-
-
-def _server_pid(db: Path) -> int:
-    for pid in _children_of_this_process():
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if f"STRATUM_MCP_DB={db}".encode() in environ:
-            return pid
-    raise AssertionError("server process not found")
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the server process through /proc")
 def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(
-    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str, kill_server: Any,
 ) -> None:
     state: dict[str, Any] = {}
 
@@ -216,8 +210,7 @@ def test_a_flow_survives_kill_9_and_finishes_on_a_new_server(
             await client.call("stratum_step_done", flow_id=flow_id, step_id="classify", result=CLASSIFY_LOW)
             await client.call("stratum_step_done", flow_id=flow_id, step_id="classify", result=CLASSIFY)
             state["flow_id"] = flow_id
-            pid = _server_pid(db)
-            os.kill(pid, signal.SIGKILL)
+            kill_server(db)
             # The dead server closes its stdout, so the next call fails (bounded by run_async's timeout).
             with pytest.raises(Exception):  # noqa: B017 - any transport error; the server is dead
                 await client.call("stratum_audit", flow_id=flow_id)

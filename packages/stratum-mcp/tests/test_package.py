@@ -25,7 +25,8 @@ from stratum_mcp.tools import error_payload
 
 def test_public_names_are_deliberate() -> None:
     assert stratum_mcp.__all__ == [
-        "DEFAULT_LIMITS", "FlowService", "FlowStore", "Limits", "MemoryStore", "ServerConfig", "SqliteStore",
+        "DEFAULT_LIMITS", "FlowService", "FlowStore", "Limits", "MemoryStore", "PriceTable", "ServerConfig",
+        "SqliteStore",
         "StoredRun", "__version__", "cli", "engine", "errors", "expressions", "learn", "persistence",
         "resolve_config", "setup", "spec", "tools",
     ]
@@ -33,21 +34,26 @@ def test_public_names_are_deliberate() -> None:
         "FUNCTIONS", "CompiledExpression", "Evaluation", "FileProbe", "ProjectFiles", "compile_expression", "evaluate",
     ]
     assert spec.__all__ == [
-        "FIELD_TYPES", "SPEC_VERSION", "Binding", "Budget", "Contract", "FieldType", "Flow", "Function", "Literal",
-        "Reference", "ReferenceSyntaxError", "Spec", "SpecIssue", "Step", "binding_from", "fields_schema",
-        "load_spec", "parse_reference", "resolve_reference", "spec_digest", "spec_schema", "validate_spec",
+        "ANY_OBJECT", "FIELD_TYPES", "GATE_OUTPUT", "PARALLEL_OUTPUT", "SPEC_VERSION", "SPEC_VERSIONS", "Binding",
+        "Budget", "Contract", "FieldType", "Flow", "Function", "Iteration", "Literal", "Parallel", "Reference",
+        "ReferenceSyntaxError", "Routes", "Spec", "SpecIssue", "Step", "StepKind", "Template", "TemplateSyntaxError",
+        "binding_from", "fields_schema", "load_spec", "parse_reference", "parse_template", "render_template",
+        "resolve_reference", "spec_digest", "spec_schema", "validate_spec",
     ]
     assert engine.__all__ == [
-        "Attempt", "AttemptRejected", "Checker", "ExecuteStep", "FlowCompleted", "FlowRun", "Outcome",
-        "ResultChecker", "RunEnded", "RunStatus", "StepRun", "StepStatus", "Violation", "audit_view", "report",
-        "start", "step_trace",
+        "Attempt", "AttemptRejected", "AwaitGate", "Checker", "Checkpoint", "Context", "Dispatch", "Event",
+        "ExecuteStep", "ExecuteTasks", "Feedback", "FlowCompleted", "FlowRun", "Frame", "GateRun", "IterationAnswer",
+        "IterationRun", "Outcome", "Resolution", "ResultChecker", "RunEnded", "RunStatus", "RunStopped", "StepRun",
+        "StepStatus", "TaskResult", "TaskRun", "Usage", "Violation", "abort_iteration", "audit_view",
+        "check_timeouts", "commit", "dispatch_of", "expire", "report", "report_iteration", "report_tasks",
+        "resolve_gate", "revert", "skip", "start", "start_iteration", "step_trace", "worktrees_wanted",
     ]
     assert persistence.__all__ == ["FlowStore", "MemoryStore", "SqliteStore", "StoredRun"]
     assert tools.__all__ == [
-        "ToolRunner", "audit_payload", "build_server", "error_payload", "internal_error_payload", "outcome_payload",
-        "serve", "validate_payload",
+        "ToolRunner", "audit_payload", "build_server", "commit_payload", "error_payload", "internal_error_payload",
+        "outcome_payload", "serve", "timeouts_payload", "validate_payload",
     ]
-    assert cli.__all__ == ["build_parser", "main"]
+    assert cli.__all__ == ["OUTPUT_SCHEMAS", "build_parser", "main", "output_schema"]
     assert setup.__all__ == [
         "CLIENTS", "SKILL_NAMES", "Check", "Client", "Plan", "ServerLaunch", "Skill", "apply_plan", "claude_home",
         "diagnose", "find_project_root", "plan_setup", "plan_uninstall", "server_launch", "shipped_skills",
@@ -107,11 +113,14 @@ def test_importing_the_package_does_not_import_the_sdk_or_yaml() -> None:
     assert out.strip() == "[]"
 
 
-def test_the_spec_json_schema_ships_in_the_package() -> None:
-    from stratum_mcp.spec import spec_schema
+def test_a_json_schema_for_each_spec_version_ships_in_the_package() -> None:
+    from stratum_mcp.spec import SPEC_VERSIONS, spec_schema
 
-    schema = spec_schema()
-    assert schema["properties"]["version"] == {"const": "0.1", "description": "Spec format version."}
+    assert SPEC_VERSIONS == ("0.1", "0.2")
+    for version in SPEC_VERSIONS:
+        version_key = spec_schema(version)["properties"]["version"]
+        assert version_key == {"const": version, "description": "Spec format version."}
+    assert spec_schema() == spec_schema("0.2")  # the newest, for editors
 
 
 def test_the_usage_examples_in_the_public_docstrings_run() -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from stratum_mcp import FlowService
-from stratum_mcp.engine import AttemptRejected, ExecuteStep, FlowCompleted
+from stratum_mcp.engine import AttemptRejected, AwaitGate, ExecuteStep, FlowCompleted, IterationAnswer
 from stratum_mcp.persistence import MemoryStore
 from stratum_mcp.setup import SKILL_NAMES, shipped_skills
 from stratum_mcp.spec import validate_spec
@@ -69,11 +69,35 @@ def test_the_learn_skill_names_this_installations_command() -> None:
 # --- each template runs to completion through the real engine, and its key checks really reject
 
 
+@dataclass(frozen=True)
+class Decide:
+    """Resolve the gate, as the user would tell the agent to."""
+
+    outcome: str
+    rationale: str = ""
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start the step's iteration loop."""
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """Report one iteration of the step's loop."""
+
+    result: dict[str, Any]
+
+
+START = Start()
+Action = dict[str, Any] | Decide | Start | Iteration
+
+
 @dataclass
 class Run:
     flow: str
     inputs: dict[str, Any]
-    steps: list[tuple[str, dict[str, Any], str]]
+    steps: list[tuple[str, Action, str]]
     before: Callable[[Path], None] = field(default=lambda root: None)
 
 
@@ -90,9 +114,13 @@ LOGIC = {"file": "app/auth.py", "line": 30, "severity": "medium", "issue": "None
 
 EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
     "stratum-review": ({"app/auth.py": "def login(): ...\n"}, [Run("review", {"scope": "app/"}, [
-        ("security", {"files_reviewed": ["app/auth.py"], "findings": [FINDING]}, "execute_step"),
-        ("logic", {"files_reviewed": ["app/auth.py"], "findings": [FINDING]}, "ensure_failed"),  # a repeat
-        ("logic", {"files_reviewed": ["app/auth.py"], "findings": [LOGIC]}, "execute_step"),
+        ("security", START, "started"),
+        ("security", Iteration({"files_reviewed": ["app/auth.py"], "findings": [FINDING]}), "continue"),
+        ("security", Iteration({"files_reviewed": ["app/auth.py"], "findings": []}), "criterion_met"),
+        ("logic", START, "started"),
+        ("logic", Iteration({"files_reviewed": ["app/auth.py"], "findings": [FINDING]}), "ensure_failed"),  # a repeat
+        ("logic", Iteration({"files_reviewed": ["app/auth.py"], "findings": [LOGIC]}), "continue"),
+        ("logic", Iteration({"files_reviewed": ["app/auth.py"], "findings": [LOGIC]}), "criterion_met"),
         ("performance", {"files_reviewed": ["app/auth.py"], "findings": []}, "execute_step"),
         ("consolidate", {"verdict": "approve", "summary": "ok", "critical": 0, "high": 1,
                          "findings": [{**FINDING, "pass": "security"}]}, "ensure_failed"),
@@ -104,7 +132,11 @@ EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
             ("patterns", {"similar_code": [{"file": "app/cli.py", "why": "commands live here"}],
                           "conventions": ["one module per command"], "test_command": "pytest -q"}, "execute_step"),
             ("design", {"summary": "export", "files_to_change": ["app/cli.py"], "files_to_create": ["app/export.py"],
-                        "tests_to_add": ["writes rows", "rejects a bad path"]}, "execute_step"),
+                        "tests_to_add": ["writes rows", "rejects a bad path"]}, "await_gate"),
+            ("approve", Decide("revise", "also test an empty export"), "execute_step"),  # back to design
+            ("design", {"summary": "export", "files_to_change": ["app/cli.py"], "files_to_create": ["app/export.py"],
+                        "tests_to_add": ["writes rows", "rejects a bad path", "empty"]}, "await_gate"),
+            ("approve", Decide("approve", "go"), "execute_step"),
             ("implement", {"changed_files": ["app/cli.py"], "test_files": ["tests/test_export.py"]},
              "ensure_failed"),  # the new module was never written
             ("implement", {"changed_files": ["app/cli.py", "app/export.py"], "test_files": ["tests/test_export.py"]},
@@ -127,7 +159,8 @@ EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
                              "root_cause": "?"}, "ensure_failed"),  # two root causes is no conclusion
         ("test_hypotheses", {"verdicts": [{"id": "tz", "status": "confirmed", "evidence": "passes with TZ=UTC"},
                                           {"id": "locale", "status": "ruled_out", "evidence": "fails with LANG=C"}],
-                             "root_cause": "dates use local time"}, "execute_step"),
+                             "root_cause": "dates use local time"}, "await_gate"),
+        ("confirm", Decide("approve", "convincing"), "execute_step"),
         ("fix", {"changed_files": ["app/export.py"], "command": "pytest tests/test_export.py", "exit_code": 0,
                  "failed": 0}, "complete"),
     ])]),
@@ -143,7 +176,8 @@ EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
                 {"path": "app/parsing.py", "responsibility": "parsing", "symbols": ["parse", "Token"]},
                 {"path": "app/rendering.py", "responsibility": "rendering", "symbols": ["render"]}]}, "execute_step"),
             ("order", {"order": ["app/parsing.py", "app/rendering.py"], "reasons": ["rendering imports parsing"]},
-             "complete"),
+             "await_gate"),
+            ("approve", Decide("approve", "good plan"), "complete"),
         ]),
         Run("extract_one", {"source": "app/big.py", "module": "app/parsing.py", "symbols": ["parse", "Token"],
                             "test_command": "pytest -q"}, [
@@ -156,7 +190,8 @@ EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
             ("find", {"sites": [{"file": "app/llm.py", "line": 10, "client": "openai", "purpose": "classify",
                                  "output_used_as": "the label field"}]}, "execute_step"),
             ("contracts", {"contracts": [{"name": "Label", "fields": ["label", "confidence"], "function": "classify",
-                                          "ensure": ["r.confidence > 0.7"]}]}, "execute_step"),
+                                          "ensure": ["r.confidence > 0.7"]}]}, "await_gate"),
+            ("approve", Decide("approve"), "execute_step"),
             ("rewrite", {"files": ["app/llm.py"], "functions": ["classify"], "remaining_bare_calls": 1},
              "ensure_failed"),
             ("rewrite", {"files": ["app/llm.py"], "functions": ["classify"], "remaining_bare_calls": 0},
@@ -173,8 +208,9 @@ EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
              "ensure_failed"),  # the untested function is not covered
             ("golden", {"test_file": "tests/test_export.py", "tests": ["test_writes_rows"], "covers": ["export"]},
              "execute_step"),
-            ("errors", {"test_file": "tests/test_export.py", "tests": ["test_rejects_a_bad_path"],
-                        "covers": ["ValueError"]}, "execute_step"),
+            ("errors", START, "started"),
+            ("errors", Iteration({"test_file": "tests/test_export.py", "tests": ["test_rejects_a_bad_path"],
+                                  "covers": ["ValueError"]}), "criterion_met"),  # every raised error is covered
             ("run", {"command": "pytest -q", "exit_code": 0, "passed": 2, "failed": 0}, "complete"),
         ])]),
     "stratum-learn": ({"MEMORY.md": "<!-- stratum:learned:begin (x) -->\n<!-- stratum:learned:end -->\n"
@@ -184,7 +220,8 @@ EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
              "execute_step"),
             ("explain", {"patterns": [{"lesson": "quote_count", "root_cause": "no quotes, no count",
                                        "rule": "Report quote_count even when there are no quotes."}]},
-             "execute_step"),
+             "await_gate"),
+            ("approve", Decide("approve", "keep it"), "execute_step"),
             ("remember", {"memory_file": "MEMORY.md", "lines_added": ["- A line that was never written."]},
              "ensure_failed"),
             ("remember", {"memory_file": "MEMORY.md",
@@ -194,12 +231,26 @@ EXAMPLES: dict[str, tuple[dict[str, str], list[Run]]] = {
 
 
 def _status(outcome: Any) -> str:
+    if isinstance(outcome, IterationAnswer):
+        return outcome.verdict
     if isinstance(outcome, ExecuteStep):
         return "execute_step"
+    if isinstance(outcome, AwaitGate):
+        return "await_gate"
     if isinstance(outcome, AttemptRejected):
         return outcome.status
     assert isinstance(outcome, FlowCompleted)
     return "complete"
+
+
+def _act(service: FlowService, flow_id: str, step_id: str, action: Action) -> Any:
+    if isinstance(action, Decide):
+        return service.resolve_gate(flow_id, step_id, action.outcome, action.rationale, "human")
+    if isinstance(action, Start):
+        return service.iteration_start(flow_id, step_id)
+    if isinstance(action, Iteration):
+        return service.iteration_report(flow_id, step_id, action.result)
+    return service.step_done(flow_id, step_id, action)
 
 
 @pytest.mark.parametrize("name", SKILL_NAMES)
@@ -211,8 +262,41 @@ def test_every_template_runs_to_completion_and_its_checks_reject_bad_results(nam
     for run in runs:
         run.before(tmp_path)
         first = service.plan(template, run.flow, run.inputs)
-        assert first.step.id == run.steps[0][0]
-        for step_id, result, expected in run.steps:
-            outcome = service.step_done(first.flow_id, step_id, result)
+        assert isinstance(first, ExecuteStep) and first.step.id == run.steps[0][0]
+        for step_id, action, expected in run.steps:
+            outcome = _act(service, first.flow_id, step_id, action)
             violations = getattr(outcome, "violations", ())
             assert _status(outcome) == expected, (step_id, [v.to_json() for v in violations])
+
+
+#: Where each skill asks a person to decide, and where it iterates.
+GATES = {"stratum-feature": "approve", "stratum-debug": "confirm", "stratum-refactor": "approve",
+         "stratum-migrate": "approve", "stratum-learn": "approve"}
+LOOPS = {"stratum-review": ("security", "logic"), "stratum-test": ("errors",)}
+
+
+@pytest.mark.parametrize("name", SKILL_NAMES)
+def test_skills_ask_a_person_where_a_decision_matters_and_loop_where_they_iterate(name: str) -> None:
+    from stratum_mcp.spec import load_spec
+
+    (template,) = spec_templates(SKILLS[name])
+    spec = load_spec(template)
+    steps = {s.id: s for flow in spec.flows.values() for s in flow.steps}
+    gates = sorted(i for i, s in steps.items() if s.kind == "gate")
+    loops = tuple(i for i, s in steps.items() if s.iteration is not None)
+    assert gates == ([GATES[name]] if name in GATES else [])
+    assert loops == LOOPS.get(name, ())
+    text = SKILLS[name]
+    if gates:
+        assert "stratum_gate_resolve" in text and '`resolved_by: "human"`' in text
+        assert all(steps[g].routes.on_revise for g in gates)  # a person can always send the work back
+    if loops:
+        assert "stratum_iteration_start" in text and "stratum_iteration_report" in text
+
+
+def test_refactor_approves_the_extraction_plan_before_any_file_moves() -> None:
+    from stratum_mcp.spec import load_spec
+
+    (template,) = spec_templates(SKILLS["stratum-refactor"])
+    plan = load_spec(template).flows["plan_split"]
+    assert plan.steps[-1].kind == "gate" and plan.steps[-1].routes.on_revise == "design"

@@ -204,3 +204,107 @@ def test_a_closed_store_refuses_every_call_and_closing_again_is_harmless(tmp_pat
     for call in calls:
         with pytest.raises(StoreError, match="is closed"):
             call()
+
+
+# --- flow control state (spec version 0.2) ----------------------------------------------------------
+
+RICH_SPEC = """\
+version: "0.2"
+contracts:
+  Plan:
+    tasks: {type: array, items: {type: object, properties: {id: string}}}
+  Notes: {notes: {type: array, items: string}}
+functions:
+  approve: {mode: gate, intent: Approve., timeout: 60}
+flows:
+  inner:
+    steps:
+      - {id: note, intent: Take notes., output_contract: Notes, max_iterations: 2, accumulate: notes}
+  main:
+    steps:
+      - {id: nested, flow: inner}
+      - {id: plan, intent: Plan., output_contract: Plan}
+      - {id: fan, type: parallel_dispatch, source: $.steps.plan.output.tasks, require: 1, max_concurrent: 1,
+         isolation: worktree}
+      - {id: review, function: approve, on_revise: plan}
+"""
+
+
+@pytest.fixture
+def rich_run() -> FlowRun:
+    """A run through every kind of state: a loop in a sub-flow, tasks in worktrees, a revised gate, a checkpoint."""
+    from stratum_mcp.engine import (
+        Context,
+        ResultChecker,
+        TaskResult,
+        Usage,
+        commit,
+        report,
+        report_iteration,
+        report_tasks,
+        resolve_gate,
+        start,
+        start_iteration,
+    )
+    from stratum_mcp.spec import load_spec
+
+    spec = load_spec(RICH_SPEC)
+
+    def at(ms: int) -> Context:
+        return Context(ms, ResultChecker(), worktree_root="/srv/worktrees")
+
+    run, _ = start(spec, "main", "00000000-0000-4000-8000-0000000000aa", {}, at(1))
+    run = commit(run, spec, "start", at(2))
+    run, _ = start_iteration(run, spec, "nested/note", at(3))
+    for ms, notes in ((4, ["a"]), (5, ["a", "b"])):
+        run, _ = report_iteration(run, spec, "nested/note", {"notes": notes}, at(ms), usage=Usage(0.25, 10, 5, 1))
+    run, _ = report(run, spec, "plan", {"tasks": [{"id": "t1"}, {"id": "t2"}]}, at(6))
+    run, _ = report_tasks(run, spec, "fan", [TaskResult("t1", result={"done": True})], at(7))
+    run, _ = resolve_gate(run, spec, "review", "revise", "split t1", "human", at(8))
+    run, _ = report(run, spec, "plan", {"tasks": [{"id": "t3"}]}, at(9))
+    assert run.rounds == 1 and run.checkpoints and run.steps[2].tasks and run.steps[2].tasks[0].worktree
+    return run
+
+
+def test_a_run_with_flow_control_state_loads_back_equal(store: FlowStore, rich_run: FlowRun) -> None:
+    store.create(rich_run, RICH_SPEC)
+    stored = store.load(rich_run.flow_id)
+    assert stored is not None and stored.run == rich_run
+    assert store.update(replace(rich_run, updated_ms=99), expected_version=1)
+
+
+def test_a_row_stored_in_the_first_format_still_loads(tmp_path: Path) -> None:
+    import json
+
+    with SqliteStore(tmp_path / "flows.db") as store:
+        store.create(a_run("r1"), "spec")
+    first_format = {  # as the first release wrote a run: no visits, events, rounds or usage
+        "format": 1, "flow_id": "r1", "flow": "review", "spec_digest": "d" * 64, "status": "running",
+        "inputs": {"text": "hi"}, "created_ms": 1, "updated_ms": 5, "current": 1, "finished_ms": None,
+        "output": None, "error": None,
+        "steps": [
+            {"step_id": "a", "function": "f", "status": "complete", "inputs": {}, "dispatched_ms": None,
+             "attempts": [{"number": 1, "started_ms": 1, "finished_ms": 2, "outcome": "passed", "violations": []}],
+             "output": {"label": "positive"}},
+            {"step_id": "b", "function": "g", "status": "running", "inputs": {}, "dispatched_ms": 2, "attempts": [],
+             "output": None},
+            {"step_id": "c", "function": "h", "status": "pending", "inputs": None, "dispatched_ms": None,
+             "attempts": [], "output": None},
+        ],
+    }
+    with closing(sqlite3.connect(tmp_path / "flows.db")) as db, db:
+        db.execute("UPDATE runs SET state = ? WHERE flow_id = 'r1'", (json.dumps(first_format),))
+    with SqliteStore(tmp_path / "flows.db") as store:
+        stored = store.load("r1")
+    assert stored is not None
+    run = stored.run
+    assert [s.visit for s in run.steps] == [1, 1, 0] and run.steps[1].failures == 0
+    assert (run.last_output, run.events, run.rounds) == ({"label": "positive"}, (), 0)
+
+
+def test_recent_runs_can_be_listed_by_status(store: FlowStore) -> None:
+    store.create(a_run("r1", updated_ms=1), "spec")
+    store.create(a_run("r2", status="killed", updated_ms=2), "spec")
+    store.create(a_run("r3", updated_ms=3), "spec")
+    assert [r.flow_id for r in store.recent(10, status="running")] == ["r3", "r1"]
+    assert [r.flow_id for r in store.recent(10, status="killed")] == ["r2"]

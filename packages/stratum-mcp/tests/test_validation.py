@@ -107,8 +107,8 @@ def test_a_misspelt_field_type_is_reported_with_a_suggestion() -> None:
 
 
 def test_an_unsupported_version_is_reported() -> None:
-    issue = only(issues_after(lambda s: s.update(version="0.2")))
-    assert (issue.path, issue.code) == ("version", "unsupported_version")
+    issue = only(issues_after(lambda s: s.update(version="0.9")))
+    assert (issue.path, issue.code, issue.suggestion) == ("version", "unsupported_version", 'set `version: "0.2"`')
 
 
 def test_an_invalid_name_is_reported_at_the_name() -> None:

@@ -32,6 +32,7 @@ LAYERS = [
     ("stratum._version", "leaves", 0),
     ("stratum._json", "leaves", 0),
     ("stratum._retry", "leaves", 0),
+    ("stratum._once", "leaves", 0),
     ("stratum.clients", "clients", 1),
     ("stratum.cache", "cache", 1),
     ("stratum._observability", "observability", 1),

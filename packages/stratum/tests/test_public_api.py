@@ -26,11 +26,12 @@ EXPECTED = {
     "stratum": {
         "Budget", "BudgetExceeded", "Config", "ConsensusFailure", "ContextObject", "ContractFailure",
         "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision",
-        "HumanReviewContext", "InvalidDecision", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
-        "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ReviewNotPending", "StabilityAssertionError",
-        "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
-        "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key", "checks", "clients",
-        "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
+        "HumanReviewContext", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
+        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ReviewNotPending",
+        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError",
+        "StratumUsageError", "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key",
+        "checks", "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema",
+        "debate",
         "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
         "reset_defaults", "run", "shutdown", "testing", "trace",
     },
@@ -42,10 +43,10 @@ EXPECTED = {
     },
     "stratum.exceptions": {
         "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",
-        "HITLDeliveryError", "HITLTimeoutError", "InvalidDecision", "ParallelFailure", "ParallelValidationFailed",
-        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReviewNotPending", "StabilityAssertionError",
-        "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
-        "StratumWarning", "Violation",
+        "HITLDeliveryError", "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure",
+        "ParallelValidationFailed", "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReviewNotPending",
+        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError",
+        "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
     "stratum.hitl": {
@@ -119,7 +120,7 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
-        "StabilityAssertionError",
+        "StabilityAssertionError", "MalformedResponse",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)

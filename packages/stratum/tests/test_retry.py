@@ -16,7 +16,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from stratum._retry import ceiling, full_jitter, retry_after
+from stratum._retry import ceiling, full_jitter, pause, retry_after
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -81,3 +81,25 @@ def test_full_jitter_draws_uniformly_below_the_ceiling() -> None:
     assert all(0.0 <= d <= 2.0 for d in draws)
     assert min(draws) < 0.1 and max(draws) > 1.9  # the whole range, not a fixed pause
     assert 0.9 < sum(draws) / len(draws) < 1.1
+
+
+def test_a_pause_follows_the_servers_advice_up_to_the_cap() -> None:
+    assert pause(1, 2.0, base_s=0.5, cap_s=8.0) == 2.0
+    assert pause(1, 3600.0, base_s=0.5, cap_s=8.0) == 8.0  # an hour asked, the cap waited
+
+
+def test_a_pause_never_loops_tightly_on_advice_to_retry_at_once() -> None:
+    assert pause(3, 0.0, base_s=0.5, cap_s=8.0) == 1.0  # half the backoff ceiling at least
+
+
+def test_without_advice_a_pause_is_full_jitter_below_the_ceiling() -> None:
+    random.seed(7)
+    draws = [pause(3, None, base_s=0.5, cap_s=8.0) for _ in range(500)]
+    assert all(0.0 <= d <= 2.0 for d in draws) and max(draws) - min(draws) > 1.5
+
+
+def test_a_pause_that_would_not_end_before_the_deadline_is_none() -> None:
+    assert pause(1, 5.0, base_s=0.5, cap_s=8.0, left_s=2.0) is None  # give up instead of sleeping past it
+    assert pause(1, 5.0, base_s=0.5, cap_s=8.0, left_s=6.0) == 5.0
+    assert pause(1, 3600.0, base_s=0.5, cap_s=8.0, left_s=9.0) == 8.0
+    assert pause(1, None, base_s=0.5, cap_s=8.0, left_s=0.0) is None

@@ -32,6 +32,7 @@ if _typing.TYPE_CHECKING:
     from stratum_mcp import cli, engine, errors, expressions, learn, persistence, setup, spec, tools
     from stratum_mcp._config import ServerConfig, resolve_config
     from stratum_mcp._limits import DEFAULT_LIMITS, Limits
+    from stratum_mcp._pricing import PriceTable
     from stratum_mcp._service import FlowService
     from stratum_mcp.persistence import FlowStore, MemoryStore, SqliteStore, StoredRun
 
@@ -41,6 +42,7 @@ __all__ = [
     "FlowStore",
     "Limits",
     "MemoryStore",
+    "PriceTable",
     "ServerConfig",
     "SqliteStore",
     "StoredRun",
@@ -64,6 +66,7 @@ _LAZY = {
     "ServerConfig": "stratum_mcp._config",
     "resolve_config": "stratum_mcp._config",
     "FlowService": "stratum_mcp._service",
+    "PriceTable": "stratum_mcp._pricing",
     "FlowStore": "stratum_mcp.persistence",
     "MemoryStore": "stratum_mcp.persistence",
     "SqliteStore": "stratum_mcp.persistence",

@@ -1,9 +1,13 @@
-"""Where the server keeps state and which directory ensure helpers may read.
+"""Where the server keeps state, which directory ensure helpers may read, and how it prices usage.
 
 Resolution order for the store: the ``--db`` flag, then ``STRATUM_MCP_DB``,
 then ``~/.stratum/flows.db``. The project root (for ``file_exists`` and
-``file_contains``): ``--project-root``, then ``STRATUM_MCP_PROJECT_ROOT``, then
-the working directory the client started the server in.
+``file_contains``, and the repository task worktrees are made from):
+``--project-root``, then ``STRATUM_MCP_PROJECT_ROOT``, then the working
+directory the client started the server in. Task worktrees live in
+``worktrees/`` next to the store, so every server on one store agrees on
+them. The price table: the bundled one, overridden by ``--prices`` or
+``STRATUM_MCP_PRICES``.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from pathlib import Path
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["ENV_DB", "ENV_PROJECT_ROOT", "ServerConfig", "resolve_config"]
+__all__ = ["ENV_DB", "ENV_PRICES", "ENV_PROJECT_ROOT", "ServerConfig", "resolve_config"]
 
 ENV_DB = "STRATUM_MCP_DB"
 ENV_PROJECT_ROOT = "STRATUM_MCP_PROJECT_ROOT"
+ENV_PRICES = "STRATUM_MCP_PRICES"
 
 
 @dataclass(frozen=True)
@@ -27,10 +32,18 @@ class ServerConfig:
     db_path: Path
     project_root: Path
     limits: Limits = field(default=DEFAULT_LIMITS)
+    prices_path: Path | None = None
+
+    @property
+    def worktrees_dir(self) -> Path:
+        """Where task worktrees go: beside the store, a directory the server owns."""
+        return self.db_path.expanduser().absolute().parent / "worktrees"
 
 
-def resolve_config(db: str | None = None, project_root: str | None = None) -> ServerConfig:
+def resolve_config(db: str | None = None, project_root: str | None = None, prices: str | None = None) -> ServerConfig:
     """Build a :class:`ServerConfig` from flags, then the environment, then defaults."""
     db_path = db or os.environ.get(ENV_DB) or str(Path.home() / ".stratum" / "flows.db")
     root = project_root or os.environ.get(ENV_PROJECT_ROOT) or os.getcwd()
-    return ServerConfig(db_path=Path(db_path).expanduser(), project_root=Path(root).expanduser())
+    price_file = prices or os.environ.get(ENV_PRICES)
+    return ServerConfig(db_path=Path(db_path).expanduser(), project_root=Path(root).expanduser(),
+                        prices_path=Path(price_file).expanduser() if price_file else None)

@@ -31,6 +31,27 @@ class Limits:
     steps_per_flow: int = 100
     max_retries: int = 10
 
+    # --- flow control (version 0.2)
+    #: Revise loops and backward ``on_fail`` jumps a flow may take, when it does not say (``max_rounds``).
+    default_rounds: int = 3
+    max_rounds: int = 20
+    max_iterations: int = 100
+    #: Tasks one parallel step may fan out to, and how many may run at once.
+    parallel_tasks: int = 100
+    max_concurrent: int = 16
+    default_concurrent: int = 4
+    #: Git worktrees one run may hold at a time (``isolation: worktree``).
+    worktrees_per_run: int = 16
+    checkpoints_per_run: int = 20
+    #: Sub-flows nested inside each other.
+    subflow_depth: int = 8
+    #: A gate's ``timeout``, in seconds (30 days).
+    gate_timeout_seconds: int = 30 * 24 * 3600
+    #: Rationales, reasons and checkpoint labels an agent or a person sends.
+    note_chars: int = 4_000
+    #: A rendered ``intent_template``.
+    template_chars: int = 4_000
+
     # --- ensure expressions, at compile time
     expression_chars: int = 1_000
     expression_nodes: int = 300

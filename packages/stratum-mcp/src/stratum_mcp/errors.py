@@ -6,21 +6,39 @@
     ├── UsageError              the caller's mistake; nothing was changed
     │   ├── SpecInvalid         the spec failed to load or validate (issues)
     │   ├── UnknownFlowName     `flow` names no flow of the spec (flow, available)
-    │   ├── InputsInvalid       flow inputs do not match the flow's types (violations)
+    │   ├── InputsInvalid       flow inputs (or usage, task results) do not match their types (violations)
     │   ├── ArgumentTooLarge    an argument exceeds a size limit (argument, limit, size)
     │   ├── InvalidFlowId       not a UUID; rejected before any lookup (value)
     │   ├── FlowNotFound        a well-formed id that no run has (flow_id)
     │   ├── FlowFinished        a report for a run that already ended (flow_id, status)
-    │   └── StepMismatch        a report for a step that is not the current one
+    │   ├── StepMismatch        a report for a step that is not the current one
+    │   ├── WrongTool           the current step is reported with another tool (step_id, kind, tool)
+    │   ├── GateAlreadyResolved the gate was resolved before this call (step_id, outcome, resolved_by)
+    │   ├── ReviseRefused       the gate cannot go back: no `on_revise`, or no rounds left (step_id, max_rounds)
+    │   ├── SkipRefused         the step may not be skipped (step_id, reason)
+    │   ├── IterationNotStarted an iteration was reported before stratum_iteration_start (step_id)
+    │   ├── TaskMismatch        a task result for a task that is not running (step_id, task_id)
+    │   ├── CheckpointNotFound  no checkpoint with this label (label, available)
+    │   ├── TooManyCheckpoints  the run holds as many checkpoints as it may (limit)
+    │   ├── RevertRefused       the run has ended in a way a checkpoint cannot undo (status)
+    │   ├── UnknownModelPrice   usage names a model the price table does not know (model)
+    │   └── WorktreesUnavailable `isolation: worktree` cannot work here (reason)
     ├── RunFailed               the run is now failed; it stays auditable
     │   ├── RetriesExhausted    a step failed more often than it may (step_id, attempts, violations)
-    │   └── FlowBudgetExceeded  the flow's `budget.ms` ran out (limit_ms, spent_ms)
+    │   ├── FlowBudgetExceeded  the flow's `budget.ms` ran out (limit_ms, spent_ms)
+    │   ├── UsdBudgetExceeded   the reported spend passed the flow's `budget.usd` (limit_usd, spent_usd)
+    │   ├── ConditionFailed     a `skip_if` could not be evaluated (step_id, expression, reason)
+    │   ├── TasksInvalid        a parallel step's `source` is not a list of tasks (step_id, reason)
+    │   ├── RequireUnmet        too many parallel tasks failed for `require` to hold (step_id, needed, ...)
+    │   └── IterationAborted    an iteration loop was aborted before any iteration passed (step_id, reason)
     ├── ExpressionError         ensure expressions
     │   ├── ExpressionRejected  at validate time: syntax, forbidden construct, unknown name
     │   └── EvaluationError     at run time: a missing field, a type error, ...
     │       └── LimitExceeded   a bound on size, steps or time was hit (limit, value)
     ├── StoreError              the store cannot be opened or written
-    │   └── ConcurrentUpdate    writers kept colliding on one run (flow_id, tries)
+    │   ├── ConcurrentUpdate    writers kept colliding on one run (flow_id, tries)
+    │   └── WorktreeError       git refused to create or remove a task's worktree (path, reason)
+    ├── PriceTableInvalid       the price table file cannot be used (path, reason)
     └── SetupError              setup, uninstall or learn refused to touch a file (path)
         ├── ProjectNotFound     the project directory does not exist (path)
         ├── FileUnreadable      not a regular UTF-8 file within the size bound (path, reason)
@@ -51,7 +69,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArgumentTooLarge",
+    "CheckpointNotFound",
     "ConcurrentUpdate",
+    "ConditionFailed",
     "ConfigUnparsable",
     "EvaluationError",
     "ExpressionError",
@@ -62,21 +82,37 @@ __all__ = [
     "FlowBudgetExceeded",
     "FlowFinished",
     "FlowNotFound",
+    "GateAlreadyResolved",
     "InputsInvalid",
     "InvalidFlowId",
+    "IterationAborted",
+    "IterationNotStarted",
     "LimitExceeded",
     "MarkersBroken",
+    "PriceTableInvalid",
     "ProjectNotFound",
+    "RequireUnmet",
     "RetriesExhausted",
+    "RevertRefused",
+    "ReviseRefused",
     "RunFailed",
     "SetupError",
+    "SkipRefused",
     "SpecInvalid",
     "StepMismatch",
     "StoreError",
     "StratumMcpError",
+    "TaskMismatch",
+    "TasksInvalid",
+    "TooManyCheckpoints",
     "UnknownFlowName",
+    "UnknownModelPrice",
     "UsageError",
+    "UsdBudgetExceeded",
+    "WorktreeError",
+    "WorktreesUnavailable",
     "WriteFailed",
+    "WrongTool",
 ]
 
 
@@ -212,6 +248,171 @@ class StepMismatch(UsageError):
         return {"flow_id": self.flow_id, "expected_step": self.expected, "step_id": self.got}
 
 
+class WrongTool(UsageError):
+    """The current step is of a kind another tool reports: a gate, an iteration loop, a parallel step."""
+
+    code = "wrong_tool"
+
+    def __init__(self, flow_id: str, step_id: str, kind: str, tool: str) -> None:
+        self.flow_id = flow_id
+        self.step_id = step_id
+        self.kind = kind
+        self.tool = tool
+        super().__init__(f"step `{step_id}` is {kind}; use {tool}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "step_kind": self.kind, "tool": self.tool}
+
+
+class GateAlreadyResolved(UsageError):
+    """The gate is no longer waiting: it was resolved (or expired) before this call."""
+
+    code = "gate_already_resolved"
+
+    def __init__(self, flow_id: str, step_id: str, outcome: str, resolved_by: str) -> None:
+        self.flow_id = flow_id
+        self.step_id = step_id
+        self.outcome = outcome
+        self.resolved_by = resolved_by
+        super().__init__(f"gate `{step_id}` was already resolved: {outcome} by {resolved_by}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "outcome": self.outcome,
+                "resolved_by": self.resolved_by}
+
+
+class ReviseRefused(UsageError):
+    """A gate cannot be revised: it names no `on_revise` step, or the flow has used its `max_rounds`."""
+
+    code = "revise_refused"
+
+    def __init__(self, flow_id: str, step_id: str, reason: str, max_rounds: int | None = None) -> None:
+        self.flow_id = flow_id
+        self.step_id = step_id
+        self.reason = reason
+        self.max_rounds = max_rounds
+        super().__init__(f"gate `{step_id}` cannot be revised: {reason}; approve or kill it")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "max_rounds": self.max_rounds}
+
+
+class SkipRefused(UsageError):
+    """The step may not be skipped (a gate, or the step whose output is the flow's)."""
+
+    code = "skip_refused"
+
+    def __init__(self, flow_id: str, step_id: str, reason: str) -> None:
+        self.flow_id = flow_id
+        self.step_id = step_id
+        self.reason = reason
+        super().__init__(f"step `{step_id}` cannot be skipped: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id}
+
+
+class IterationNotStarted(UsageError):
+    """An iteration was reported (or aborted) before the loop was started."""
+
+    code = "iteration_not_started"
+
+    def __init__(self, flow_id: str, step_id: str) -> None:
+        self.flow_id = flow_id
+        self.step_id = step_id
+        super().__init__(f"the iteration loop of step `{step_id}` has not been started")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id}
+
+
+class TaskMismatch(UsageError):
+    """A parallel task result names a task that is not running (unknown, not released yet, or finished)."""
+
+    code = "task_mismatch"
+
+    def __init__(self, flow_id: str, step_id: str, task_id: str, reason: str) -> None:
+        self.flow_id = flow_id
+        self.step_id = step_id
+        self.task_id = task_id
+        self.reason = reason
+        super().__init__(f"task `{task_id}` of step `{step_id}`: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "task_id": self.task_id}
+
+
+class CheckpointNotFound(UsageError):
+    """No checkpoint of the run has this label."""
+
+    code = "checkpoint_not_found"
+
+    def __init__(self, flow_id: str, label: str, available: Sequence[str]) -> None:
+        self.flow_id = flow_id
+        self.label = label
+        self.available = tuple(available)
+        super().__init__(f"flow run {flow_id} has no checkpoint `{label}`")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "label": self.label, "available": list(self.available)}
+
+
+class TooManyCheckpoints(UsageError):
+    """The run already holds as many checkpoints as it may; reuse a label to replace one."""
+
+    code = "too_many_checkpoints"
+
+    def __init__(self, flow_id: str, limit: int) -> None:
+        self.flow_id = flow_id
+        self.limit = limit
+        super().__init__(f"flow run {flow_id} already has {limit} checkpoints; commit under an existing label")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "limit": self.limit}
+
+
+class RevertRefused(UsageError):
+    """The run ended in a way a checkpoint must not undo (completed, killed, over budget)."""
+
+    code = "revert_refused"
+
+    def __init__(self, flow_id: str, status: str) -> None:
+        self.flow_id = flow_id
+        self.status = status
+        super().__init__(f"flow run {flow_id} is {status}; only a running or failed run can be reverted")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "flow_status": self.status}
+
+
+class UnknownModelPrice(UsageError):
+    """Reported usage names a model the price table has no price for."""
+
+    code = "unknown_model"
+
+    def __init__(self, model: str, suggestion: str | None) -> None:
+        self.model = model
+        self.suggestion = suggestion
+        hint = f"; {suggestion}" if suggestion else ""
+        super().__init__(f"no price for model `{model[:80]}`{hint}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"model": self.model[:80], "suggestion": self.suggestion}
+
+
+class WorktreesUnavailable(UsageError):
+    """A flow asks for `isolation: worktree`, but this server cannot create worktrees for it."""
+
+    code = "worktrees_unavailable"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"`isolation: worktree` cannot be used here: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"reason": self.reason}
+
+
 class RunFailed(StratumMcpError):
     """The run cannot go on and is now marked failed; its trace stays auditable."""
 
@@ -259,6 +460,82 @@ class FlowBudgetExceeded(RunFailed):
 
     def fields(self) -> Mapping[str, Any]:
         return {"flow_id": self.flow_id, "limit_ms": self.limit_ms, "spent_ms": self.spent_ms}
+
+
+class UsdBudgetExceeded(RunFailed):
+    """The spend reported with results passed the flow's ``budget.usd``; the run ends as ``budget_exceeded``."""
+
+    code = "usd_budget_exceeded"
+
+    def __init__(self, flow_id: str, limit_usd: float, spent_usd: float) -> None:
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        super().__init__(flow_id, f"the flow has spent ${spent_usd:.4f}; its budget is ${limit_usd:.4f}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "limit_usd": self.limit_usd, "spent_usd": round(self.spent_usd, 6)}
+
+
+class ConditionFailed(RunFailed):
+    """A step's ``skip_if`` could not be evaluated, so whether to run it cannot be decided."""
+
+    code = "condition_failed"
+
+    def __init__(self, flow_id: str, step_id: str, expression: str, reason: str) -> None:
+        self.step_id = step_id
+        self.expression = expression
+        self.reason = reason
+        super().__init__(flow_id, f"the skip_if of step `{step_id}` could not be evaluated: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "expression": self.expression,
+                "reason": self.reason}
+
+
+class TasksInvalid(RunFailed):
+    """A parallel step's ``source`` did not resolve to a non-empty list of task objects."""
+
+    code = "tasks_invalid"
+
+    def __init__(self, flow_id: str, step_id: str, reason: str) -> None:
+        self.step_id = step_id
+        self.reason = reason
+        super().__init__(flow_id, f"the tasks of step `{step_id}` cannot be dispatched: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "reason": self.reason}
+
+
+class RequireUnmet(RunFailed):
+    """So many tasks of a parallel step failed that its ``require`` can no longer hold."""
+
+    code = "require_unmet"
+
+    def __init__(self, flow_id: str, step_id: str, needed: int, completed: int, failed: int) -> None:
+        self.step_id = step_id
+        self.needed = needed
+        self.completed = completed
+        self.failed = failed
+        super().__init__(flow_id, f"step `{step_id}` needs {needed} completed task(s); {completed} completed "
+                                  f"and {failed} failed, so it cannot succeed")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "needed": self.needed,
+                "completed": self.completed, "failed": self.failed}
+
+
+class IterationAborted(RunFailed):
+    """An iteration loop was aborted before a single iteration was accepted, so the step has no result."""
+
+    code = "iteration_aborted"
+
+    def __init__(self, flow_id: str, step_id: str, reason: str) -> None:
+        self.step_id = step_id
+        self.reason = reason
+        super().__init__(flow_id, f"the iteration loop of step `{step_id}` was aborted with no result: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"flow_id": self.flow_id, "step_id": self.step_id, "reason": self.reason}
 
 
 class ExpressionError(StratumMcpError):
@@ -318,6 +595,34 @@ class ConcurrentUpdate(StoreError):
 
     def fields(self) -> Mapping[str, Any]:
         return {"flow_id": self.flow_id, "tries": self.tries}
+
+
+class WorktreeError(StoreError):
+    """Git refused to create or remove a task's worktree; the run's state is saved, so the call can be repeated."""
+
+    code = "worktree_error"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"worktree {path}: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"path": str(self.path), "reason": self.reason}
+
+
+class PriceTableInvalid(StratumMcpError):
+    """The price table that prices reported token usage cannot be read or has the wrong shape."""
+
+    code = "price_table_invalid"
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"price table {path}: {reason}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"path": self.path, "reason": self.reason}
 
 
 class SetupError(StratumMcpError):

@@ -8,10 +8,17 @@ webhook review sink all retry transient failures the same way:
   an HTTP date; None when it gave no usable advice;
 - ``full_jitter(attempt, base_s=, cap_s=)``: exponential backoff with full
   jitter, a uniform draw in ``[0, ceiling(attempt, base_s=, cap_s=)]`` where
-  the ceiling is ``min(cap_s, base_s * 2 ** (attempt - 1))``.
+  the ceiling is ``min(cap_s, base_s * 2 ** (attempt - 1))``;
+- ``pause(attempt, advised, base_s=, cap_s=, left_s=)``: the two combined,
+  the one rule every seam waits by. The server's advice is followed, but
+  never past ``cap_s`` (a ``Retry-After: 3600`` waits the cap, not the hour)
+  and never below half the backoff ceiling (no tight loop on
+  ``Retry-After: 0``); without advice, full jitter. A pause that would not end
+  within ``left_s`` (the caller's deadline) is None: give up rather than sleep
+  past it.
 
-How a caller combines the two (a floor under the server's pause, a cap on it,
-its own deadline) stays with the caller.
+Header values that are neither a number nor an HTTP date (``Retry-After:
+soon``) are no advice, never an error.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ceiling", "full_jitter", "retry_after"]
+__all__ = ["ceiling", "full_jitter", "pause", "retry_after"]
 
 
 def retry_after(headers: Mapping[str, Any] | None, *, now: Callable[[], float] = time.time) -> float | None:
@@ -56,6 +63,17 @@ def ceiling(attempt: int, *, base_s: float, cap_s: float) -> float:
 def full_jitter(attempt: int, *, base_s: float, cap_s: float) -> float:
     """A pause drawn uniformly below ``ceiling``: concurrent clients do not retry in step."""
     return random.uniform(0, ceiling(attempt, base_s=base_s, cap_s=cap_s))
+
+
+def pause(
+    attempt: int, advised: float | None, *, base_s: float, cap_s: float, left_s: float | None = None
+) -> float | None:
+    """Seconds to wait before retry number ``attempt`` (see the module docstring), or None to give up."""
+    top = ceiling(attempt, base_s=base_s, cap_s=cap_s)
+    wait = random.uniform(0, top) if advised is None else min(cap_s, max(advised, top / 2))
+    if left_s is not None and wait >= left_s:
+        return None
+    return wait
 
 
 def _number(value: Any) -> float | None:

@@ -16,6 +16,7 @@ out), so code can catch the second kind without hiding the first::
         │   ├── ParseFailure           ... the last attempt did not parse
         │   └── PostconditionFailed    ... the last attempt failed `ensure`
         ├── BudgetExceeded             a hard time or cost limit was reached
+        ├── MalformedResponse          the provider's reply held no usable completion
         ├── ConvergenceFailure         @refine ran out of iterations
         ├── ConsensusFailure           quorum/debate did not agree
         ├── ParallelFailure            parallel() could not meet `require` (also an ExceptionGroup)
@@ -54,6 +55,7 @@ __all__ = [
     "HITLDeliveryError",
     "HITLTimeoutError",
     "InvalidDecision",
+    "MalformedResponse",
     "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
@@ -213,6 +215,22 @@ class BudgetExceeded(StratumRuntimeError):
         where = "" if self.scope == function else f" (budget of {self.scope})"
         text = f"{function}: {axis} budget exceeded{where}: limit {limit:g} {unit}, spent {spent:g} {unit}"
         super().__init__(text + (f"; {detail}" if detail else ""))
+
+
+class MalformedResponse(StratumRuntimeError):
+    """The provider answered, but not with a completion Stratum can read.
+
+    ``reason`` says what was wrong (no ``choices``, no message, content that
+    is not text). Clients raise it wrapped in a ``TransientError``, so it is
+    retried like a 5xx; when the retries run out it reaches the caller, and
+    the call's trace record carries it in ``error``.
+    """
+
+    def __init__(self, function: str, reason: str, *, model: str | None = None) -> None:
+        self.function = function
+        self.reason = reason
+        self.model = model
+        super().__init__(f"{function}: the provider's reply was malformed: {reason}")
 
 
 class ConvergenceFailure(StratumRuntimeError):

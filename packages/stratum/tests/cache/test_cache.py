@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -16,8 +17,9 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import Budget, BudgetExceeded, StratumWarning, cache_key, contract, flow, infer
+from stratum import Budget, BudgetExceeded, StratumConfigError, StratumWarning, cache_key, contract, flow, infer
 from stratum.cache import SQLiteCacheStore, default_store
+from stratum.clients import LiteLLMClient
 from stratum.testing import Reply, ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
 from stratum.trace import SpanData
@@ -133,6 +135,65 @@ def test_the_key_changes_with_inputs_intent_context_model_and_contract(scripted:
     keys = {cache_key(fn, question="q") for fn in (other_intent, with_context, other_model, other_contract)}
     assert len(keys) == 4 and base not in keys
     assert len(base) == 64
+
+
+def _answerer(temperature: float) -> Any:
+    # One qualified name for both: only the temperature tells them apart.
+    @infer(intent="Answer {question}", cache="global", temperature=temperature)
+    def answer_at(question: str) -> Answer: ...
+
+    return answer_at
+
+
+async def test_calls_at_different_temperatures_do_not_share_an_entry(
+    via_litellm: LocalOpenAIServer, store: SQLiteCacheStore
+) -> None:
+    cold, hot = _answerer(0.0), _answerer(1.5)
+    assert cold.__qualname__ == hot.__qualname__
+    via_litellm.push(reply("cold"), reply("hot"))
+    assert (await cold(question="q")).text == "cold"
+    assert (await hot(question="q")).text == "hot"
+    assert (await cold(question="q")).text == "cold"  # and each keeps its own
+    assert len(via_litellm.requests) == 2
+    assert cache_key(cold, question="q") != cache_key(hot, question="q")
+
+
+async def test_two_functions_with_the_same_intent_do_not_share_an_entry(
+    via_litellm: LocalOpenAIServer, store: SQLiteCacheStore
+) -> None:
+    @infer(intent="Answer {question}", cache="global")
+    def first(question: str) -> Answer: ...
+
+    @infer(intent="Answer {question}", cache="global")
+    def second(question: str) -> Answer: ...
+
+    via_litellm.push(reply("first"), reply("second"))
+    assert (await first(question="q")).text == "first"
+    assert (await second(question="q")).text == "second"
+    assert len(via_litellm.requests) == 2
+
+
+async def test_two_endpoints_serving_the_same_model_name_do_not_share_an_entry(store: SQLiteCacheStore) -> None:
+    with LocalOpenAIServer([reply("from a")]) as a, LocalOpenAIServer([reply("from b")]) as b:
+        stratum.configure(
+            client=LiteLLMClient(api_base=a.url, api_key="sk-local-test"), default_model="openai/gpt-4o-mini"
+        )
+        assert (await answer(question="q")).text == "from a"
+        key_a = cache_key(answer, question="q")
+        stratum.configure(client=LiteLLMClient(api_base=b.url, api_key="sk-local-test"))
+        assert (await answer(question="q")).text == "from b"
+        assert cache_key(answer, question="q") != key_a
+        assert (len(a.requests), len(b.requests)) == (1, 1)
+
+
+def test_the_key_follows_the_clients_sampling_defaults_but_not_its_api_key() -> None:
+    base = "http://127.0.0.1:9/v1"
+    stratum.configure(client=LiteLLMClient(api_base=base, api_key="sk-one"), default_model="openai/gpt-4o-mini")
+    first = cache_key(answer, question="q")
+    stratum.configure(client=LiteLLMClient(api_base=base, api_key="sk-two"))
+    assert cache_key(answer, question="q") == first  # a rotated key keeps the cache
+    stratum.configure(client=LiteLLMClient(api_base=base, api_key="sk-two", top_p=0.1))
+    assert cache_key(answer, question="q") != first
 
 
 # -- global (SQLite) -----------------------------------------------------------------------
@@ -283,7 +344,7 @@ async def test_oversized_results_are_not_stored(scripted: ScriptedClient, store:
 
 
 def test_configure_rejects_a_store_without_get_set_delete() -> None:
-    with pytest.raises(ValueError, match="cache_store"):
+    with pytest.raises(StratumConfigError, match="cache_store"):
         stratum.configure(cache_store={"not": "a store"})
 
 
@@ -334,14 +395,17 @@ async def test_a_waiting_call_keeps_its_own_time_budget(
 ) -> None:
     scripted.push(reply("slow"))
 
-    @infer(
-        intent="Answer {question}", ensure=lambda r: r.score > limits["min_score"], cache="global", budget=Budget(ms=50)
-    )
-    def impatient(question: str) -> Answer: ...
+    def asker(budget: Budget | None) -> Any:
+        # One qualified name for both: only the budget tells them apart.
+        @infer(intent="Answer {question}", cache="global", budget=budget)
+        def ask(question: str) -> Answer: ...
 
-    assert cache_key(impatient, question="q") == cache_key(answer, question="q")  # the budget is not in the key
+        return ask
+
+    patient, impatient = asker(None), asker(Budget(ms=50))
+    assert cache_key(impatient, question="q") == cache_key(patient, question="q")  # the budget is not in the key
     scripted.hold()  # the leader's answer comes only when the test says so
-    leader = asyncio.create_task(answer(question="q"))
+    leader = asyncio.create_task(patient(question="q"))
     await wait_until(lambda: scripted.in_flight == 1)
     with pytest.raises(BudgetExceeded) as caught:
         async with asyncio.timeout(30):  # without its budget, it would wait for the held leader forever
@@ -406,6 +470,77 @@ async def test_through_litellm_a_session_cache_hit_sends_no_http_request(via_lit
 
     assert [a.text for a in await twice()] == ["session", "session"]
     assert len(via_litellm.requests) == 1
+
+
+# -- a cache that cannot answer in time -------------------------------------------------
+@contextlib.contextmanager
+def _write_locked(path: Path, *, before_the_store_opens: bool) -> Iterator[None]:
+    """Another connection holding the file's write lock (as another process would).
+
+    Held on a file the store already uses (WAL), it blocks writes; held on a
+    fresh file before the store opens it, it blocks everything, since the
+    store must first switch the file to WAL.
+    """
+    import sqlite3
+
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        if before_the_store_opens:
+            locker.execute("CREATE TABLE IF NOT EXISTS other (x)")
+        locker.execute("BEGIN EXCLUSIVE")
+        if before_the_store_opens:
+            locker.execute("INSERT INTO other VALUES (1)")
+        yield
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+@pytest.mark.parametrize("before_the_store_opens", [False, True], ids=["writes-blocked", "everything-blocked"])
+async def test_a_write_locked_sqlite_cache_is_a_miss_within_the_calls_budget(
+    via_litellm: LocalOpenAIServer, warm_litellm: Any, tmp_path: Path, before_the_store_opens: bool
+) -> None:
+    via_litellm.push({"result": True})
+    await warm_litellm()  # LiteLLM's first call in a process sets itself up for seconds
+    path = tmp_path / "locked.sqlite3"
+    store = SQLiteCacheStore(path, timeout_s=60)  # left alone, it would wait a minute for the lock
+    stratum.configure(cache_store=store)
+    if not before_the_store_opens:
+        await store.set("warm", b"the file exists, in WAL mode")
+
+    @infer(intent="Answer {question}", cache="global", budget=Budget(ms=1000))
+    def budgeted(question: str) -> Answer: ...
+
+    via_litellm.push(reply("from the model"))
+    try:
+        with (
+            _write_locked(path, before_the_store_opens=before_the_store_opens),
+            pytest.warns(StratumWarning, match="did not answer within"),
+        ):
+            async with asyncio.timeout(20):  # not a speed assertion: the stall would be 60 s
+                assert (await budgeted(question="q")).text == "from the model"
+    finally:
+        store.close()
+    assert len(via_litellm.requests) == 2  # the warm-up, and this call's own
+    assert stratum.trace.all_records()[-1].ok
+
+
+async def test_without_a_time_budget_a_stalled_cache_waits_at_most_cache_timeout_s(
+    scripted: ScriptedClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "locked.sqlite3"
+    store = SQLiteCacheStore(path, timeout_s=60)
+    stratum.configure(cache_store=store, cache_timeout_s=0.2)
+    scripted.push(reply("from the model"))
+    try:
+        with (
+            _write_locked(path, before_the_store_opens=True),
+            pytest.warns(StratumWarning, match="did not answer within 0.2"),
+        ):
+            async with asyncio.timeout(20):  # not a speed assertion: the stall would be 60 s
+                assert (await answer(question="q")).text == "from the model"
+    finally:
+        store.close()
 
 
 # -- several processes ----------------------------------------------------------------------

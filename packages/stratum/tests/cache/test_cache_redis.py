@@ -7,19 +7,22 @@ Without ``redis-server`` on PATH these tests are skipped, unless
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import StratumConfigError, StratumWarning, cache_key, contract, infer
+from stratum import Budget, StratumConfigError, StratumWarning, cache_key, contract, infer
 from stratum.cache import RedisCacheStore
 from stratum.testing import ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
@@ -40,8 +43,9 @@ def _ping(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def _redis_server(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of our own on a free loopback port: its URL and its process."""
     binary = shutil.which("redis-server")
     if binary is None:
         message = "missing service: redis-server is not installed (apt-get install -y redis-server)"
@@ -49,7 +53,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(message + "; STRATUM_REQUIRE_REDIS=1 requires it")
         pytest.skip(message)
     port = _free_port()
-    workdir: Path = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
@@ -61,10 +64,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"redis-server did not start on port {port}")
             time.sleep(0.02)  # polling a starting server, bounded by the deadline above
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", process
     finally:
+        process.send_signal(signal.SIGCONT)  # a paused server cannot act on the terminate
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _redis_server(tmp_path_factory.mktemp("redis")) as (url, _process):
+        yield url
 
 
 @contract
@@ -152,6 +162,32 @@ async def test_a_redis_that_is_down_is_a_miss_with_a_warning(scripted: ScriptedC
         assert (await answer(question="q")).text == "a"
     assert sorted(str(w.message).split(" failed to ")[1][:5] for w in warned) == ["read ", "write"]
     assert (await answer(question="q")).text == "b"  # warned once, still answering
+
+
+async def test_a_redis_that_accepts_connections_but_never_answers_is_a_miss_within_the_budget(
+    via_litellm: LocalOpenAIServer, warm_litellm: Any, tmp_path: Path
+) -> None:
+    via_litellm.push({"result": True})
+    await warm_litellm()  # LiteLLM's first call in a process sets itself up for seconds
+
+    # The budget leaves the model call room on a loaded machine; what is tested is that a cache
+    # that never answers costs at most its share of it (a quarter), not the 30 s it would wait.
+    @infer(intent="Answer {question}", cache="global", budget=Budget(ms=2000))
+    def budgeted(question: str) -> Answer: ...
+
+    with _redis_server(tmp_path) as (url, process):
+        store = RedisCacheStore(url, timeout_s=30)  # left alone, it would wait 30 s for each reply
+        stratum.configure(cache_store=store)
+        await store.set("warm", b"a pooled connection, opened while the server answered")
+        process.send_signal(signal.SIGSTOP)  # the kernel still accepts connections; nothing replies
+        via_litellm.push(reply("from the model"))
+        with pytest.warns(StratumWarning, match="did not answer within"):
+            async with asyncio.timeout(20):  # not a speed assertion: the stall would be 30 s per operation
+                assert (await budgeted(question="q")).text == "from the model"
+        process.send_signal(signal.SIGCONT)
+        await store.aclose()
+    assert len(via_litellm.requests) == 2  # the warm-up, and this call's own
+    assert stratum.trace.all_records()[-1].ok
 
 
 def test_the_redis_store_works_across_event_loops(scripted: ScriptedClient, redis_store: RedisCacheStore) -> None:

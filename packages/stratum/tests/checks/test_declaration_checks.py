@@ -66,6 +66,12 @@ class Handoff(BaseModel):
     reasoning: opaque[str]
 
 
+@contract
+class Thread(BaseModel):
+    title: str
+    last: Handoff  # its reasoning is opaque, one level down
+
+
 TICKET = {"label": "billing", "confidence": 0.9, "customer": {"city": "Lyon"}}
 
 
@@ -322,8 +328,14 @@ def test_an_opaque_parameter_interpolated_with_an_f_string_is_refused() -> None:
         @infer(intent="Decide", context=[f"Earlier: {prior.reasoning}"])
         def decide(request: str, prior: Handoff) -> bool: ...
 
-    @infer(intent=f"Reply in {len(note)} words or fewer", context=f"Summary: {prior.summary}")
-    def fine(text: str, note: opaque[str], prior: Handoff) -> str: ...
+    thread = Thread(title="Late parcel", last=prior)
+    with pytest.raises(StratumCompileError, match=r"field `thread\.last`"):
+
+        @infer(intent="Answer the thread", context=f"Last message: {thread.last}")
+        def answer(thread: Thread) -> str: ...
+
+    @infer(intent=f"Reply in {len(note)} words or fewer", context=[f"Summary: {prior.summary}", f"{thread.title}"])
+    def fine(text: str, note: opaque[str], prior: Handoff, thread: Thread) -> str: ...
 
     assert fine.spec.opaque_params == ("note",)
 

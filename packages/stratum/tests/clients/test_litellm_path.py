@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 import stratum
 from stratum import Budget, BudgetExceeded, PreconditionFailed, contract, flow, infer
+from stratum.clients import BaseClient, CompletionRequest, CompletionResponse
+from stratum.exceptions import MalformedResponse
 from stratum.testing.openai_server import LocalOpenAIServer, Served
 
 
@@ -104,7 +106,55 @@ async def test_usd_budget_across_a_flow_is_never_overspent(via_litellm: LocalOpe
     assert via_litellm.requests[-1]["max_tokens"] < 16384
 
 
+async def test_usage_beyond_max_tokens_that_overspends_the_budget_raises_with_the_recorded_spend(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    @infer(intent="x", budget=Budget(usd=0.001))
+    def cheap(text: str) -> Sentiment: ...
+
+    # A lying provider: a million output tokens for a request capped far below that.
+    via_litellm.push(Served(content=GOOD, completion_tokens=1_000_000))
+    with pytest.raises(BudgetExceeded) as info:
+        await cheap(text="x")
+    assert via_litellm.requests[0]["max_tokens"] < 2000
+    assert info.value.axis == "cost" and info.value.limit == 0.001
+    assert info.value.spent == pytest.approx(0.6, rel=0.01)  # what was recorded, not what was allowed
+    record = stratum.trace.all_records()[-1]
+    assert (record.output_tokens, record.impossible_usage) == (1_000_000, True)
+    assert record.cost_usd == pytest.approx(info.value.spent)
+    assert record.error is not None and record.error.type == "BudgetExceeded"
+
+
+async def test_usage_beyond_max_tokens_is_flagged_on_the_record_even_within_budget(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    stratum.configure(max_output_tokens=100)
+    via_litellm.push(Served(content=GOOD, completion_tokens=5000), GOOD)
+    assert (await classify(text="x")).label == "positive"
+    assert stratum.trace.all_records()[-1].impossible_usage is True
+    await classify(text="y")
+    assert stratum.trace.all_records()[-1].impossible_usage is False
+
+
+async def test_an_overspent_flow_budget_stops_the_call_that_overspent_it(via_litellm: LocalOpenAIServer) -> None:
+    via_litellm.push(Served(content=GOOD, completion_tokens=1_000_000), GOOD)
+
+    @flow(budget=Budget(usd=0.01))
+    async def two() -> None:
+        await classify(text="a")
+        await classify(text="b")
+
+    with pytest.raises(BudgetExceeded) as info:
+        await two()
+    assert info.value.function == "classify" and info.value.scope.endswith("two")
+    assert info.value.spent > 0.01
+    assert len(via_litellm.requests) == 1
+    # The overspending call raised; no second call ever started.
+    assert [r.ok for r in stratum.trace.all_records()] == [False]
+
+
 async def test_rate_limit_then_success_honours_retry_after(via_litellm: LocalOpenAIServer) -> None:
+    stratum.configure(retry_backoff_max_s=1.0)  # the wait asked for is within the cap
     via_litellm.push(Served(status=429, headers={"retry-after": "0.3"}), GOOD)
     started = time.perf_counter()
     assert (await classify(text="x")).label == "positive"
@@ -112,6 +162,37 @@ async def test_rate_limit_then_success_honours_retry_after(via_litellm: LocalOpe
     assert time.perf_counter() - started >= 0.3
     record = stratum.trace.all_records()[-1]
     assert (record.attempts, record.transient_retries) == (1, 1)
+
+
+async def test_a_retry_after_beyond_the_backoff_cap_waits_only_the_cap(via_litellm: LocalOpenAIServer) -> None:
+    stratum.configure(retry_backoff_max_s=0.05)
+    via_litellm.push(Served(status=429, headers={"retry-after": "3600"}), GOOD)
+    # Not a speed assertion: uncapped, the call would sleep for the hour the server asked.
+    async with asyncio.timeout(30):
+        assert (await classify(text="x")).label == "positive"
+    assert stratum.trace.all_records()[-1].transient_retries == 1
+
+
+async def test_a_retry_after_the_budget_cannot_wait_for_stops_the_call_at_once(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    @infer(intent="x", budget=Budget(ms=10_000))
+    def budgeted(text: str) -> Sentiment: ...
+
+    stratum.configure(retry_backoff_max_s=3600)  # the cap allows the hour; the budget does not
+    via_litellm.push(Served(status=429, headers={"retry-after": "3600"}), GOOD)
+    async with asyncio.timeout(30):  # not a speed assertion: the wait itself would be an hour
+        with pytest.raises(BudgetExceeded) as info:
+            await budgeted(text="x")
+    assert info.value.axis == "time" and len(via_litellm.requests) == 1
+
+
+async def test_a_retry_after_that_is_not_a_number_or_a_date_is_retried_with_backoff(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    via_litellm.push(Served(status=429, headers={"retry-after": "soon"}), GOOD)
+    assert (await classify(text="x")).label == "positive"
+    assert stratum.trace.all_records()[-1].transient_retries == 1
 
 
 async def test_server_error_then_success(via_litellm: LocalOpenAIServer) -> None:
@@ -183,3 +264,73 @@ async def _eventually(check: object, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():  # type: ignore[operator]
             await asyncio.sleep(0.01)
+
+
+# -- replies a provider should never send ------------------------------------------
+def _completion(**fields: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": '{"label": "positive", '
+                     '"confidence": 0.9}'}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }  # fmt: skip
+    body.update(fields)
+    return body
+
+
+async def test_a_reply_without_choices_is_retried_as_transient(via_litellm: LocalOpenAIServer) -> None:
+    via_litellm.push(Served(body=_completion(choices=[])), GOOD)
+    assert (await classify(text="x")).label == "positive"
+    record = stratum.trace.all_records()[-1]
+    assert (record.ok, record.transient_retries) == (True, 1)
+
+
+async def test_replies_without_choices_end_in_a_typed_error_with_a_trace_record(
+    via_litellm: LocalOpenAIServer,
+) -> None:
+    stratum.configure(max_transient_retries=2)
+    via_litellm.respond = lambda body: Served(body=_completion(choices=[]))
+    with pytest.raises(MalformedResponse) as info:
+        await classify(text="x")
+    assert (info.value.function, info.value.model) == ("classify", "openai/gpt-4o-mini")
+    assert len(via_litellm.requests) == 3  # the first and two retries
+    record = stratum.trace.all_records()[-1]
+    assert record.error is not None and record.error.type == "MalformedResponse"
+    assert record.transient_retries == 2
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        [{"index": 0, "finish_reason": "stop"}],  # no message
+        [{"index": 0, "message": None, "finish_reason": "stop"}],
+        [{"index": 0, "message": {"role": "assistant", "content": 123}, "finish_reason": "stop"}],
+        [{"index": 0, "message": {"role": "assistant", "content": ["a"]}, "finish_reason": "stop"}],
+        "not a list",
+    ],
+)
+async def test_malformed_choices_are_retried_and_then_reported_typed(
+    via_litellm: LocalOpenAIServer, choices: object
+) -> None:
+    # LiteLLM itself maps these to its InternalServerError, a transient error
+    # Stratum retries; whichever layer notices, nothing untyped escapes.
+    stratum.configure(max_transient_retries=1)
+    via_litellm.respond = lambda body: Served(body=_completion(choices=choices))
+    with pytest.raises((MalformedResponse, litellm.InternalServerError)):
+        await classify(text="x")
+    assert len(via_litellm.requests) == 2
+    record = stratum.trace.all_records()[-1]
+    assert record.error is not None and record.transient_retries == 1
+
+
+async def test_a_client_returning_non_text_content_is_reported_typed() -> None:
+    class Broken(BaseClient):
+        async def complete(self, request: CompletionRequest) -> CompletionResponse:
+            return CompletionResponse(content=123)  # type: ignore[arg-type]
+
+    stratum.configure(client=Broken(), default_model="m")
+    with pytest.raises(MalformedResponse) as info:
+        await classify(text="x")
+    assert info.value.function == "classify"
+    record = stratum.trace.all_records()[-1]
+    assert record.error is not None and record.error.type == "MalformedResponse"

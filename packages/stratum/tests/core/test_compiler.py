@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Literal
 
@@ -129,3 +130,46 @@ def test_stratum_debug_logs_the_prompt_for_each_attempt(
         ctx = compile_prompt(decide, request="refund", prior=Handoff(summary="ok", reasoning="r"))
     assert ctx.prompt_hash() in caplog.text
     assert "Intent: Decide" in caplog.text
+
+
+def test_an_optional_opaque_parameter_travels_as_data() -> None:
+    @infer(intent="Decide")
+    def f(request: str, note: opaque[str] | None = None) -> Verdict: ...
+
+    ctx = compile_prompt(f, request="refund", note=INJECTION)
+    assert ctx.opaque_inputs == {"note": INJECTION} and "note" not in ctx.input_bindings
+    assert compile_prompt(f, request="refund").input_bindings == {"request": "refund", "note": None}
+
+
+@dataclasses.dataclass
+class Ticket:
+    subject: str
+    body: opaque[str]
+
+
+def test_interpolating_a_dataclass_with_an_opaque_field_is_a_compile_error() -> None:
+    with pytest.raises(StratumCompileError, match=r"opaque field\(s\) body"):
+
+        @infer(intent="Route {ticket}")
+        def route(ticket: Ticket) -> Verdict: ...
+
+    with pytest.raises(StratumCompileError, match=r"opaque field\(s\) \[\]\.body"):
+
+        @infer(intent="Route {tickets}")
+        def route_all(tickets: list[Ticket]) -> Verdict: ...
+
+
+def test_declaring_opaque_fields_leaves_the_contract_hash_alone() -> None:
+    import stratum
+
+    @contract
+    class Plain(BaseModel):
+        summary: str
+        reasoning: str
+
+    @contract
+    class Marked(BaseModel):
+        summary: str
+        reasoning: opaque[str]
+
+    assert stratum.contract_schema(Marked)["properties"] == stratum.contract_schema(Plain)["properties"]

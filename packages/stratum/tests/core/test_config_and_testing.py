@@ -124,3 +124,94 @@ def test_the_virtual_time_loop_jumps_to_the_next_timer_and_stands_still_while_co
 
     with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
         assert runner.run(scenario()) == [0.0, 3600.0, 3600.0, 3600.25]
+
+
+# -- configure(): checked values, and None to go back to the default -------------------
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("default_model", ""),
+        ("default_model", 42),
+        ("test_mode", "yes"),
+        ("sample_n", 0),
+        ("sample_n", True),
+        ("max_transient_retries", -1),
+        ("max_transient_retries", 1.5),
+        ("retry_backoff_base_s", -0.1),
+        ("retry_backoff_max_s", "8"),
+        ("retry_backoff_max_s", float("nan")),
+        ("max_output_tokens", 0),
+        ("trace_capacity", 0),
+        ("cache_timeout_s", 0),
+        ("tracer", object()),
+        ("cache_store", {"not": "a store"}),
+        ("review_sink", object()),
+    ],
+)
+def test_configure_refuses_a_bad_value_with_a_config_error_and_changes_nothing(option: str, value: object) -> None:
+    stratum.configure(default_model="kept", sample_n=7)
+    before = get_config()
+    good = {"trace_capacity": 50} if option != "trace_capacity" else {"sample_n": 3}
+    with pytest.raises(StratumConfigError, match=option):
+        stratum.configure(**good, **{option: value})
+    assert get_config() == before  # the good value given with the bad one was not applied either
+
+
+def test_configure_with_none_puts_an_option_back_to_its_default() -> None:
+    client = ScriptedClient()
+    stratum.configure(client=client, default_model="m", max_output_tokens=100, sample_n=9, max_transient_retries=1)
+    stratum.configure(default_model=None, max_output_tokens=None, sample_n=None)
+    config = get_config()
+    assert (config.default_model, config.max_output_tokens, config.sample_n) == (None, None, 5)
+    assert (config.client, config.max_transient_retries) == (client, 1)  # left out: kept
+    stratum.configure(client=None)
+    assert get_config().client is None
+
+
+# -- reset_defaults() forgets which warnings were given --------------------------------
+async def test_after_reset_defaults_the_unpriced_model_warning_is_given_again() -> None:
+    @infer(intent="x", budget=stratum.Budget(usd=1.0))
+    def priced(text: str) -> Out: ...
+
+    for _ in range(2):
+        stratum.reset_defaults()
+        stratum.configure(client=ScriptedClient([{"value": 1}]), default_model="mystery-model")
+        with pytest.warns(stratum.StratumWarning, match="no price known"):
+            await priced(text="x")
+
+
+async def test_after_reset_defaults_a_failing_cache_store_is_warned_about_again() -> None:
+    class Broken:
+        async def get(self, key: str) -> bytes | None:
+            raise OSError("disk gone")
+
+        async def set(self, key: str, value: bytes) -> None:
+            raise OSError("disk gone")
+
+        async def delete(self, key: str) -> None: ...
+
+    @infer(intent="x", cache="global")
+    def cached(text: str) -> Out: ...
+
+    store = Broken()
+    for _ in range(2):
+        stratum.reset_defaults()
+        stratum.configure(client=ScriptedClient([{"value": 1}]), default_model="m", cache_store=store)
+        with pytest.warns(stratum.StratumWarning, match="failed to (read|write)"):
+            await cached(text="x")
+
+
+async def test_after_reset_defaults_an_unsampled_stable_function_is_warned_about_again() -> None:
+    for _ in range(2):
+        stratum.reset_defaults()
+        stratum.configure(client=ScriptedClient([{"value": 1}]), default_model="m", test_mode=True)
+        with pytest.warns(stratum.StratumWarning, match="never sampled"):
+            await f(text="x")
+
+
+def test_after_reset_defaults_the_grpc_port_is_warned_about_again() -> None:
+    for _ in range(2):
+        stratum.reset_defaults()
+        with pytest.warns(stratum.StratumWarning, match="4317"):
+            exporter = stratum.exporters.otel("http://localhost:4317")
+        exporter.shutdown(0)

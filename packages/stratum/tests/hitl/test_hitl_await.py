@@ -242,7 +242,8 @@ async def test_a_sink_that_resolves_inside_emit_is_honoured() -> None:
     assert (decision.value, decision.reviewer) == ("approve", "policy-bot")
 
 
-async def test_a_configured_review_sink_without_emit_is_a_config_error() -> None:
-    stratum.configure(review_sink=object())
-    with pytest.raises(StratumConfigError):
-        await await_human("Approve?", Action)
+async def test_a_review_sink_without_emit_is_a_config_error() -> None:
+    with pytest.raises(StratumConfigError, match="review_sink"):
+        stratum.configure(review_sink=object())  # refused when configured, not at the first review
+    with pytest.raises(StratumConfigError, match="emit"):
+        await await_human("Approve?", Action, sink=object())  # type: ignore[arg-type]

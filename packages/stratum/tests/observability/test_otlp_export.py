@@ -267,11 +267,22 @@ def test_a_503_is_retried_and_the_batch_arrives_once(
 
 def test_retry_after_is_honoured(receiver: LocalOTLPReceiver, make_exporter: Callable[..., OTLPExporter]) -> None:
     receiver.push(Answer(status=429, headers={"Retry-After": "0.5"}))
-    exporter = make_exporter(receiver.endpoint, retry_initial_s=0.001, retry_max_s=0.001)
+    exporter = make_exporter(receiver.endpoint, retry_initial_s=0.001, retry_max_s=2.0)
     exporter.export(span())
     first, second = receiver.wait_for_requests(2)
     # A lower bound on the wait the receiver asked for, not a speed limit: load only lengthens it.
     assert second.received_at - first.received_at >= 0.45  # backoff alone would be ~1 ms
+
+
+def test_retry_after_is_capped_by_retry_max_s(
+    receiver: LocalOTLPReceiver, make_exporter: Callable[..., OTLPExporter]
+) -> None:
+    receiver.push(Answer(status=429, headers={"Retry-After": "3600"}))
+    exporter = make_exporter(receiver.endpoint, retry_initial_s=0.001, retry_max_s=0.05)
+    exporter.export(span())
+    # Not a speed assertion: uncapped, the exporter would wait the hour (or drop the batch).
+    assert exporter.flush(30.0)
+    assert [r.status for r in receiver.requests] == [429, 200]
 
 
 def test_a_permanent_4xx_drops_the_batch_with_one_warning(

@@ -289,7 +289,7 @@ async def test_a_tracer_that_raises_never_breaks_the_call(
 
 
 def test_configure_rejects_a_tracer_without_export() -> None:
-    with pytest.raises(ValueError, match="export"):
+    with pytest.raises(stratum.StratumConfigError, match="export"):
         stratum.configure(tracer=object())
 
 

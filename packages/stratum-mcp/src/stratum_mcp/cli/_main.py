@@ -10,6 +10,8 @@ adding one is adding a module to :data:`COMMANDS`.
     stratum-mcp validate flow.stratum.yaml
     stratum-mcp audit 3f1c...        # --json for machines
     stratum-mcp flows --limit 10
+    stratum-mcp query gates          # JSON for other programs: flows, flow FLOW_ID, gates
+    stratum-mcp gate approve FLOW_ID STEP_ID --note "looks good"   # exit 0, 1, or 2 if already resolved
     stratum-mcp schema > stratum-spec.schema.json
     stratum-mcp setup                # configure this project for Claude Code (--client codex|cursor)
     stratum-mcp doctor               # check the configuration; start the server and list its tools
@@ -24,14 +26,27 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from stratum_mcp._config import ENV_DB, ENV_PROJECT_ROOT
+from stratum_mcp._config import ENV_DB, ENV_PRICES, ENV_PROJECT_ROOT
 from stratum_mcp._version import __version__
-from stratum_mcp.cli._commands import audit, doctor, flows, learn, schema, serve, setup, uninstall, validate
+from stratum_mcp.cli._commands import (
+    audit,
+    doctor,
+    flows,
+    gate,
+    learn,
+    query,
+    schema,
+    serve,
+    setup,
+    uninstall,
+    validate,
+)
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (serve, validate, audit, flows, schema, setup, uninstall, doctor, learn)
+COMMANDS: tuple[ModuleType, ...] = (serve, validate, audit, flows, query, gate, schema, setup, uninstall, doctor,
+                                    learn)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"directory file_exists/file_contains may read (default: ${ENV_PROJECT_ROOT} or the working directory)",
     )
+    parser.add_argument("--prices", metavar="FILE",
+                        help=f"a price table adding to or overriding the bundled one (default: ${ENV_PRICES})")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)

@@ -18,7 +18,7 @@ from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 from stratum_mcp._messages import json_type, preview, render_path, suggest
 from stratum_mcp._problems import Violation
 from stratum_mcp.errors import EvaluationError
-from stratum_mcp.expressions import FileProbe, evaluate
+from stratum_mcp.expressions import CompiledExpression, FileProbe, evaluate
 from stratum_mcp.spec import Contract, FieldType, Function, fields_schema
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ class ResultChecker:
     def contract_violations(self, contract: Contract, result: Any) -> list[Violation]:
         # Open: extra fields in a result are harmless and ignored.
         return _schema_violations(_validator_for(contract.fields, closed=False), result, "schema")
+
+    def condition(self, expression: CompiledExpression, variables: dict[str, Any]) -> bool:
+        """Whether ``expression`` (a ``skip_if`` or ``exit_criterion``) holds; raises if it cannot be evaluated."""
+        return evaluate(expression, variables, files=self._files, limits=self._limits, clock=self._clock).passed
 
     def ensure_violations(self, function: Function, result: Any, inputs: Any) -> list[Violation]:
         violations = []

@@ -72,10 +72,10 @@ class MemoryStore:
         with self._lock:
             return self._specs.get(digest)
 
-    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
+    def recent(self, limit: int, *, project: str | None = None, status: str | None = None) -> list[FlowRun]:
         with self._lock:
             entries = [(flow_id, entry) for flow_id, entry in self._runs.items()
-                       if project is None or entry.project == project]
+                       if (project is None or entry.project == project) and (status is None or entry.status == status)]
         entries.sort(key=lambda item: (item[1].updated_ms, item[0]), reverse=True)
         return [decode_run(entry.state) for _, entry in entries[: max(0, limit)]]
 

@@ -168,18 +168,15 @@ class SqliteStore:
             raise StoreError(f"cannot read the spec {digest[:12]}: {exc}") from exc
         return None if row is None else str(row[0])
 
-    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
+    def recent(self, limit: int, *, project: str | None = None, status: str | None = None) -> list[FlowRun]:
+        # NULL matches every row: `? IS NULL OR column = ?` keeps one statement for every combination.
         try:
             with self._lock:
-                if project is None:
-                    rows = self._connection().execute(
-                        "SELECT state FROM runs ORDER BY updated_ms DESC, flow_id DESC LIMIT ?", (max(0, limit),)
-                    ).fetchall()
-                else:
-                    rows = self._connection().execute(
-                        "SELECT state FROM runs WHERE project = ? ORDER BY updated_ms DESC, flow_id DESC LIMIT ?",
-                        (project, max(0, limit)),
-                    ).fetchall()
+                rows = self._connection().execute(
+                    "SELECT state FROM runs WHERE (? IS NULL OR project = ?) AND (? IS NULL OR status = ?)"
+                    " ORDER BY updated_ms DESC, flow_id DESC LIMIT ?",
+                    (project, project, status, status, max(0, limit)),
+                ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot list flow runs: {exc}") from exc
         return [decode_run(row[0]) for row in rows]

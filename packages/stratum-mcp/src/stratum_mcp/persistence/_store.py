@@ -50,8 +50,8 @@ class FlowStore(Protocol):
 
     def spec_text(self, digest: str) -> str | None: ...
 
-    def recent(self, limit: int, *, project: str | None = None) -> list[FlowRun]:
-        """The most recently updated runs, newest first; only ``project``'s runs when given."""
+    def recent(self, limit: int, *, project: str | None = None, status: str | None = None) -> list[FlowRun]:
+        """The most recently updated runs, newest first; only ``project``'s runs, or those in ``status``, if given."""
         ...
 
     def close(self) -> None:

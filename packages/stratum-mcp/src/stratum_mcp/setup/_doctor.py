@@ -28,7 +28,11 @@ from stratum_mcp.setup._skills import SKILL_NAMES, shipped_skills
 
 __all__ = ["EXPECTED_TOOLS", "Check", "diagnose", "list_server_tools"]
 
-EXPECTED_TOOLS = ("stratum_audit", "stratum_plan", "stratum_step_done", "stratum_validate")
+EXPECTED_TOOLS = (
+    "stratum_audit", "stratum_check_timeouts", "stratum_commit", "stratum_gate_resolve", "stratum_iteration_abort",
+    "stratum_iteration_report", "stratum_iteration_start", "stratum_parallel_done", "stratum_plan", "stratum_resume",
+    "stratum_revert", "stratum_skip_step", "stratum_step_done", "stratum_validate",
+)
 
 Status = Literal["ok", "warn", "fail"]
 

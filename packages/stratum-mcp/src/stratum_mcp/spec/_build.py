@@ -18,7 +18,19 @@ from stratum_mcp.errors import ExpressionRejected
 from stratum_mcp.expressions import CompiledExpression, compile_expression
 from stratum_mcp.spec._model import FIELD_TYPES, Budget, Contract, FieldType, Function
 
-__all__ = ["as_map", "build_budget", "build_contracts", "build_fields", "build_functions", "value_fits"]
+__all__ = [
+    "as_map",
+    "build_budget",
+    "build_contracts",
+    "build_fields",
+    "build_functions",
+    "build_retries",
+    "compile_condition",
+    "compile_ensure",
+    "ensure_roots",
+    "text_or_none",
+    "value_fits",
+]
 
 Path = list[str | int]
 _DEFAULT_RETRIES = 3
@@ -26,6 +38,10 @@ _DEFAULT_RETRIES = 3
 
 def as_map(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def value_fits(value: Any, ftype: str) -> bool:
@@ -116,52 +132,74 @@ def build_functions(
         if not isinstance(raw, dict):
             continue
         path: Path = ["functions", name]
+        if raw.get("mode") == "gate":
+            timeout = raw.get("timeout")
+            functions[name] = Function(
+                name=name, mode="gate", intent=text_or_none(raw.get("intent")) or "",
+                input=build_fields(raw.get("input"), [*path, "input"], issues), output="", ensure=(), retries=0,
+                budget=None, model=None,
+                timeout=min(timeout, limits.gate_timeout_seconds) if isinstance(timeout, int) and timeout > 0 else None,
+            )
+            continue
         output = raw.get("output")
         contract = contracts.get(output) if isinstance(output, str) else None
         if isinstance(output, str) and contract is None:
             issues.append(SpecIssue(render_path([*path, "output"]), "unknown_contract",
                                     f"no contract named `{output}`", suggest(output, contracts)))
         inputs = build_fields(raw.get("input"), [*path, "input"], issues)
-        ensure = _compile_ensure(raw.get("ensure"), path, contract, inputs, issues, limits)
-        retries = raw.get("retries", _DEFAULT_RETRIES)
-        mode = raw.get("mode")
-        intent = raw.get("intent")
+        roots = ensure_roots(contract, frozenset(name for name, _ in inputs))
+        ensure = compile_ensure(raw.get("ensure"), [*path, "ensure"], roots, issues, limits)
         functions[name] = Function(
             name=name,
-            mode=mode if mode in ("infer", "compute") else "infer",
-            intent=intent if isinstance(intent, str) else "",
+            mode=raw["mode"] if raw.get("mode") in ("infer", "compute") else "infer",
+            intent=text_or_none(raw.get("intent")) or "",
             input=inputs,
             output=output if isinstance(output, str) else "",
             ensure=ensure,
-            retries=min(retries, limits.max_retries) if isinstance(retries, int) and retries >= 0 else _DEFAULT_RETRIES,
+            retries=build_retries(raw.get("retries", _DEFAULT_RETRIES), limits),
             budget=build_budget(raw.get("budget")),
-            model=raw.get("model") if isinstance(raw.get("model"), str) else None,
+            model=text_or_none(raw.get("model")),
+            agent=text_or_none(raw.get("agent")),
         )
     return functions
 
 
-def _compile_ensure(
-    raw: Any,
-    path: Path,
-    contract: Contract | None,
-    inputs: tuple[tuple[str, FieldType], ...],
-    issues: list[SpecIssue],
-    limits: Limits,
+def build_retries(raw: Any, limits: Limits) -> int:
+    return min(raw, limits.max_retries) if isinstance(raw, int) and raw >= 0 else _DEFAULT_RETRIES
+
+
+def ensure_roots(contract: Contract | None, inputs: frozenset[str] | None) -> dict[str, frozenset[str] | None]:
+    """What an ensure expression may read: ``result`` (checked against a known contract) and ``inputs``."""
+    # Field names are checked only where they are known: a contract with no fields (any object) checks none.
+    fields = contract.field_names() if contract is not None and contract.name else None
+    return {"result": fields, "inputs": inputs}
+
+
+def compile_ensure(
+    raw: Any, path: Path, roots: dict[str, frozenset[str] | None], issues: list[SpecIssue], limits: Limits
 ) -> tuple[CompiledExpression, ...]:
+    """The expressions of an ``ensure`` (one string or a list) at ``path``, each issue recorded."""
     sources = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
-    roots = {
-        # Field names are checked against the contract only when it is known.
-        "result": contract.field_names() if contract is not None else None,
-        "inputs": frozenset(name for name, _ in inputs),
-    }
     compiled = []
     for index, source in enumerate(sources[: limits.expressions_per_function]):
         if not isinstance(source, str):
             continue
-        where = render_path([*path, "ensure", index] if isinstance(raw, list) else [*path, "ensure"])
-        try:
-            compiled.append(compile_expression(source, roots, limits=limits))
-        except ExpressionRejected as exc:
-            column = f" (column {exc.column})" if exc.column else ""
-            issues.append(SpecIssue(where, "bad_expression", f"`{source[:80]}`: {exc}{column}", exc.suggestion))
+        found = compile_condition(source, [*path, index] if isinstance(raw, list) else path, roots, issues, limits)
+        if found is not None:
+            compiled.append(found)
     return tuple(compiled)
+
+
+def compile_condition(
+    source: Any, path: Path, roots: dict[str, frozenset[str] | None], issues: list[SpecIssue], limits: Limits
+) -> CompiledExpression | None:
+    """One expression (``ensure``, ``skip_if``, ``exit_criterion``): the same language, bounds and checks."""
+    if not isinstance(source, str):
+        return None
+    try:
+        return compile_expression(source, roots, limits=limits)
+    except ExpressionRejected as exc:
+        column = f" (column {exc.column})" if exc.column else ""
+        issues.append(SpecIssue(render_path(path), "bad_expression", f"`{source[:80]}`: {exc}{column}",
+                                exc.suggestion))
+        return None

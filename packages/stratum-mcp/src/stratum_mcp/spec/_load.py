@@ -10,7 +10,7 @@ from stratum_mcp._problems import SpecIssue
 from stratum_mcp.errors import SpecInvalid
 from stratum_mcp.spec._build import build_contracts, build_functions
 from stratum_mcp.spec._flows import build_flows
-from stratum_mcp.spec._model import SPEC_VERSION, Spec
+from stratum_mcp.spec._model import Spec
 from stratum_mcp.spec._schema import structural_issues
 from stratum_mcp.spec._yaml import load_document
 
@@ -34,14 +34,14 @@ def load_spec(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Spec:
     issues = structural_issues(document)
     contracts = build_contracts(document, issues)
     functions = build_functions(document, contracts, issues, limits)
-    flows = build_flows(document, contracts, functions, issues, limits)
+    flows, inline = build_flows(document, contracts, functions, issues, limits)
     if issues:
         raise SpecInvalid(_bounded(_unique(issues)))
     return Spec(
-        version=SPEC_VERSION,
+        version=str(document["version"]),
         digest=spec_digest(text),
         contracts=MappingProxyType(contracts),
-        functions=MappingProxyType(functions),
+        functions=MappingProxyType({**functions, **inline}),
         flows=MappingProxyType(flows),
     )
 

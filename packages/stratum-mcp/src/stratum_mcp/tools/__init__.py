@@ -1,4 +1,4 @@
-"""The MCP face of stratum-mcp: four tools, and the one mapping from outcomes and errors to their results.
+"""The MCP face of stratum-mcp: the tools, and the one mapping from outcomes and errors to their results.
 
 ::
 
@@ -17,9 +17,11 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from stratum_mcp.tools._results import (
         audit_payload,
+        commit_payload,
         error_payload,
         internal_error_payload,
         outcome_payload,
+        timeouts_payload,
         validate_payload,
     )
     from stratum_mcp.tools._server import ToolRunner, build_server, serve
@@ -28,10 +30,12 @@ __all__ = [
     "ToolRunner",
     "audit_payload",
     "build_server",
+    "commit_payload",
     "error_payload",
     "internal_error_payload",
     "outcome_payload",
     "serve",
+    "timeouts_payload",
     "validate_payload",
 ]
 
@@ -40,6 +44,8 @@ _LAZY = {
     "build_server": "stratum_mcp.tools._server",
     "serve": "stratum_mcp.tools._server",
     "audit_payload": "stratum_mcp.tools._results",
+    "commit_payload": "stratum_mcp.tools._results",
+    "timeouts_payload": "stratum_mcp.tools._results",
     "error_payload": "stratum_mcp.tools._results",
     "internal_error_payload": "stratum_mcp.tools._results",
     "outcome_payload": "stratum_mcp.tools._results",

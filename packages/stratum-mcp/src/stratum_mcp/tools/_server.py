@@ -1,4 +1,4 @@
-"""The MCP face: four tools that parse arguments, call :class:`FlowService`, and map the result.
+"""The MCP face: the tools, each parsing its arguments, calling :class:`FlowService`, and mapping the result.
 
 Nothing heavy happens at start-up: the store is opened, and the spec,
 YAML and JSON Schema machinery imported, on the first tool call, so a client
@@ -15,15 +15,16 @@ import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from stratum_mcp._config import ServerConfig
 from stratum_mcp._version import __version__
+from stratum_mcp.tools._descriptions import DESCRIPTIONS, INSTRUCTIONS
 
 if TYPE_CHECKING:
     from stratum_mcp._service import FlowService
@@ -32,53 +33,37 @@ __all__ = ["ToolRunner", "build_server", "serve"]
 
 log = logging.getLogger("stratum_mcp")
 
-INSTRUCTIONS = """\
-Stratum runs typed, checked plans. Write a .stratum.yaml spec (contracts, functions with ensure
-postconditions, a flow of steps), call stratum_plan, then loop: do the step you are given with your
-own tools, report it with stratum_step_done, and follow the `status` and `next` of each answer.
-The server checks every result against its contract and ensure expressions and keeps an audit trail.
-"""
-
-VALIDATE_DOC = """\
-Check a .stratum.yaml spec without running it. Returns {valid, errors[]}; every error has a `path`
-(e.g. flows.review.steps[1].inputs.text), a `message` and often a `suggestion`. All errors are
-reported at once, so fix them all before calling stratum_plan. Spec format (version "0.1"):
-  version: "0.1"
-  contracts: {Name: {field: {type: string|number|integer|boolean|array|object, enum, items, min, max,
-              required}}}   # or the shorthand `field: string`
-  functions: {fn: {mode: infer|compute, intent, input: {field: type}, output: ContractName,
-              ensure: ["result.score > 0.7", "len(result.items) > 0"], retries: 3, budget: {ms, usd}}}
-  flows: {name: {input: {field: type}, output: ContractName, steps: [{id, function,
-              inputs: {arg: $.input.field | $.steps.<id>.output.field | literal}, depends_on: [id]}]}}
-Ensure expressions read `result` and `inputs`; they may use comparisons, and/or/not, in, arithmetic,
-comprehensions, and len, all, any, sum, min, max, abs, round, sorted, str, int, float, bool, range,
-lower, upper, strip, startswith, endswith, file_exists(path), file_contains(path, text). No methods."""
-
-PLAN_DOC = """\
-Validate a spec, check `inputs` against the flow's input types, start a durable run of `flow`, and
-return the first step: {status: "execute_step", flow_id, step_id, step_number, total_steps, function,
-intent, inputs, output_contract, output_schema, ensure, retries_remaining}. Do that step yourself,
-then call stratum_step_done. Keep the flow_id: the run survives server restarts."""
-
-STEP_DONE_DOC = """\
-Report the result of the current step. `result` must be an object matching the step's output_schema.
-The server checks the contract (missing fields, types, enum values, bounds), then every ensure
-expression, then the step's time budget. Answers:
-  execute_step      - passed; here is the next step
-  schema_failed     - the result has the wrong shape (violations name each field and its value)
-  ensure_failed     - a postcondition is false (violations name the expression and the values seen)
-  budget_exceeded   - the step took longer than budget_ms
-  complete          - the flow is done: {output, trace}
-On a failure, fix exactly the listed violations, redo the step, and report the same step_id again;
-retries_remaining says how many more tries you have. A rejection with none left fails the run with
-an error (retries_exhausted); the run stays auditable."""
-
-AUDIT_DOC = """\
-Read the trace of a run, running or finished: status, duration, and per step its function, status,
-number of attempts, duration, and the violations of every attempt. Use it to explain to the user
-what happened, or to learn which postconditions tend to fail."""
-
 _FlowId = Annotated[str, Field(description="The flow_id returned by stratum_plan (a UUID).")]
+_StepId = Annotated[str, Field(description="The step_id of the current step, as the last answer gave it.")]
+_Result = Annotated[dict[str, Any], Field(description="The step's output: an object matching output_schema.")]
+_Note = Annotated[str, Field(description="Why, in a sentence or two (at most 4,000 characters).")]
+
+
+class UsageReport(BaseModel):
+    """What producing a result cost: dollars, or tokens and the model that used them."""
+
+    usd: float | None = Field(default=None, ge=0, description="Dollars spent.")
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    model: str | None = Field(default=None, description="The model that used the tokens, priced from the price table.")
+
+
+class TaskReport(BaseModel):
+    """One task's report in stratum_parallel_done."""
+
+    task_id: str = Field(description="The task_id from execute_tasks.")
+    result: dict[str, Any] | None = Field(default=None, description="The task's output, matching output_schema.")
+    status: Literal["complete", "failed"] = Field(default="complete", description="failed: you give the task up.")
+    error: str | None = Field(default=None, description="Why the task failed.")
+
+
+def _plain(model: BaseModel | None) -> dict[str, Any] | None:
+    """An argument model as the plain JSON object the service checks (fields left out stay out)."""
+    return None if model is None else model.model_dump(exclude_none=True)
+
+
+_Usage = Annotated[UsageReport | None, Field(description="Optional: what this report cost ({usd} or "
+                                                         "{input_tokens, output_tokens, model}).")]
 
 
 class ToolRunner:
@@ -97,13 +82,15 @@ class ToolRunner:
 
                 raise StoreError("the server is shutting down")
             if self._service is None:
+                from stratum_mcp._pricing import PriceTable
                 from stratum_mcp._service import FlowService
                 from stratum_mcp.persistence import SqliteStore
 
-                store = SqliteStore(self._config.db_path, limits=self._config.limits)
-                self._service = FlowService(
-                    store, project_root=self._config.project_root, limits=self._config.limits
-                )
+                config = self._config
+                prices = PriceTable.load(config.prices_path)  # a bad override fails the call, saying which file
+                store = SqliteStore(config.db_path, limits=config.limits)
+                self._service = FlowService(store, project_root=config.project_root, limits=config.limits,
+                                            prices=prices, worktree_root=config.worktrees_dir)
             return self._service
 
     def close(self) -> None:
@@ -140,27 +127,31 @@ class ToolRunner:
 
 
 def build_server(config: ServerConfig, *, tools: ToolRunner | None = None) -> MCPServer[Any]:
-    """The stratum MCP server, with its four tools registered.
+    """The stratum MCP server, with its tools registered.
 
     The tools run through ``tools``; pass a :class:`ToolRunner` you close when
     the server is done (as :func:`serve` does), or let the server make its own.
+    Each tool only parses its arguments, calls the service and maps the answer.
     """
     server: MCPServer[Any] = MCPServer(
         name="stratum", title="Stratum", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
-    tools = tools if tools is not None else ToolRunner(config)
+    run = tools if tools is not None else ToolRunner(config)
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
-    @server.tool(name="stratum_validate", description=VALIDATE_DOC, annotations=read_only)
+    def tool(name: str, annotations: ToolAnnotations = writes) -> Callable[[Any], Any]:
+        return server.tool(name=name, description=DESCRIPTIONS[name], annotations=annotations)
+
+    from stratum_mcp.tools import _results as r
+
+    @tool("stratum_validate", read_only)
     async def stratum_validate(
         spec: Annotated[str, Field(description="The spec as YAML (or JSON) text.")],
     ) -> CallToolResult:
-        from stratum_mcp.tools._results import validate_payload
+        return await run.call(lambda s: r.validate_payload(s.validate(spec)))
 
-        return await tools.call(lambda s: validate_payload(s.validate(spec)))
-
-    @server.tool(name="stratum_plan", description=PLAN_DOC, annotations=writes)
+    @tool("stratum_plan")
     async def stratum_plan(
         spec: Annotated[str, Field(description="The spec as YAML (or JSON) text.")],
         flow: Annotated[str, Field(description="The name of the flow to run.")],
@@ -168,25 +159,86 @@ def build_server(config: ServerConfig, *, tools: ToolRunner | None = None) -> MC
             dict[str, Any] | None, Field(description="The flow's inputs, matching its `input` types.")
         ] = None,
     ) -> CallToolResult:
-        from stratum_mcp.tools._results import outcome_payload
+        return await run.call(lambda s: r.outcome_payload(s.plan(spec, flow, inputs)))
 
-        return await tools.call(lambda s: outcome_payload(s.plan(spec, flow, inputs)))
-
-    @server.tool(name="stratum_step_done", description=STEP_DONE_DOC, annotations=writes)
+    @tool("stratum_step_done")
     async def stratum_step_done(
         flow_id: _FlowId,
         step_id: Annotated[str, Field(description="The step_id of the step you did.")],
         result: Annotated[Any, Field(description="The step's output: an object matching output_schema.")],
+        usage: _Usage = None,
     ) -> CallToolResult:
-        from stratum_mcp.tools._results import outcome_payload
+        return await run.call(lambda s: r.outcome_payload(s.step_done(flow_id, step_id, result, _plain(usage))))
 
-        return await tools.call(lambda s: outcome_payload(s.step_done(flow_id, step_id, result)))
-
-    @server.tool(name="stratum_audit", description=AUDIT_DOC, annotations=read_only)
+    @tool("stratum_audit", read_only)
     async def stratum_audit(flow_id: _FlowId) -> CallToolResult:
-        from stratum_mcp.tools._results import audit_payload
+        return await run.call(lambda s: r.audit_payload(s.run(flow_id)))
 
-        return await tools.call(lambda s: audit_payload(s.run(flow_id)))
+    @tool("stratum_resume")
+    async def stratum_resume(flow_id: _FlowId) -> CallToolResult:
+        return await run.call(lambda s: r.outcome_payload(s.resume(flow_id)))
+
+    @tool("stratum_gate_resolve")
+    async def stratum_gate_resolve(
+        flow_id: _FlowId,
+        step_id: Annotated[str, Field(description="The step_id of the gate (from await_gate).")],
+        outcome: Annotated[Literal["approve", "revise", "kill"], Field(description="The decision.")],
+        rationale: _Note = "",
+        resolved_by: Annotated[
+            Literal["human", "agent", "system"], Field(description="Who decided: human when a person did.")
+        ] = "human",
+    ) -> CallToolResult:
+        return await run.call(
+            lambda s: r.outcome_payload(s.resolve_gate(flow_id, step_id, outcome, rationale, resolved_by)))
+
+    @tool("stratum_skip_step")
+    async def stratum_skip_step(flow_id: _FlowId, step_id: _StepId, reason: _Note) -> CallToolResult:
+        return await run.call(lambda s: r.outcome_payload(s.skip_step(flow_id, step_id, reason)))
+
+    @tool("stratum_iteration_start")
+    async def stratum_iteration_start(flow_id: _FlowId, step_id: _StepId) -> CallToolResult:
+        return await run.call(lambda s: r.outcome_payload(s.iteration_start(flow_id, step_id)))
+
+    @tool("stratum_iteration_report")
+    async def stratum_iteration_report(
+        flow_id: _FlowId, step_id: _StepId, result: _Result, usage: _Usage = None
+    ) -> CallToolResult:
+        return await run.call(
+            lambda s: r.outcome_payload(s.iteration_report(flow_id, step_id, result, _plain(usage))))
+
+    @tool("stratum_iteration_abort")
+    async def stratum_iteration_abort(flow_id: _FlowId, step_id: _StepId, reason: _Note) -> CallToolResult:
+        return await run.call(lambda s: r.outcome_payload(s.iteration_abort(flow_id, step_id, reason)))
+
+    @tool("stratum_parallel_done")
+    async def stratum_parallel_done(
+        flow_id: _FlowId,
+        step_id: _StepId,
+        results: Annotated[list[TaskReport], Field(description="One entry per task reported now.")],
+        usage: _Usage = None,
+    ) -> CallToolResult:
+        reports = [_plain(report) for report in results]
+        return await run.call(lambda s: r.outcome_payload(s.parallel_done(flow_id, step_id, reports, _plain(usage))))
+
+    @tool("stratum_commit")
+    async def stratum_commit(
+        flow_id: _FlowId, label: Annotated[str, Field(description="The checkpoint's name, e.g. `before-split`.")]
+    ) -> CallToolResult:
+        return await run.call(lambda s: r.commit_payload(s.commit(flow_id, label)))
+
+    @tool("stratum_revert")
+    async def stratum_revert(
+        flow_id: _FlowId, label: Annotated[str, Field(description="The label given to stratum_commit.")]
+    ) -> CallToolResult:
+        return await run.call(lambda s: r.outcome_payload(s.revert(flow_id, label)))
+
+    @tool("stratum_check_timeouts")
+    async def stratum_check_timeouts(
+        flow_id: Annotated[str | None, Field(description="One run to check; leave out to check every running "
+                                                         "run.")] = None,
+    ) -> CallToolResult:
+        return await run.call(
+            lambda s: r.timeouts_payload(s.check_timeouts(flow_id), one=flow_id is not None))
 
     return server
 

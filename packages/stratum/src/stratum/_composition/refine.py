@@ -15,7 +15,10 @@ never decides when it is finished::
 
 ``until`` and ``feedback`` may be plain or ``async`` functions; feedback may
 return any value (a string, a list of problems, a dict, a contract), which is
-rendered as text. All iterations draw from one budget envelope: the @infer
+rendered as text. Opaque data never reaches that text: fields declared
+``opaque[T]`` are named, not shown, and any of the call's opaque input texts
+the feedback repeats (a model echoing its input into a field, say) is
+replaced by a reference to the input. All iterations draw from one budget envelope: the @infer
 function's ``budget`` bounds the whole loop, inside the caller's flow budget.
 Out of iterations -> ``ConvergenceFailure`` with every output and feedback.
 """
@@ -34,12 +37,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .._core import scope
+from .._core import opacity, scope
 from .._core.budget import Envelope
 from .._core.calls import run_once, warn_if_unsampled
 from .._core.config import get_config
 from .._core.spec import InferSpec
-from .._json import json_value
 from .._observability.records import TraceRecord, store
 from ..exceptions import ConvergenceFailure, StratumCompileError
 
@@ -198,9 +200,10 @@ def render_feedback(note: Any) -> str:
 def _item(value: Any) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
     try:
-        return json.dumps(json_value(value), ensure_ascii=False)
+        # Fields declared opaque (of a contract, dataclass...) are named, never shown.
+        form = opacity.split(value, Any, "", {}, named=True)
+        compact = (",", ":") if isinstance(value, BaseModel) else None  # as pydantic writes a model
+        return json.dumps(form, ensure_ascii=False, separators=compact)
     except Exception:  # anything pydantic cannot serialise is shown as Python would print it
         return str(value)

@@ -182,6 +182,24 @@ class Envelope:
             spent = env.spent_usd
         return BudgetExceeded(axis, limit, spent, function=function, scope=env.name, detail=detail)
 
+    def overspent(self, function: str) -> BudgetExceeded | None:
+        """The error for a limit that recorded spending has already passed, or None.
+
+        Reservations keep honest requests inside the limit; this catches what
+        they cannot: a provider that reports more usage than the request
+        allowed, or a model with no known price. ``spent`` is what was
+        recorded, past the limit.
+        """
+        for env in self._chain():
+            limit = env.budget.usd if env.budget is not None else None
+            # A relative margin: the reservation arithmetic may round a hair above the limit.
+            if limit is not None and env.spent_usd > limit * (1 + 1e-9):
+                return BudgetExceeded(
+                    "cost", limit, env.spent_usd, function=function, scope=env.name,
+                    detail="the response cost more than the budget had left",
+                )  # fmt: skip
+        return None
+
     def check(self, function: str) -> None:
         """Raise ``BudgetExceeded`` if any limit in the chain is already used up."""
         left = self.remaining_seconds()

@@ -9,8 +9,10 @@
 
 The key is the SHA-256 of the compiled prompt (the messages whose short hash
 is ``compiled_prompt_hash``: intent, context, inputs, postconditions), the
-contract hash and the model (``stratum.cache._keys``), so changing any of
-them misses. A cached value
+contract hash, the model, the client's identity (endpoint and sampling
+defaults, see ``client_identity``), the temperature and the function's
+qualified name (``stratum.cache._keys``), so changing any of them misses. A
+cached value
 is re-validated against the contract and re-checked with ``ensure`` before it
 is returned; one that fails is a miss, and the fresh result replaces it. A
 hit sends no request and leaves a trace record with ``cache_hit=True`` and
@@ -32,21 +34,25 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._once import Once
 from ..cache._keys import call_key, decode_entry, encode_entry
-from ..cache._stores import CacheStore, SessionStore, default_store
-from ..exceptions import StratumWarning
+from ..cache._stores import CacheStore, SessionStore, default_store, time_limit
+from ..exceptions import StratumConfigError, StratumWarning
 from . import scope
 from .budget import Envelope
 from .compiler import ContextObject, compile_prompt
 from .conditions import check_ensure
-from .config import get_config
+from .config import get_config, resolve_client
 from .spec import InferSpec
 
 __all__ = ["cache_key", "through_cache"]
 
 _MISS = object()  # not in the store, or no longer acceptable
+#: Under a time budget, one store operation may take at most this share of
+#: what is left: a stalled cache leaves the model most of the budget.
+_BUDGET_SHARE = 0.25
 _CORRUPT = object()  # in the store but unreadable: deleted, then a miss
-_warned: set[tuple[int, str]] = set()
+_warned = Once()  # (store, kind of failure) already warned about; reset_defaults() forgets
 # Calls in flight, per event loop: futures belong to the loop that made them.
 _flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Future[bytes | None]]]
 _flights = weakref.WeakKeyDictionary()
@@ -60,8 +66,33 @@ def cache_key(fn: Any, /, **inputs: Any) -> str:
     ctx = compile_prompt(fn, **inputs)
     model = fn.spec.model or get_config().default_model
     if not model:
-        raise ValueError(f"{fn.spec.qualname}: no model; the cache key includes the model")
-    return call_key(ctx.messages(), fn.spec.output.hash, model)
+        raise StratumConfigError(f"{fn.spec.qualname}: no model; the cache key includes the model")
+    return _key(fn.spec, ctx, model)
+
+
+def _key(spec: InferSpec, ctx: ContextObject, model: str) -> str:
+    return call_key(
+        ctx.messages(),
+        contract_hash=spec.output.hash,
+        model=model,
+        function=f"{spec.module}.{spec.qualname}",
+        temperature=spec.temperature,
+        client=client_identity(resolve_client()),
+    )
+
+
+def client_identity(client: Any) -> str:
+    """What about the client can change an answer: its ``cache_identity()``, else its class.
+
+    ``LiteLLMClient`` answers with its endpoint and sampling defaults (never
+    its credentials), so two endpoints serving the same model name never
+    share an entry.
+    """
+    own = getattr(client, "cache_identity", None)
+    if callable(own):
+        return str(own())
+    cls = type(client)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 async def through_cache(
@@ -76,7 +107,7 @@ async def through_cache(
 
     Returns the value and whether it came from the cache (a hit).
     """
-    key = call_key(ctx.messages(), spec.output.hash, model)
+    key = _key(spec, ctx, model)
     store: CacheStore
     if spec.cache == "session":
         root = _root(scope.current())
@@ -90,7 +121,7 @@ async def through_cache(
         flight = ("global", str(id(store)), key)
     flights = _flights.setdefault(asyncio.get_running_loop(), {})
     while True:
-        value = await _lookup(spec, store, key)
+        value = await _lookup(spec, store, key, envelope)
         if value is not _MISS:
             return value, True
         pending = flights.get(flight)
@@ -111,7 +142,7 @@ async def through_cache(
         )
         leader.set_result(entry)
         if entry is not None:
-            await _guarded(store, "write", store.set(key, entry))
+            await _guarded(store, "write", lambda: store.set(key, entry), envelope)
         return value, False
     finally:
         if not leader.done():
@@ -121,11 +152,8 @@ async def through_cache(
 
 
 def _warn_not_persistent(spec: InferSpec, store: CacheStore) -> None:
-    marker = (0, f"not persistent:{spec.qualname}")
-    if marker in _warned:
+    if not _warned.first(("not persistent", spec.qualname)):
         return
-    if len(_warned) < 1024:
-        _warned.add(marker)
     warnings.warn(
         StratumWarning(
             f"{spec.qualname} declares cache=\"global\", but the configured store {store!r} does not persist: "
@@ -158,13 +186,13 @@ async def _wait_for_leader(pending: asyncio.Future[bytes | None], envelope: Enve
         raise
 
 
-async def _lookup(spec: InferSpec, store: CacheStore, key: str) -> Any:
-    raw = await _guarded(store, "read", store.get(key))
+async def _lookup(spec: InferSpec, store: CacheStore, key: str, envelope: Envelope) -> Any:
+    raw = await _guarded(store, "read", lambda: store.get(key), envelope)
     if raw is None or raw is _MISS:
         return _MISS
     value = await _accept(spec, raw)
     if value is _CORRUPT:
-        await _guarded(store, "delete", store.delete(key))
+        await _guarded(store, "delete", lambda: store.delete(key), envelope)
         return _MISS
     return value
 
@@ -187,21 +215,47 @@ async def _accept(spec: InferSpec, raw: bytes) -> Any:
     return value
 
 
-async def _guarded(store: CacheStore, what: str, operation: Awaitable[Any]) -> Any:
-    """Run a store operation; a failing store is a miss with a warning, never a crash."""
+async def _guarded(
+    store: CacheStore, what: str, operation: Callable[[], Awaitable[Any]], envelope: Envelope
+) -> Any:
+    """Run a store operation in the time it may take; a store that fails or stalls is a miss, never a crash.
+
+    The limit is ``configure(cache_timeout_s=...)`` and, under a time budget,
+    never more than a quarter of what is left of it.
+    """
+    if isinstance(store, SessionStore):  # memory: nothing to wait for
+        return await operation()
+    limit = get_config().cache_timeout_s
+    left = envelope.remaining_seconds()
+    if left is not None:
+        limit = min(limit, left * _BUDGET_SHARE)
+        if limit <= 0:  # the budget is spent: the call fails or returns now, without the store
+            return _MISS
     try:
-        return await operation
+        with time_limit(limit):  # a store on another thread gives up by then on its own
+            async with asyncio.timeout(limit):
+                return await operation()
     except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:
-        marker = (id(store), f"{what}:{type(exc).__name__}")
-        if marker not in _warned:
-            if len(_warned) < 1024:
-                _warned.add(marker)
-            warnings.warn(
-                f"cache store {store!r} failed to {what} ({type(exc).__name__}: {str(exc)[:200]}); "
-                "the call goes to the model instead",
-                StratumWarning,
-                stacklevel=2,
-            )
+    except TimeoutError:  # ours, or the store's own when it gave up in the time it had
+        outcome = "the call goes to the model instead" if what == "read" else "it is skipped"
+        _warn_once(
+            store, f"{what}:stalled", f"cache store {store!r} did not answer within {limit:.3g}s ({what}); {outcome}"
+        )
         return _MISS
+    except BaseException as exc:
+        _warn(store, what, exc)
+        return _MISS
+
+
+def _warn(store: CacheStore, what: str, exc: BaseException) -> None:
+    _warn_once(
+        store, f"{what}:{type(exc).__name__}",
+        f"cache store {store!r} failed to {what} ({type(exc).__name__}: {str(exc)[:200]}); "
+        "the call goes to the model instead",
+    )  # fmt: skip
+
+
+def _warn_once(store: CacheStore, kind: str, message: str) -> None:
+    if _warned.first((id(store), kind)):
+        warnings.warn(message, StratumWarning, stacklevel=3)

@@ -52,6 +52,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args, get_origin
 
 from .._json import canonical_json, json_value
 from .._observability.records import TraceRecord, store
+from .._once import Once
 from ..exceptions import StabilityAssertionError, StratumWarning
 from .budget import Envelope
 from .config import get_config
@@ -64,8 +65,9 @@ T = TypeVar("T")
 
 Sink = Callable[[TraceRecord], None]
 
-_sampled: set[str] = set()
-_warned: set[str] = set()
+# Functions whose stability was sampled, and those warned about: reset_defaults() forgets both.
+_sampled = Once(limit=1 << 16)
+_warned = Once(limit=1 << 16)
 
 
 class InferFunction:
@@ -221,9 +223,8 @@ class Probabilistic(Generic[T]):
 def warn_if_unsampled(spec: InferSpec, stacklevel: int = 3) -> None:
     """In test mode, warn once that ``spec`` claims stability nobody has sampled."""
     name = spec.qualname
-    if name in _sampled or name in _warned:
+    if name in _sampled or not _warned.first(name):
         return
-    _warned.add(name)
     warnings.warn(
         StratumWarning(
             f"{name} is declared stable=True but its stability was never sampled; check it with "

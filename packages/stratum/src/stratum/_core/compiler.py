@@ -11,7 +11,8 @@ The assembly is deterministic: system context and contract schema, then
 intent, context annotations in order, non-opaque input bindings,
 postconditions, and feedback. ``opaque[T]`` values never enter the
 instruction text: they travel as a separate JSON content part of the user
-turn, referenced in the instruction by name only.
+turn, referenced in the instruction by name only (``stratum._core.opacity``
+finds them, tracks them and checks what is sent).
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ import json
 import logging
 import os
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel
-
-from .._json import any_adapter, canonical_hash, canonical_json
+from .._json import canonical_hash, canonical_json
 from ..exceptions import StratumCompileError
-from .contracts import opaque_fields
+from . import opacity
 from .spec import InferSpec, Param, Template
 
 __all__ = ["ContextObject", "compile_prompt", "parse_template"]
@@ -42,9 +41,6 @@ SYSTEM_PREAMBLE = (
 OUTPUT_INSTRUCTION = (
     "Respond with valid JSON conforming to the schema above. No prose outside the JSON object."
 )
-# Opaque values shorter than this are not searched for in instruction text:
-# short strings ("yes", "1") collide with ordinary words by chance.
-_LEAK_MIN_CHARS = 8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,7 +105,11 @@ class ContextObject:
 
     def with_feedback(self, violations: Sequence[str]) -> ContextObject:
         """The next attempt's context: only the latest violations, nothing older."""
-        return replace(self, retry_feedback=tuple(violations))
+        return checked(replace(self, retry_feedback=tuple(violations)))
+
+    def with_refine_feedback(self, text: str) -> ContextObject:
+        """This context with ``@refine`` feedback; the call's opaque texts in it are named, not quoted."""
+        return checked(replace(self, refine_feedback=opacity.scrub(text, self.opaque_inputs)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,11 +153,9 @@ def build_context(spec: InferSpec, arguments: Mapping[str, Any], model: str | No
     inline: dict[str, Any] = {}
     hidden: dict[str, Any] = {}
     for param in spec.params:
-        value = arguments[param.name]
-        if param.opaque:
-            hidden[param.name] = jsonable(value, param.name, {})
-        else:
-            inline[param.name] = jsonable(value, param.name, hidden)
+        form = opacity.split(arguments[param.name], param.annotation, param.name, hidden)
+        if param.name not in hidden:  # else the whole parameter is opaque (`opaque[T]`, or `opaque[T] | None`)
+            inline[param.name] = form
     ctx = ContextObject(
         function_name=spec.qualname,
         intent=_render(spec.intent, arguments),
@@ -171,8 +169,10 @@ def build_context(spec: InferSpec, arguments: Mapping[str, Any], model: str | No
         system_prompt=_system_prompt(spec),
         model=model,
     )
-    if hidden:
-        _refuse_leaks(spec, ctx)
+    for name, value in hidden.items():
+        opacity.remember(value, f"opaque input `{name}` of {spec.qualname}")
+    checked(ctx)  # first: the same call's opaque input is the more useful name in the error
+    _refuse_tracked(ctx)
     if os.environ.get("STRATUM_DEBUG") == "1":
         debug_log(ctx, attempt=0)
     return ctx
@@ -188,48 +188,54 @@ def debug_log(ctx: ContextObject, attempt: int) -> None:
     log.debug("%s %s prompt %s\n%s", ctx.function_name, label, ctx.prompt_hash(), ctx)
 
 
-def _refuse_leaks(spec: InferSpec, ctx: ContextObject) -> None:
-    """An opaque value must never appear in instruction text, however it got there."""
-    text = ctx.instruction_text()
-    for name, value in ctx.opaque_inputs.items():
-        needle = value if isinstance(value, str) else canonical_json(value)
-        if len(needle) >= _LEAK_MIN_CHARS and needle in text:
+def checked(ctx: ContextObject) -> ContextObject:
+    """``ctx`` if none of the call's opaque texts, in any form rendering gives them, is in its instructions.
+
+    Else ``StratumCompileError``, before anything is sent. Run again when
+    feedback is added, which changes the instruction text.
+    """
+    if ctx.opaque_inputs:
+        name = opacity.find_leak(ctx.instruction_text(), ctx.opaque_inputs)
+        if name is not None:
             raise StratumCompileError(
-                f"@infer {spec.qualname}: the value of opaque input `{name}` appears in the "
+                f"@infer {ctx.function_name}: the value of opaque input `{name}` appears in the "
                 "instruction text (through another input or a context string); opaque data "
                 "must only travel in the attachment",
                 rule="opaque-interpolation",
-                function=spec.qualname,
+                function=ctx.function_name,
+            )
+    return ctx
+
+
+def _refuse_tracked(ctx: ContextObject) -> None:
+    """No plain input may be a text already seen as opaque data (``opacity.remember``)."""
+    for path, text in _texts(ctx.input_bindings, ""):
+        seen = opacity.recalled(text)
+        if seen is not None:
+            raise StratumCompileError(
+                f"@infer {ctx.function_name}: input `{path}` carries a text seen before as {seen}; "
+                "declare the parameter opaque[...] (or pass the contract that declares the field) "
+                "so that it travels in the attachment, never in instruction text",
+                rule="opaque-interpolation",
+                function=ctx.function_name,
             )
 
 
-def jsonable(value: Any, path: str, hidden: dict[str, Any]) -> Any:
-    """JSON-able form of ``value``; opaque contract fields are moved to ``hidden``."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, BaseModel):
-        secret = opaque_fields(type(value))
-        out: dict[str, Any] = {}
-        for name in type(value).model_fields:
-            item = getattr(value, name)
-            if name in secret:
-                hidden[f"{path}.{name}"] = jsonable(item, f"{path}.{name}", {})
-            else:
-                out[name] = jsonable(item, f"{path}.{name}", hidden)
-        return out
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v, f"{path}.{k}", hidden) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v, f"{path}[{i}]", hidden) for i, v in enumerate(value)]
-    from pydantic_core import PydanticSerializationError
+def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` for every string value of an inline input."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _texts(item, f"{path}[{i}]")
 
-    try:
-        return any_adapter().dump_python(value, mode="json")
-    except PydanticSerializationError:
-        raise TypeError(
-            f"input `{path}` of type {type(value).__name__} cannot be rendered into a prompt; "
-            "pass JSON-like data, a pydantic model, or a dataclass"
-        ) from None
+
+def jsonable(value: Any, path: str, hidden: dict[str, Any]) -> Any:
+    """JSON-able form of ``value`` (of no declared type); opaque parts it declares go to ``hidden``."""
+    return opacity.split(value, Any, path, hidden)
 
 
 def _render(template: Template, arguments: Mapping[str, Any]) -> str:
@@ -294,7 +300,7 @@ def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str)
         if by_name[name].opaque_fields:
             hidden = ", ".join(sorted(by_name[name].opaque_fields))
             raise StratumCompileError(
-                f"@infer {owner}: {role} interpolates `{name}`, whose contract has opaque field(s) {hidden}",
+                f"@infer {owner}: {role} interpolates `{name}`, whose type declares opaque field(s) {hidden}",
                 rule="opaque-interpolation",
                 function=owner,
                 source=f"{{{name}}}",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import PreconditionFailed, StratumCompileError, Violation
-from . import source
+from . import opacity, source
 
 __all__ = ["Condition", "check_ensure", "check_given", "describe"]
 
@@ -53,19 +53,27 @@ def describe(fn: Callable[..., Any], role: str) -> Condition:
 
 
 # -- evaluation ---------------------------------------------------------------
-async def check_ensure(conditions: Sequence[Condition], value: Any) -> list[Violation]:
-    """Evaluate every postcondition; return one violation per failure."""
+async def check_ensure(conditions: Sequence[Condition], value: Any, *, quote: bool = True) -> list[Violation]:
+    """Evaluate every postcondition; return one violation per failure.
+
+    ``quote=False`` keeps the model's text out of the messages (a call that
+    carries opaque data): values read are shown only when they are numbers,
+    booleans or None, and a predicate's exception by its type only. The
+    violations' ``actual`` keeps the real values for the host.
+    """
     violations: list[Violation] = []
+    show = _short if quote else opacity.shown
     for cond in conditions:
         try:
             outcome = cond.fn(value)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
         except Exception as exc:  # the predicate's own error is the message
+            said = f": {exc}" if quote else ""
             violations.append(
                 Violation(
                     kind="ensure",
-                    message=f"ensure `{cond.source}` raised {type(exc).__name__}: {exc}",
+                    message=f"ensure `{cond.source}` raised {type(exc).__name__}{said}",
                     condition=cond.source,
                     actual=_actual(cond, value),
                 )
@@ -73,7 +81,7 @@ async def check_ensure(conditions: Sequence[Condition], value: Any) -> list[Viol
             continue
         if not outcome:
             actual = _actual(cond, value)
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in actual.items())
+            shown = ", ".join(f"{k}={show(v)}" for k, v in actual.items())
             message = f"ensure `{cond.source}` failed" + (f" (actual: {shown})" if shown else "")
             violations.append(Violation(kind="ensure", message=message, condition=cond.source, actual=actual))
     return violations

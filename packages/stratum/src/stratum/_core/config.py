@@ -8,12 +8,18 @@ autouse fixture).
 from __future__ import annotations
 
 import dataclasses
+import enum
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._observability.records import store
 from .._observability.spans import Tracer
+from .._once import reset_all
 from ..clients._protocol import LLMClient
+from ..exceptions import StratumConfigError
+from . import opacity
 
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
@@ -40,6 +46,10 @@ class Config:
     sample_n: int = 5
     #: The store of ``cache="global"`` (None: SQLite under ``$STRATUM_CACHE_DIR``).
     cache_store: CacheStore | None = None
+    #: The longest one cache read or write may take; under a time budget, also
+    #: never more than a quarter of what is left. A store that cannot answer
+    #: in time is a miss (or a skipped write), never a stall.
+    cache_timeout_s: float = 1.0
     #: Retries of transient provider errors (429, 5xx, dropped connection),
     #: counted apart from a function's ``retries``.
     max_transient_retries: int = 4
@@ -63,22 +73,40 @@ def get_config() -> Config:
     return _config
 
 
+class _Keep(enum.Enum):
+    """The default of every ``configure()`` argument: "not given, keep the current value"."""
+
+    KEEP = "keep"
+
+    def __repr__(self) -> str:
+        return "<keep>"
+
+
+_KEEP = _Keep.KEEP
+
+
 def configure(
     *,
-    client: Any = None,
-    default_model: str | None = None,
-    review_sink: ReviewSink | None = None,
-    tracer: Tracer | None = None,
-    test_mode: bool | None = None,
-    sample_n: int | None = None,
-    cache_store: CacheStore | None = None,
-    max_transient_retries: int | None = None,
-    retry_backoff_base_s: float | None = None,
-    retry_backoff_max_s: float | None = None,
-    max_output_tokens: int | None = None,
-    trace_capacity: int | None = None,
+    client: Any = _KEEP,
+    default_model: str | _Keep | None = _KEEP,
+    review_sink: ReviewSink | _Keep | None = _KEEP,
+    tracer: Tracer | _Keep | None = _KEEP,
+    test_mode: bool | _Keep | None = _KEEP,
+    sample_n: int | _Keep | None = _KEEP,
+    cache_store: CacheStore | _Keep | None = _KEEP,
+    cache_timeout_s: float | _Keep | None = _KEEP,
+    max_transient_retries: int | _Keep | None = _KEEP,
+    retry_backoff_base_s: float | _Keep | None = _KEEP,
+    retry_backoff_max_s: float | _Keep | None = _KEEP,
+    max_output_tokens: int | _Keep | None = _KEEP,
+    trace_capacity: int | _Keep | None = _KEEP,
 ) -> Config:
-    """Set global defaults; arguments left as ``None`` keep their current value.
+    """Change the process-wide defaults and return the new ``Config``.
+
+    An argument left out keeps its current value; one passed as ``None``
+    goes back to its default (``configure(tracer=None)`` stops tracing,
+    ``configure(sample_n=None)`` is 5 again). A bad value raises
+    ``StratumConfigError`` naming the option, and then nothing is changed.
 
     ``client`` may be any object with ``async complete(request)`` (see
     ``docs/clients.md``), the ``litellm`` module itself, or a LiteLLM Router.
@@ -86,50 +114,117 @@ def configure(
     >>> import stratum
     >>> stratum.configure(default_model="openai/gpt-4o-mini")  # doctest: +ELLIPSIS
     Config(...)
+    >>> stratum.configure(default_model=None).default_model is None
+    True
     """
     global _config
-    changes: dict[str, Any] = {}
-    if client is not None:
-        from ..clients._adapt import as_client
-
-        changes["client"] = as_client(client)
-    if sample_n is not None and (not isinstance(sample_n, int) or sample_n < 1):
-        raise ValueError(f"sample_n must be a positive int, got {sample_n!r}")
-    if max_transient_retries is not None and max_transient_retries < 0:
-        raise ValueError("max_transient_retries must be >= 0")
-    if max_output_tokens is not None and max_output_tokens < 1:
-        raise ValueError("max_output_tokens must be >= 1")
-    if trace_capacity is not None and trace_capacity < 1:
-        raise ValueError("trace_capacity must be >= 1")
-    if tracer is not None and not callable(getattr(tracer, "export", None)):
-        raise ValueError(f"tracer must have export(span), e.g. stratum.exporters.otel(...); got {tracer!r}")
-    if cache_store is not None and not all(callable(getattr(cache_store, m, None)) for m in ("get", "set", "delete")):
-        raise ValueError(f"cache_store must have async get/set/delete (see stratum.cache); got {cache_store!r}")
     given = {
+        "client": client,
         "default_model": default_model,
         "review_sink": review_sink,
         "tracer": tracer,
         "test_mode": test_mode,
         "sample_n": sample_n,
         "cache_store": cache_store,
+        "cache_timeout_s": cache_timeout_s,
         "max_transient_retries": max_transient_retries,
         "retry_backoff_base_s": retry_backoff_base_s,
         "retry_backoff_max_s": retry_backoff_max_s,
         "max_output_tokens": max_output_tokens,
         "trace_capacity": trace_capacity,
     }
-    changes.update({k: v for k, v in given.items() if v is not None})
+    defaults = Config()
+    changes: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is _KEEP:
+            continue
+        changes[name] = getattr(defaults, name) if value is None else _CHECKS[name](name, value)
     _config = dataclasses.replace(_config, **changes)
-    if trace_capacity is not None:
-        store().resize(trace_capacity)
+    if "trace_capacity" in changes:
+        store().resize(_config.trace_capacity)
     return _config
 
 
+# -- the checks, one per option: the value to store, or StratumConfigError ---------------
+def _client(name: str, value: Any) -> LLMClient:
+    from ..clients._adapt import as_client
+
+    return as_client(value)  # raises StratumConfigError for what is not a client
+
+
+def _has(*methods: str, hint: str) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if not all(callable(getattr(value, m, None)) for m in methods):
+            raise StratumConfigError(f"configure({name}=...): {hint}; got {value!r}")
+        return value
+
+    return check
+
+
+def _model(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise StratumConfigError(f"configure({name}=...): a model name (a non-empty string) or None; got {value!r}")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise StratumConfigError(f"configure({name}=...): True, False or None; got {value!r}")
+    return value
+
+
+def _count(minimum: int) -> Callable[[str, Any], int]:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise StratumConfigError(f"configure({name}=...): an int >= {minimum} or None; got {value!r}")
+        return value
+
+    return check
+
+
+def _seconds(*, zero: bool) -> Callable[[str, Any], float]:
+    def check(name: str, value: Any) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value < 0 or (value == 0 and not zero):
+            bound = ">= 0" if zero else "> 0"
+            raise StratumConfigError(
+                f"configure({name}=...): a finite number of seconds {bound} or None; got {value!r}"
+            )
+        return float(value)
+
+    return check
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "client": _client,
+    "default_model": _model,
+    "review_sink": _has("emit", hint="a review sink has emit(review), e.g. stratum.hitl.QueueReviewSink()"),
+    "tracer": _has("export", hint="a tracer has export(span), e.g. stratum.exporters.otel(...)"),
+    "test_mode": _flag,
+    "sample_n": _count(1),
+    "cache_store": _has("get", "set", "delete", hint="a cache store has async get/set/delete (see stratum.cache)"),
+    "cache_timeout_s": _seconds(zero=False),
+    "max_transient_retries": _count(0),
+    "retry_backoff_base_s": _seconds(zero=True),
+    "retry_backoff_max_s": _seconds(zero=True),
+    "max_output_tokens": _count(1),
+    "trace_capacity": _count(1),
+}
+
+
 def reset_defaults() -> None:
-    """Restore every default (the trace store keeps its records; see ``trace.clear``)."""
+    """Restore every default (the trace store keeps its records; see ``trace.clear``).
+
+    It also forgets which warnings were given once (an unpriced model, a
+    failing cache store, an unsampled stable function, the gRPC port) and
+    the texts seen as opaque data so far (``opaque[T]`` is tracked by
+    content), so that each test starts as a fresh process would.
+    """
     global _config
     _config = Config()
     store().resize(_config.trace_capacity)
+    opacity.forget()
+    reset_all()  # every warn-once memory: a test expecting a warning gets it
 
 
 def resolve_client() -> LLMClient:

@@ -13,7 +13,7 @@ model sees changed::
     stratum.contract_hash(Sentiment)  # '3f1c9a0b7d2e' (12 hex chars)
 
 ``opaque[T]`` marks a field or parameter as data that must never be placed in
-instruction text (see ``stratum._core.compiler``).
+instruction text (see ``stratum._core.opacity``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ import types
 import typing
 import weakref
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pydantic
 from pydantic import BaseModel
 
 from .._json import canonical_hash, json_value
 from ..exceptions import StratumCompileError
+from .opacity import OPAQUE, is_opaque, opaque
 
 __all__ = [
     "OutputSpec",
@@ -46,34 +47,6 @@ __all__ = [
 ]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-
-_T = TypeVar("_T")
-
-
-class _OpaqueMarker:
-    """Metadata marker carried by ``opaque[T]``."""
-
-    _instance: _OpaqueMarker | None = None
-
-    def __new__(cls) -> _OpaqueMarker:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "opaque"
-
-
-OPAQUE = _OpaqueMarker()
-
-#: ``opaque[T]`` is ``Annotated[T, OPAQUE]``: type checkers see ``T``.
-opaque = Annotated[_T, OPAQUE]
-
-
-def is_opaque(annotation: Any) -> bool:
-    """True if ``annotation`` is ``opaque[T]`` (possibly inside ``Annotated``)."""
-    return get_origin(annotation) is Annotated and any(m is OPAQUE for m in annotation.__metadata__)
-
 
 def opaque_fields(model: type[BaseModel]) -> frozenset[str]:
     """Names of the model's fields declared ``opaque[T]``."""

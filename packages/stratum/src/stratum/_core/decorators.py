@@ -23,9 +23,7 @@ import inspect
 import typing
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, get_args, get_origin, overload
-
-from pydantic import BaseModel
+from typing import Any, TypeVar, overload
 
 from ..exceptions import StratumCompileError
 from . import scope, tracing
@@ -33,7 +31,8 @@ from .budget import Budget, Envelope
 from .calls import InferFunction
 from .compiler import parse_template
 from .conditions import describe
-from .contracts import is_opaque, is_supported_output, opaque_fields, output_spec
+from .contracts import is_supported_output, output_spec
+from .opacity import is_opaque, opaque_paths
 from .spec import CacheScope, InferSpec, Param
 
 __all__ = ["compute", "flow", "infer"]
@@ -171,6 +170,7 @@ def _build_spec(
     spec = InferSpec(
         name=fn.__name__,
         qualname=owner,
+        module=getattr(fn, "__module__", "") or "",
         signature=signature,
         params=params,
         intent=parse_template(intent, params, role="intent", owner=owner),
@@ -198,9 +198,9 @@ def _param(name: str, p: inspect.Parameter, *, hints: dict[str, Any], owner: str
             f"@infer {owner}: *args/**kwargs cannot be bound into a prompt", rule="declaration", function=owner
         )
     annotation = hints.get(name, Any)
-    base = get_args(annotation)[0] if get_origin(annotation) is typing.Annotated else annotation
-    hidden = opaque_fields(base) if isinstance(base, type) and issubclass(base, BaseModel) else frozenset()
-    return Param(name=name, annotation=annotation, opaque=is_opaque(annotation), opaque_fields=hidden)
+    whole = is_opaque(annotation)
+    hidden = frozenset() if whole else opaque_paths(annotation)
+    return Param(name=name, annotation=annotation, opaque=whole, opaque_fields=hidden)
 
 
 def compute(fn: F) -> F:

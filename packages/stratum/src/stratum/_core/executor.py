@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections.abc
 import functools
+import json
 import math
 import os
 import re
@@ -34,21 +35,24 @@ import pydantic
 
 from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
-from .._retry import full_jitter
+from .._once import Once
+from .._retry import pause
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 from ..exceptions import (
     AttemptRecord,
+    MalformedResponse,
     ParseFailure,
     PostconditionFailed,
     StratumConfigError,
     StratumWarning,
     Violation,
 )
-from . import scope
+from . import opacity, scope
 from .budget import Envelope
 from .compiler import ContextObject, build_context, debug_log, jsonable
 from .conditions import check_ensure, check_given
 from .config import Config, get_config, resolve_client
+from .opacity import opaque_paths
 from .spec import InferSpec
 
 __all__ = ["CallState", "execute", "run"]
@@ -60,7 +64,7 @@ _MAX_PARSE_VIOLATIONS = 10
 _PROMPT_MARGIN = 1.05
 _PROMPT_MARGIN_TOKENS = 16
 
-_unpriced_warned: set[str] = set()
+_unpriced_warned = Once()  # models warned about, forgotten by reset_defaults()
 
 
 class CallState:
@@ -70,6 +74,7 @@ class CallState:
         "attempts",
         "cache_hit",
         "cost_usd",
+        "impossible_usage",
         "input_tokens",
         "output_tokens",
         "prompt_hash",
@@ -90,6 +95,7 @@ class CallState:
         self.response_model: str | None = None
         self.cache_hit = False
         self.review_id: str | None = None
+        self.impossible_usage = False
 
     def add_usage(self, response: CompletionResponse, cost: float | None) -> None:
         if response.input_tokens is not None:
@@ -141,7 +147,7 @@ async def execute(
             )
         ctx = build_context(spec, arguments, model)
         if refine_feedback:
-            ctx = _with_refine_feedback(ctx, refine_feedback)
+            ctx = ctx.with_refine_feedback(refine_feedback)
         state.prompt_hash = ctx.prompt_hash()
         # Quorum invocations and stability samples must each ask the model:
         # a shared cache entry (or single flight) would make them one vote.
@@ -170,12 +176,6 @@ async def execute(
         (record_sink or store().append)(record)
 
 
-def _with_refine_feedback(ctx: ContextObject, feedback: str) -> ContextObject:
-    from dataclasses import replace
-
-    return replace(ctx, refine_feedback=feedback)
-
-
 async def _attempts(
     spec: InferSpec, ctx: ContextObject, *, model: str, envelope: Envelope, state: CallState, cfg: Config
 ) -> Any:
@@ -188,6 +188,8 @@ async def _attempts(
     last_value: Any = None
     violations: list[Violation] = []
     debug = os.environ.get("STRATUM_DEBUG") == "1"
+    # The model read the opaque data, so anything it wrote may carry it: feedback then names, never quotes.
+    quote = not ctx.opaque_inputs and not _declares_opaque(spec.output.model)
     for attempt in range(1, spec.retries + 2):
         envelope.check(spec.qualname)
         messages = attempt_ctx.messages()
@@ -214,8 +216,14 @@ async def _attempts(
         if cost:
             envelope.charge(cost)
         state.add_usage(response, cost)
+        state.impossible_usage = state.impossible_usage or _impossible(response, max_tokens)
+        overspent = envelope.overspent(spec.qualname)
+        if overspent is not None:  # found after the fact: the call fails instead of returning
+            raise overspent
         last_raw = response.content
-        violations, last_value = await _judge(spec, response, json_mode=response_format["type"] == "json_object")
+        violations, last_value = await _judge(
+            spec, response, json_mode=response_format["type"] == "json_object", quote=quote
+        )
         if not violations:
             return last_value
         prompt_hash = state.prompt_hash if attempt == 1 else attempt_ctx.prompt_hash()
@@ -230,9 +238,18 @@ async def _attempts(
     raise failure(spec.qualname, violations, history, raw_output=last_raw, output=last_value)
 
 
-async def _judge(spec: InferSpec, response: CompletionResponse, json_mode: bool) -> tuple[list[Violation], Any]:
+async def _judge(
+    spec: InferSpec, response: CompletionResponse, *, json_mode: bool, quote: bool
+) -> tuple[list[Violation], Any]:
+    """The violations of one response, and its value when it parsed.
+
+    With ``quote`` False the messages (which the next attempt's instruction
+    carries) show none of the model's text: fields by name, numbers as they
+    are, strings by their type.
+    """
     if response.refusal:
-        return [Violation(kind="parse", message=f"the model refused: {response.refusal[:500]}")], None
+        said = f": {response.refusal[:500]}" if quote else " (its message is not shown: the call carries opaque data)"
+        return [Violation(kind="parse", message=f"the model refused{said}")], None
     raw = response.content
     if not raw or not raw.strip():
         return [Violation(kind="parse", message="the model returned no content; a JSON object is required")], None
@@ -241,8 +258,22 @@ async def _judge(spec: InferSpec, response: CompletionResponse, json_mode: bool)
     try:
         value = spec.output.parse(raw)
     except pydantic.ValidationError as exc:
-        return _parse_violations(exc, wrapped=spec.output.wrapped), None
-    return await check_ensure(spec.ensure, value), value
+        if quote:
+            return _parse_violations(exc, wrapped=spec.output.wrapped), None
+        return _parse_violations(exc, wrapped=spec.output.wrapped, unquoted=(raw, spec.output.schema)), None
+    return await check_ensure(spec.ensure, value, quote=quote), value
+
+
+_opaque_outputs: dict[type, bool] = {}
+
+
+def _declares_opaque(model: type) -> bool:
+    found = _opaque_outputs.get(model)
+    if found is None:
+        found = bool(opaque_paths(model))
+        if len(_opaque_outputs) < 4096:  # bounded: one entry per contract
+            _opaque_outputs[model] = found
+    return found
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -254,23 +285,65 @@ def _strip_fence(raw: str) -> str:
     return match.group(1) if match else raw
 
 
-def _parse_violations(exc: pydantic.ValidationError, wrapped: bool) -> list[Violation]:
+def _parse_violations(
+    exc: pydantic.ValidationError, wrapped: bool, unquoted: tuple[str, Mapping[str, Any]] | None = None
+) -> list[Violation]:
+    """One violation per validation error (at most ``_MAX_PARSE_VIOLATIONS``).
+
+    ``unquoted`` (the raw output and the contract's schema) asks for messages
+    that quote none of the output: a location part that is not a field of
+    the contract (a dict key, an extra field the model chose) is ``<key>``,
+    the offending value is named by its type, and any output text that
+    pydantic's own message repeats is cut out.
+    """
+    fields, texts = (_schema_fields(unquoted[1]), _output_texts(unquoted[0])) if unquoted else (None, [])
     out: list[Violation] = []
     for err in exc.errors(include_url=False)[:_MAX_PARSE_VIOLATIONS]:
         loc = [str(p) for p in err.get("loc", ())]
         if wrapped and loc[:1] == ["result"]:
             loc = loc[1:]
+        if fields is not None:
+            loc = [p if p in fields or p.isdigit() else "<key>" for p in loc]
         field = ".".join(loc) or None
+        msg = str(err.get("msg"))
+        for text in texts:
+            msg = msg.replace(text, "<not shown>")
         if err.get("type") == "json_invalid":
-            message = f"output is not valid JSON: {err.get('msg')}"
+            message = f"output is not valid JSON: {msg}"
         elif field:
             got = err.get("input")
-            shown = "" if err.get("type") == "missing" else f" (got {_short(got)})"
-            message = f"field `{field}`: {err.get('msg')}{shown}"
+            value = _short(got) if fields is None else opacity.shown(got)
+            shown = "" if err.get("type") == "missing" else f" (got {value})"
+            message = f"field `{field}`: {msg}{shown}"
         else:
-            message = f"output: {err.get('msg')}"
+            message = f"output: {msg}"
         out.append(Violation(kind="parse", message=message, field=field))
     return out
+
+
+def _schema_fields(schema: Mapping[str, Any]) -> frozenset[str]:
+    """Every property name declared anywhere in a contract's schema."""
+    names: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            props = node.get("properties")
+            if isinstance(props, Mapping):
+                names.update(props)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(names)
+
+
+def _output_texts(raw: str) -> list[str]:
+    """The strings of a raw output (keys too), longest first, to cut out of pydantic's messages."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return []
+    return sorted({t for t in opacity.strings(parsed, keys=True) if len(t) >= 3}, key=len, reverse=True)
 
 
 def _short(value: Any) -> str:
@@ -298,7 +371,7 @@ async def _send(
         try:
             async with asyncio.timeout(left) as deadline:
                 response: CompletionResponse = await client.complete(request)
-                return response
+            return _checked(response, request)
         except TimeoutError:
             if deadline.expired():
                 raise envelope.exceeded("time", function, detail="the model did not answer in time") from None
@@ -310,15 +383,32 @@ async def _send(
                 raise
             failures += 1
             state.transient_retries += 1
-            wait = exc.retry_after
-            if wait is None:
-                wait = full_jitter(failures, base_s=cfg.retry_backoff_base_s, cap_s=cfg.retry_backoff_max_s)
-            left = envelope.remaining_seconds()
-            if left is not None and wait >= left:
+            wait = pause(
+                failures, exc.retry_after, base_s=cfg.retry_backoff_base_s, cap_s=cfg.retry_backoff_max_s,
+                left_s=envelope.remaining_seconds(),
+            )  # fmt: skip
+            if wait is None:  # the pause would outlast the time budget: stop now, not at the deadline
+                asked = "" if exc.retry_after is None else f"the provider asked to wait {exc.retry_after:.2f}s; "
                 raise envelope.exceeded(
-                    "time", function, detail=f"the provider asked to wait {wait:.2f}s ({exc})"
+                    "time", function, detail=f"{asked}no time left to retry ({exc})"
                 ) from exc.cause
             await asyncio.sleep(wait)
+
+
+def _checked(response: Any, request: CompletionRequest) -> CompletionResponse:
+    """What a client returned, if it is a response the loop can read; else ``MalformedResponse``.
+
+    Not retried: a client that returns the wrong type does so every time.
+    """
+    if not isinstance(response, CompletionResponse):
+        reason = f"the client returned a {type(response).__name__}, not a CompletionResponse"
+    elif response.content is not None and not isinstance(response.content, str):
+        reason = f"the response content is a {type(response.content).__name__}, not text"
+    elif response.refusal is not None and not isinstance(response.refusal, str):
+        reason = f"the refusal is a {type(response.refusal).__name__}, not text"
+    else:
+        return response
+    raise MalformedResponse(request.function, reason, model=request.model)
 
 
 def _response_format(spec: InferSpec, info: ModelInfo | None) -> dict[str, Any]:
@@ -348,8 +438,7 @@ def _reserve(
     if remaining is None:
         return ceiling, 0.0
     if info is None or not info.priced:
-        if model not in _unpriced_warned:
-            _unpriced_warned.add(model)
+        if _unpriced_warned.first(model):
             warnings.warn(
                 f"no price known for model {model!r}: its cost budget is enforced after each "
                 "response instead of before the request",
@@ -390,6 +479,14 @@ def _cost(response: CompletionResponse, info: ModelInfo | None) -> float | None:
     if info is not None and info.priced and response.input_tokens is not None and response.output_tokens is not None:
         return response.input_tokens * info.input_usd_per_token + response.output_tokens * info.output_usd_per_token  # type: ignore[operator]
     return None
+
+
+def _impossible(response: CompletionResponse, max_tokens: int | None) -> bool:
+    """Usage no honest provider reports: more output than the request allowed, or negative figures."""
+    tokens = (response.input_tokens, response.output_tokens)
+    if any(t is not None and t < 0 for t in tokens) or (response.cost_usd or 0.0) < 0:
+        return True
+    return max_tokens is not None and response.output_tokens is not None and response.output_tokens > max_tokens
 
 
 def _record(
@@ -433,6 +530,7 @@ def _record(
         transient_retries=state.transient_retries,
         response_model=state.response_model,
         temperature=spec.temperature,
+        impossible_usage=state.impossible_usage,
     )
 
 

@@ -20,7 +20,8 @@ class Param:
     name: str
     annotation: Any
     opaque: bool
-    #: names of fields declared opaque[T] on a contract-typed parameter
+    #: where the parameter's type declares opaque positions (fields of a
+    #: model, dataclass or TypedDict, at any depth: "reasoning", "notes[].text")
     opaque_fields: frozenset[str] = frozenset()
 
 
@@ -52,6 +53,8 @@ class InferSpec:
     quorum: int | None
     agree_on: str | None
     threshold: int | None
+    #: The defining module: with ``qualname`` it names the function in cache keys.
+    module: str = ""
 
     @property
     def opaque_params(self) -> tuple[str, ...]:

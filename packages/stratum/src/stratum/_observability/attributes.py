@@ -104,6 +104,8 @@ def infer_attributes(record: TraceRecord) -> dict[str, Any]:
         out["stratum.flow_id"] = record.flow_id
     if record.transient_retries:
         out["stratum.transient_retries"] = record.transient_retries
+    if record.impossible_usage:
+        out["stratum.impossible_usage"] = True
     return out
 
 

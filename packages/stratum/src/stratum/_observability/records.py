@@ -51,6 +51,9 @@ class TraceRecord:
     transient_retries: int = 0
     response_model: str | None = None
     temperature: float | None = None
+    #: The provider reported usage no honest one would: more output tokens
+    #: than the request's ``max_tokens``, or negative tokens or cost.
+    impossible_usage: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

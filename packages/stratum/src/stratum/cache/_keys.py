@@ -1,9 +1,12 @@
 """The key of a cached call and the format of an entry, versioned together.
 
-A key is the SHA-256 of the compiled prompt (the exact messages sent: intent,
-context, inputs, postconditions, contract schema), the contract hash and the
-model. An entry is a small JSON document carrying the output and what it was
-computed for, so a reader can refuse an entry written for another contract.
+A key is the SHA-256 of everything that can change the answer: the compiled
+prompt (the exact messages sent: intent, context, inputs, postconditions,
+contract schema), the contract hash, the model, the client's identity (its
+endpoint and sampling defaults, never its credentials), the temperature and
+the function's qualified name. An entry is a small JSON document carrying the
+output and what it was computed for, so a reader can refuse an entry written
+for another contract.
 """
 
 from __future__ import annotations
@@ -19,14 +22,30 @@ from .._json import canonical_json
 __all__ = ["MAX_ENTRY_BYTES", "call_key", "decode_entry", "encode_entry"]
 
 #: Bumped when the key derivation or the entry format changes.
-KEY_VERSION = 1
+KEY_VERSION = 2
 #: Entries larger than this are not stored (a runaway output should not fill the store).
 MAX_ENTRY_BYTES = 1 << 20
 
 
-def call_key(messages: Sequence[Mapping[str, Any]], contract_hash: str, model: str) -> str:
-    """The cache key of one call: prompt, contract and model, hashed."""
-    parts = {"v": KEY_VERSION, "messages": messages, "contract": contract_hash, "model": model}
+def call_key(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    contract_hash: str,
+    model: str,
+    function: str,
+    temperature: float | None,
+    client: str,
+) -> str:
+    """The cache key of one call (see the module docstring), hashed."""
+    parts = {
+        "v": KEY_VERSION,
+        "messages": messages,
+        "contract": contract_hash,
+        "model": model,
+        "function": function,
+        "temperature": temperature,
+        "client": client,
+    }
     return hashlib.sha256(canonical_json(parts).encode("utf-8")).hexdigest()
 
 

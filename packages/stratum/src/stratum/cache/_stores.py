@@ -21,12 +21,14 @@ says so with ``persistent = False`` (``SQLiteCacheStore(":memory:")`` does):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import os
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -35,7 +37,15 @@ from ..exceptions import StratumConfigError
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["CacheStore", "RedisCacheStore", "SQLiteCacheStore", "SessionStore", "default_cache_dir", "default_store"]
+__all__ = [
+    "CacheStore",
+    "RedisCacheStore",
+    "SQLiteCacheStore",
+    "SessionStore",
+    "default_cache_dir",
+    "default_store",
+    "time_limit",
+]
 
 T = TypeVar("T")
 
@@ -47,6 +57,23 @@ class CacheStore(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes) -> None: ...
     async def delete(self, key: str) -> None: ...
+
+
+# Seconds the store operation about to run may take, set by the caller (the
+# caching layer, from the call's time budget). A store working on another
+# thread cannot be cancelled from the loop; it reads this to give up in time
+# on its own, instead of holding its thread after the caller stopped waiting.
+_time_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar("stratum_cache_time_limit", default=None)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Operations started inside this block should give up after ``seconds``."""
+    token = _time_limit.set(seconds)
+    try:
+        yield
+    finally:
+        _time_limit.reset(token)
 
 
 def _check_ttl(ttl_s: float | None) -> None:
@@ -79,8 +106,9 @@ class SQLiteCacheStore:
     """An embedded store: one SQLite file, safe for several processes at once.
 
     The database runs in WAL mode, so readers never wait for a writer and
-    writers wait for each other at most ``timeout_s``. Queries run on one
-    worker thread per store, off the event loop. Entries expire after
+    writers wait for each other at most ``timeout_s``, or less when the call
+    has less time left (see ``configure(cache_timeout_s=...)``). Queries run
+    on one worker thread per store, off the event loop. Entries expire after
     ``ttl_s`` (None: never); beyond ``max_entries`` the oldest are removed.
 
     >>> store = SQLiteCacheStore(".stratum/cache.sqlite3", ttl_s=86_400)
@@ -138,7 +166,29 @@ class SQLiteCacheStore:
 
     # -- worker thread ------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._worker(), fn, *args)
+        limit = _time_limit.get()
+        deadline = None if limit is None else time.monotonic() + limit
+        return await asyncio.get_running_loop().run_in_executor(self._worker(), self._within, deadline, fn, args)
+
+    def _within(self, deadline: float | None, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """Run ``fn`` on the worker thread, waiting for another writer's lock no later than ``deadline``."""
+        wait_s = self._timeout_s
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:  # queued behind a slow operation until the caller stopped waiting
+                raise TimeoutError("the cache operation's time ran out before it started")
+            wait_s = min(wait_s, left)
+        import sqlite3
+
+        try:
+            conn = self._connection(wait_s)
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int(wait_s * 1000))}")
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            # Another connection held the lock for all the time this operation had.
+            if deadline is not None and time.monotonic() >= deadline and "locked" in str(exc):
+                raise TimeoutError("the cache operation's time ran out waiting for a lock") from exc
+            raise
 
     def _worker(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -151,16 +201,15 @@ class SQLiteCacheStore:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stratum-cache-sqlite")
             return self._executor
 
-    def _connection(self) -> Any:
+    def _connection(self, wait_s: float | None = None) -> Any:
         if self._conn is None:
             import sqlite3  # deferred: most programs never use the global cache
 
+            wait_s = self._timeout_s if wait_s is None else wait_s
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                str(self.path), timeout=self._timeout_s, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(str(self.path), timeout=wait_s, isolation_level=None, check_same_thread=False)
             try:
-                conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
+                conn.execute(f"PRAGMA busy_timeout = {max(1, int(wait_s * 1000))}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute(
@@ -222,7 +271,8 @@ class RedisCacheStore:
 
     Keys are ``prefix + key``; with ``ttl_s`` set Redis expires them itself.
     Each event loop gets its own connection pool of at most
-    ``max_connections``; a Redis that does not answer within ``timeout_s``
+    ``max_connections``; a Redis that does not answer within ``timeout_s`` (or the
+    call's shorter cache time limit, ``configure(cache_timeout_s=...)``)
     makes the call a cache miss, not a failure.
 
     >>> store = RedisCacheStore("redis://127.0.0.1:6379/0", ttl_s=3600)

@@ -57,3 +57,10 @@ class _Completing(BaseClient):
 
     def count_tokens(self, model: str, messages: Sequence[Mapping[str, Any]]) -> int | None:
         return None if self._count is None else self._count(model, messages)
+
+    def cache_identity(self) -> str:
+        own = getattr(self.inner, "cache_identity", None)
+        if callable(own):
+            return str(own())
+        cls = type(self.inner)
+        return f"{cls.__module__}.{cls.__qualname__}"

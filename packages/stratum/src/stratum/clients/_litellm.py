@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from .._json import canonical_json
 from .._retry import retry_after
+from ..exceptions import MalformedResponse
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
 __all__ = ["LiteLLMClient"]
@@ -69,10 +71,14 @@ class LiteLLMClient:
             if int(getattr(exc, "status_code", 0) or 0) >= 500:
                 raise TransientError(f"{type(exc).__name__}: {exc}", _retry_after(exc), exc) from exc
             raise
-        return self._to_response(litellm, response, request.model)
+        return self._to_response(litellm, response, request)
 
-    def _to_response(self, litellm: Any, response: Any, model: str) -> CompletionResponse:
-        message = response.choices[0].message
+    def _to_response(self, litellm: Any, response: Any, request: CompletionRequest) -> CompletionResponse:
+        model = request.model
+        message = _message(response)
+        if isinstance(message, str):  # what is wrong with the reply: retried like a 5xx, then reported
+            error = MalformedResponse(request.function, message, model=model)
+            raise TransientError(str(error), None, error)
         usage = getattr(response, "usage", None)
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
@@ -89,6 +95,20 @@ class LiteLLMClient:
             cost_usd=float(cost) if cost is not None else None,
             refusal=getattr(message, "refusal", None),
         )
+
+    def cache_identity(self) -> str:
+        """The endpoint and sampling defaults every request carries, for cache keys.
+
+        Credentials and transport settings (keys, tokens, headers, timeouts)
+        are left out: rotating an API key must not empty the cache.
+        """
+        target = "litellm.acompletion"
+        if self._completion is not None:
+            owner = getattr(self._completion, "__self__", None)
+            name = getattr(self._completion, "__qualname__", type(self._completion).__qualname__)
+            target = name if owner is None else f"{type(owner).__module__}.{type(owner).__qualname__}.{name}"
+        kept = {k: _identity_value(v) for k, v in sorted(self._defaults.items()) if not _left_out_of_keys(k)}
+        return canonical_json({"client": "litellm", "completion": target, "defaults": kept})
 
     def model_info(self, model: str) -> ModelInfo | None:
         if model not in self._info:
@@ -117,6 +137,49 @@ class LiteLLMClient:
             return int(_litellm().token_counter(model=model, messages=list(messages)))
         except Exception:
             return None
+
+
+def _message(response: Any) -> Any:
+    """The first choice's message, or a sentence saying why the reply has none.
+
+    LiteLLM already refuses most broken bodies (with its InternalServerError);
+    what it lets through is an empty ``choices`` list, or a choice whose
+    message holds something other than text.
+    """
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        return "the reply has no choices"
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        return "the first choice has no message"
+    content = getattr(message, "content", None)
+    if content is not None and not isinstance(content, str):
+        return f"the message content is a {type(content).__name__}, not text"
+    return message
+
+
+# Request settings that never change an answer, or are secrets: left out of cache keys.
+_NOT_IN_KEYS = frozenset(
+    {"api_key", "headers", "extra_headers", "timeout", "stream_timeout", "num_retries", "max_retries",
+     "metadata", "client", "logger_fn", "mock_response"}
+)  # fmt: skip
+_SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "_credentials")
+
+
+def _left_out_of_keys(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _NOT_IN_KEYS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def _identity_value(value: Any) -> Any:
+    """A setting as it can enter a key: JSON data as it is, any other object by its type (never its id)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_identity_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _identity_value(v) for k, v in value.items() if not _left_out_of_keys(str(k))}
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 def _transient_types(litellm: Any) -> tuple[type[BaseException], ...]:

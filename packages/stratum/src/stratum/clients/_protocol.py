@@ -7,6 +7,11 @@ structured-output mode; a client that does not know may answer None:
 - ``model_info(model) -> ModelInfo | None``: prices and capabilities;
 - ``count_tokens(model, messages) -> int | None``: prompt size.
 
+One more is optional: ``cache_identity() -> str``, what about the client
+(beyond the request itself) can change an answer, such as its endpoint and
+sampling defaults; it is part of every cache key. Without it the client's
+class stands for it.
+
 ``BaseClient`` answers None to both, so a client only writes ``complete``;
 ``configure(client=...)`` also accepts any object with just ``async
 complete(request)`` and supplies the two answers itself.
@@ -121,3 +126,8 @@ class BaseClient:
 
     def count_tokens(self, model: str, messages: Sequence[Mapping[str, Any]]) -> int | None:
         return None
+
+    def cache_identity(self) -> str:
+        """What about this client can change an answer (part of cache keys); here, its class."""
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}"

@@ -7,7 +7,8 @@ The POST body is ``PendingReview.to_dict()`` as JSON: ``review_id``,
 id, so a receiver can drop the duplicates that retries may cause.
 
 Connection errors, timeouts, 408, 429 and 5xx are retried with exponential
-backoff and full jitter (``Retry-After`` is honoured, up to the cap); any
+backoff and full jitter (``Retry-After`` is honoured, up to the cap: the
+rule of ``stratum._retry.pause``); any
 other status fails at once. The whole delivery runs inside the review's own
 ``timeout``. httpx is imported on first use, not with ``stratum``.
 """
@@ -20,7 +21,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from .._retry import full_jitter, retry_after
+from .._retry import pause, retry_after
 from ..exceptions import HITLDeliveryError
 from ._queue import QueueReviewSink
 from ._review import PendingReview
@@ -110,15 +111,13 @@ class WebhookReviewSink(QueueReviewSink):
                     status = None
                     reason = f"{type(exc).__name__}: {exc}"
                 if attempt < self.max_attempts:
-                    await asyncio.sleep(self._backoff(attempt, wait))
+                    # No deadline here: the whole delivery runs inside the review's own timeout.
+                    await asyncio.sleep(
+                        pause(attempt, wait, base_s=self.backoff_base_s, cap_s=self.backoff_max_s) or 0.0
+                    )
         raise HITLDeliveryError(
             review.review_id, type(self).__name__, reason, attempts=self.max_attempts, status=status
         )
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max_s)
-        return full_jitter(attempt, base_s=self.backoff_base_s, cap_s=self.backoff_max_s)
 
 
 async def _head(response: Any) -> str:

@@ -9,7 +9,7 @@ test's loop is busy or blocked. Point LiteLLM at it with
 
 Each request takes the next scripted item (or calls ``respond(body)``). An
 item is a dict/list (the assistant's JSON content), a str (content
-verbatim), or a ``Served`` describing status, headers, delay or a dropped
+verbatim), or a ``Served`` describing status, headers, delay, a whole body or a dropped
 connection. Every parsed request body is kept in ``requests``.
 
 ``in_flight`` / ``max_in_flight`` count chat completions being answered
@@ -57,6 +57,9 @@ class Served:
     drop: bool = False
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    #: The whole response body, sent as it is instead of a completion built
+    #: from ``content`` (a provider's malformed reply: ``{"choices": []}``).
+    body: Any = None
 
 
 class LocalOpenAIServer:
@@ -235,6 +238,8 @@ class LocalOpenAIServer:
             return False
         if served.status >= 400:
             payload: dict[str, Any] = {"error": {"message": served.error, "type": "scripted", "code": served.status}}
+        elif served.body is not None:
+            payload = served.body
         else:
             payload = self._completion(request, served)
         self.answered += 1

@@ -22,11 +22,14 @@ __all__ = ["fail", "open_service", "print_json", "table"]
 
 def open_service(args: argparse.Namespace) -> FlowService:
     """The service on the store the flags name; use it in a ``with`` block so its store is closed."""
+    from stratum_mcp._pricing import PriceTable
     from stratum_mcp._service import FlowService
     from stratum_mcp.persistence import SqliteStore
 
-    config = resolve_config(args.db, args.project_root)
-    return FlowService(SqliteStore(config.db_path, limits=config.limits), project_root=config.project_root)
+    config = resolve_config(args.db, args.project_root, getattr(args, "prices", None))
+    prices = PriceTable.load(config.prices_path)
+    return FlowService(SqliteStore(config.db_path, limits=config.limits), project_root=config.project_root,
+                       limits=config.limits, prices=prices, worktree_root=config.worktrees_dir)
 
 
 def print_json(payload: Any) -> None:

@@ -11,11 +11,11 @@ HELP = "serve MCP over stdio (the default when no command is given)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options of its own: --db and --project-root are global."""
+    """No options of its own: --db, --project-root and --prices are global."""
 
 
 def run(args: argparse.Namespace) -> int:
     from stratum_mcp.tools import serve
 
-    serve(resolve_config(args.db, args.project_root))
+    serve(resolve_config(args.db, args.project_root, getattr(args, "prices", None)))
     return 0

@@ -200,6 +200,7 @@ def check_opaque_interpolation(fn: Callable[..., Any], owner: str, params: Seque
 
 
 def _opaque_read(expr: ast.expr, secret: dict[str, Param]) -> str | None:
+    """What opaque data ``{param.a.b}`` reads: the parameter, or a field holding (or inside) opaque data."""
     parts: list[str] = []
     while isinstance(expr, ast.Attribute):
         parts.append(expr.attr)
@@ -209,9 +210,13 @@ def _opaque_read(expr: ast.expr, secret: dict[str, Param]) -> str | None:
     param = secret[expr.id]
     if param.opaque:
         return f"parameter `{param.name}`"
-    path = list(reversed(parts))
-    if not path or path[0] in param.opaque_fields:
-        return f"field `{'.'.join([param.name, *path[:1]])}`" if path else f"`{param.name}` (it has opaque fields)"
+    read = ".".join(reversed(parts))
+    if not read:
+        return f"`{param.name}` (its type declares opaque fields)"
+    # opaque_fields holds paths like "reasoning", "inner.reasoning", "notes[].text".
+    for path in param.opaque_fields:
+        if path == read or path.startswith((f"{read}.", f"{read}[")) or read.startswith(f"{path}."):
+            return f"field `{param.name}.{read}`"
     return None
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..._once import Once
 from ...exceptions import StratumCompileError, StratumWarning
 
 __all__ = ["Finding", "Unbuilt", "collect", "collecting", "compile_error", "record_error", "suggest", "warn"]
@@ -153,7 +154,7 @@ class Unbuilt:
 
 
 # -- warning ------------------------------------------------------------------------------
-_warned: set[tuple[str, str | None, int | None, str]] = set()
+_warned = Once(limit=1 << 16)  # (rule, file, line, declaration) already shown; reset_defaults() forgets
 
 
 def warn(
@@ -177,10 +178,8 @@ def warn(
         if finding not in found:
             found.append(finding)
         return
-    key = (rule, filename, lineno, owner)
-    if key in _warned:
+    if not _warned.first((rule, filename, lineno, owner)):
         return
-    _warned.add(key)
     if filename is None:
         warnings.warn(warning, stacklevel=4)
         return

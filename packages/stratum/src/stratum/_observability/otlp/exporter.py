@@ -9,8 +9,8 @@ code: problems are counted in ``stats()`` and logged on the
 ``stratum.exporters.otlp`` logger.
 
 Failed sends are retried with exponential backoff and full jitter on 429,
-5xx (except 501 and 505) and connection errors, honouring ``Retry-After``,
-for at most ``max_retry_s`` per batch. Any other status (400, 401, 403,
+5xx (except 501 and 505) and connection errors, honouring ``Retry-After``
+up to ``retry_max_s``, for at most ``max_retry_s`` per batch. Any other status (400, 401, 403,
 404, 413...) is permanent: the batch is dropped with one warning per status.
 ``shutdown()`` (run at interpreter exit, and by ``stratum.shutdown()``)
 sends what is queued within its deadline, then stops.
@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..._retry import ceiling, full_jitter, retry_after
+from ..._retry import pause, retry_after
 from ..spans import SpanData
 from .encoding import encode_request, resource_attributes
 
@@ -286,15 +286,14 @@ class OTLPExporter:
                 return False
             except _Retryable as exc:
                 failures += 1
-                backoff = ceiling(failures, base_s=self._retry_initial, cap_s=self._retry_max)
-                wait = full_jitter(failures, base_s=self._retry_initial, cap_s=self._retry_max)
-                if exc.retry_after is not None:
-                    # At least what the receiver asked for; never a tight loop on "Retry-After: 0".
-                    wait = max(exc.retry_after, backoff / 2)
                 limit = started + self._max_retry
                 if self._deadline is not None:
                     limit = min(limit, self._deadline)
-                if time.monotonic() + wait >= limit:
+                wait = pause(
+                    failures, exc.retry_after, base_s=self._retry_initial, cap_s=self._retry_max,
+                    left_s=limit - time.monotonic(),
+                )  # fmt: skip
+                if wait is None:
                     self._warn_once(
                         "gave-up", "OTLP export to %s failed (%s); dropping %d span(s)", self.url, exc, len(batch)
                     )

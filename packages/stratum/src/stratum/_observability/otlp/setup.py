@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from ..._once import Once
 from ...exceptions import StratumWarning
 from .exporter import OTLPExporter
 
@@ -19,7 +20,7 @@ __all__ = ["otel"]
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
 _TRACES_PATH = "/v1/traces"
-_grpc_port_warned = False
+_grpc_port_warned = Once()  # reset_defaults() forgets it
 
 
 def otel(
@@ -62,12 +63,10 @@ def _traces_url(endpoint: str | None) -> str:
 def _checked(url: str) -> str:
     import urllib.parse  # deferred: import stratum stays cheap
 
-    global _grpc_port_warned
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"OTLP endpoint must be an http(s) URL with a host, got {url!r}")
-    if parts.port == 4317 and not _grpc_port_warned:
-        _grpc_port_warned = True
+    if parts.port == 4317 and _grpc_port_warned.first(4317):
         warnings.warn(
             f"OTLP endpoint {url} uses port 4317, the OTLP/gRPC port; this exporter speaks OTLP/HTTP, "
             "which receivers usually serve on 4318",
