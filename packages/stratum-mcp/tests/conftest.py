@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shutil
 import signal
+import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path
@@ -163,6 +167,152 @@ def mcp_client(
                 yield Client(session)
 
     return connect
+
+
+class RawServer:
+    """A `stratum-mcp` subprocess spoken to line by line, for what an SDK client would never send."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+
+    def send(self, message: dict[str, Any] | str) -> None:
+        """Write one line: a message as JSON, or raw text exactly as given."""
+        assert self.process.stdin is not None
+        line = message if isinstance(message, str) else json.dumps(message)
+        self.process.stdin.write(line.encode("utf-8", errors="surrogatepass") + b"\n")
+        self.process.stdin.flush()
+
+    def receive(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The next message the server wrote (bounded wait)."""
+        return dict(json.loads(self._lines.get(timeout=timeout)))
+
+    def request(self, request_id: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, **({"params": params} if params else {})})
+        return self.receive()
+
+    def call(self, request_id: int, tool: str, **arguments: Any) -> dict[str, Any]:
+        answer = self.request(request_id, "tools/call", {"name": tool, "arguments": arguments})
+        return dict(answer["result"]["structuredContent"])
+
+    def initialize(self) -> dict[str, Any]:
+        answer = self.request(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                "clientInfo": {"name": "raw", "version": "1"}})
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return answer
+
+    def close_stdin(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
+    def stderr(self) -> str:
+        assert self.process.stderr is not None
+        return self.process.stderr.read().decode("utf-8", errors="replace")
+
+
+@pytest.fixture
+def raw_server(server_command: str, server_env: Callable[..., dict[str, str]],
+               tmp_path: Path) -> Iterator[Callable[..., RawServer]]:
+    """``raw_server(db)``: a `stratum-mcp` subprocess on store ``db`` with raw access to its stdin and stdout."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(db: Path | None = None, *args: str) -> RawServer:
+        db = db or tmp_path / "flows.db"
+        process = subprocess.Popen([server_command, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=server_env(db), cwd=tmp_path)
+        started.append(process)
+        return RawServer(process)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def cli(server_command: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``cli(ARGS, cwd=..., home=..., env=...)``: `stratum-mcp ARGS` as a user would run it, with a temporary HOME.
+
+    PATH is the caller's with this installation's bin directory first (where `pip install` puts
+    `stratum-mcp`), the umask the usual 022, and ``env`` adds or overrides variables.
+    """
+
+    def run(args: list[str], *, cwd: Path, home: Path, env: dict[str, str] | None = None,
+            path: str | None = None) -> subprocess.CompletedProcess[str]:
+        base = {k: v for k, v in os.environ.items() if k in ("LANG", "SYSTEMROOT", "TMPDIR")}
+        bin_dir = str(Path(server_command).parent)
+        base["PATH"] = path if path is not None else os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+        base["HOME"] = str(home)
+        return subprocess.run([server_command, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True,
+                              text=True, timeout=120, check=False, umask=0o022)
+
+    return run
+
+
+@pytest.fixture
+def spaces(tmp_path: Path) -> tuple[Path, Path]:
+    """A temporary home and a git project (made by `git init` when git is installed, as Claude Code expects)."""
+    home, project = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    project.mkdir()
+    git = shutil.which("git")
+    if git is not None:
+        subprocess.run([git, "init", "-q", str(project)], check=True, timeout=60, capture_output=True)
+    else:
+        (project / ".git").mkdir()
+    return home, project.resolve()
+
+
+_FAKE_CLIENT = """\
+#!{python}
+# Prints what the real `{name}` printed for these arguments (recorded in tests/clients/recorded.json).
+import json, sys
+recordings = json.load(open({recordings!r}, encoding="utf-8"))
+answer = recordings.get(" ".join(["{name}", *sys.argv[1:]]), {{}}).get({state!r})
+if answer is None:
+    sys.exit("fake {name}: no recording for " + " ".join(sys.argv[1:]))
+sys.stdout.write(answer["stdout"])
+sys.stderr.write(answer["stderr"])
+sys.exit(answer["returncode"])
+"""
+
+
+@pytest.fixture
+def fake_clients(tmp_path: Path) -> Callable[..., str]:
+    """``fake_clients(claude="pending", codex="missing")``: a PATH whose `claude`/`codex` print a recorded answer.
+
+    The recordings are real runs of `claude mcp get stratum` and `codex mcp get stratum --json`. The PATH
+    returned has the fakes first, then this installation's bin directory and git's (real clients installed
+    beside git are shadowed by the fakes).
+    """
+    recordings = Path(__file__).parent / "clients" / "recorded.json"
+
+    def make(**states: str) -> str:
+        bin_dir = tmp_path / "fake-bin"
+        bin_dir.mkdir(exist_ok=True)
+        for name, state in states.items():
+            script = bin_dir / name
+            script.write_text(_FAKE_CLIENT.format(python=sys.executable, name=name, state=state,
+                                                  recordings=str(recordings)))
+            script.chmod(0o755)
+        git = shutil.which("git")
+        return os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
+                                *([str(Path(git).parent)] if git else [])])
+
+    return make
 
 
 @pytest.fixture

@@ -35,6 +35,18 @@ def test_validate_lists_every_error_with_its_path_and_exits_one(tmp_path: Path, 
     assert "flows.review.steps[1].function: no function named `extrct` (did you mean `extract`?)" in out
 
 
+def test_validate_reports_a_control_character_with_its_position_not_a_traceback(
+    tmp_path: Path, review: Path, server_command: str,
+) -> None:
+    bad = tmp_path / "nul.stratum.yaml"
+    bad.write_bytes(review.read_bytes().replace(b"flows:", b"flows:\x00", 1))
+    done = subprocess.run([server_command, "validate", str(bad)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 1
+    assert "U+0000 is not allowed in YAML" in done.stdout and "[yaml_syntax]" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
 def test_validate_json_output_is_machine_readable(review: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--json", str(review)]) == 0
     assert json.loads(capsys.readouterr().out) == {"valid": True, "errors": []}

@@ -1,13 +1,16 @@
-"""`stratum-mcp doctor`, and the configuration setup writes, driven as a user would: real subprocesses."""
+"""`stratum-mcp doctor`, and the configuration setup writes, driven as a user would: real subprocesses.
+
+Whether each client will load the server (approval, trust) is in test_activation.py; portable and absolute
+entries in test_portable.py.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
+import shutil
 import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +19,17 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def cli(server_command: str) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``cli(ARGS, cwd=..., home=...)``: `stratum-mcp ARGS` in ``cwd`` with a temporary HOME, as a user would run it."""
-
-    def run(args: list[str], *, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "SYSTEMROOT", "TMPDIR")}
-        env["HOME"] = str(home)
-        return subprocess.run([server_command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
-
-    return run
+def approve(project: Path) -> None:
+    """What Claude Code writes when the user approves the project's server."""
+    (project / ".claude").mkdir(exist_ok=True)
+    (project / ".claude" / "settings.local.json").write_text(json.dumps({"enabledMcpjsonServers": ["stratum"]},
+                                                                        indent=2) + "\n")
 
 
-@pytest.fixture
-def spaces(tmp_path: Path) -> tuple[Path, Path]:
-    home, project = tmp_path / "home", tmp_path / "project"
-    home.mkdir()
-    (project / ".git").mkdir(parents=True)
-    return home, project.resolve()
+def trust(home: Path, project: Path) -> None:
+    """What Codex writes to ~/.codex/config.toml when the user trusts the project."""
+    (home / ".codex").mkdir(exist_ok=True)
+    (home / ".codex" / "config.toml").write_text(f'[projects."{project}"]\ntrust_level = "trusted"\n')
 
 
 def test_doctor_starts_each_configured_server_and_gets_its_tools(cli: Any, spaces: tuple[Path, Path]) -> None:
@@ -42,6 +37,8 @@ def test_doctor_starts_each_configured_server_and_gets_its_tools(cli: Any, space
     done = cli(["setup", "--client", "claude", "--client", "codex"], cwd=project, home=home)
     assert done.returncode == 0, done.stderr
     assert (home / ".claude" / "skills" / "stratum-learn" / "SKILL.md").exists()
+    approve(project)
+    trust(home, project)
     done = cli(["doctor"], cwd=project, home=home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[ok  ] .mcp.json server: started and listed 14 tools" in done.stdout
@@ -96,24 +93,28 @@ def test_doctor_warns_about_an_outdated_block_and_missing_skills(cli: Any, space
     claude_md = project / "CLAUDE.md"
     claude_md.write_text(claude_md.read_text().replace("## Execution model: Stratum", "## Old"))
     (home / ".claude" / "skills" / "stratum-test" / "SKILL.md").unlink()
+    approve(project)
     done = cli(["doctor"], cwd=project, home=home)
-    assert done.returncode == 0  # warnings, not failures: the server still works
+    assert done.returncode == 0  # warnings, not failures: the server still works and Claude Code loads it
     assert "[warn] CLAUDE.md: the execution-model block is not this version's" in done.stdout
     assert "[warn] skill stratum-test:" in done.stdout and "is missing" in done.stdout
 
 
 def test_the_configured_server_runs_a_flow_that_learn_then_finds(
-    cli: Any, mcp_client: Any, run_async: Any, review_spec: str, spaces: tuple[Path, Path],
+    cli: Any, mcp_client: Any, run_async: Any, review_spec: str, spaces: tuple[Path, Path], server_command: str,
 ) -> None:
     """Setup's entry, launched exactly as Claude Code would, tags its runs with the project for learn."""
     home, project = spaces
     assert cli(["setup"], cwd=project, home=home).returncode == 0
     entry = json.loads((project / ".mcp.json").read_text())["mcpServers"]["stratum"]
     async def session() -> None:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home)}
-        # Claude Code may start it anywhere; --project-root in the entry is what counts.
+        # The portable entry, found on PATH, in the directory Claude Code starts it in: the project.
+        env = {"PATH": os.pathsep.join([str(Path(server_command).parent), os.environ.get("PATH", "")]),
+               "HOME": str(home)}
+        command = shutil.which(entry["command"], path=env["PATH"])
+        assert command is not None
         with open(home / "server.log", "w") as log:
-            async with mcp_client(command=entry["command"], args=entry["args"], env=env, cwd=home,
+            async with mcp_client(command=command, args=entry["args"], env=env, cwd=project,
                                   errlog=log) as client:
                 for _ in range(2):
                     first: dict[str, Any] = await client.call("stratum_plan", spec=review_spec, flow="review",
@@ -142,3 +143,32 @@ def test_setup_then_uninstall_from_the_command_line_leaves_no_trace(cli: Any, sp
     assert (project / ".codex" / "config.toml").read_text() == 'model = "o3"\n'
     assert sorted(p.name for p in project.iterdir()) == [".codex", ".git"]
     assert list(home.iterdir()) == []
+
+
+def test_crlf_files_stay_crlf_and_doctor_agrees_with_setup_that_nothing_changed(
+    cli: Any, spaces: tuple[Path, Path], snapshot: Any,
+) -> None:
+    home, project = spaces
+    originals = {
+        "CLAUDE.md": b"# Notes\r\n\r\nKeep it short.\r\n",
+        "AGENTS.md": b"# Agents\r\n",
+        ".mcp.json": b'{\r\n  "mcpServers": {\r\n    "other": {"command": "other"}\r\n  }\r\n}\r\n',
+        ".codex/config.toml": b'model = "o3"\r\n',
+    }
+    (project / ".codex").mkdir()
+    for name, data in originals.items():
+        (project / name).write_bytes(data)
+    approve(project)  # an approval from an earlier setup: uninstall leaves what Claude Code wrote
+    before = snapshot(project)
+    assert cli(["setup", "--client", "claude", "--client", "codex"], cwd=project, home=home).returncode == 0
+    for name in originals:
+        data = (project / name).read_bytes()
+        assert data.count(b"\n") == data.count(b"\r\n"), name  # every line ends CRLF, ours too
+    again = cli(["setup", "--client", "claude", "--client", "codex"], cwd=project, home=home)
+    assert "Nothing to change" in again.stdout
+    done = cli(["doctor"], cwd=project, home=home)
+    assert "[ok  ] CLAUDE.md: execution-model block is current" in done.stdout
+    assert "[ok  ] AGENTS.md: execution-model block is current" in done.stdout
+    assert "not this version's" not in done.stdout
+    assert cli(["uninstall"], cwd=project, home=home).returncode == 0
+    assert snapshot(project) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,137 @@ def test_the_server_lists_its_tools_with_descriptions_and_argument_schemas_for_t
             assert resolve["properties"]["resolved_by"]["enum"] == ["human", "agent", "system"]
             report = tools["stratum_iteration_report"].input_schema["properties"]["result"]
             assert report["type"] == "object"
-            task = tools["stratum_parallel_done"].input_schema["$defs"]["TaskReport"]
+            task = tools["stratum_parallel_done"].input_schema["properties"]["results"]["items"]
             assert task["required"] == ["task_id"] and task["properties"]["status"]["enum"] == ["complete", "failed"]
+
+    run_async(body)
+
+
+def test_every_tool_argument_has_a_json_type_and_a_description(mcp_client: Any, run_async: Any, db: Path) -> None:
+    async def body() -> None:
+        async with mcp_client(db) as client:
+            tools = {t.name: t for t in (await client.session.list_tools()).tools}
+            for tool in tools.values():
+                schema = tool.input_schema
+                assert schema["type"] == "object" and schema["additionalProperties"] is False
+                for name, prop in schema["properties"].items():
+                    assert prop["type"] in ("string", "object", "array"), (tool.name, name)
+                    assert len(prop["description"]) > 20, (tool.name, name)
+            assert tools["stratum_step_done"].input_schema["properties"]["result"]["type"] == "object"
+            assert tools["stratum_plan"].input_schema["properties"]["inputs"]["type"] == "object"
+            assert tools["stratum_plan"].input_schema["required"] == ["spec", "flow"]
+
+    run_async(body)
+
+
+def test_arguments_of_the_wrong_type_get_the_json_error_body_naming_each_argument(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
+    async def body() -> None:
+        async with mcp_client(db) as client:
+            wrong = await client.call("stratum_step_done", flow_id=5, step_id="classify", reslt={})
+            assert (wrong["status"], wrong["error"], wrong["tool"]) == ("error", "arguments_invalid",
+                                                                        "stratum_step_done")
+            assert wrong["violations"] == [
+                {"kind": "argument", "field": "flow_id", "message": "expected string, got integer",
+                 "expected": "string", "actual": 5},
+                {"kind": "argument", "field": "reslt", "message": "unknown argument; did you mean `result`?",
+                 "expected": "one of the arguments: flow_id, step_id, result, usage", "actual": {}},
+                {"kind": "argument", "field": "result", "message": "required argument is missing",
+                 "expected": "object", "actual": None},
+            ]
+            assert "`flow_id`: expected string, got integer" in wrong["message"]
+            assert wrong["next"]
+            unknown = await client.call("stratum_valdate", spec=review_spec)
+            assert (unknown["error"], unknown["suggestion"]) == ("unknown_tool", "did you mean `stratum_validate`?")
+            # A client that sends an object as its JSON text is understood.
+            first = await client.call("stratum_plan", spec=review_spec, flow="review", inputs=json.dumps(TEXT))
+            assert first["status"] == "execute_step"
+
+    run_async(body)
+
+
+def test_every_argument_of_every_tool_sent_with_the_wrong_type_gets_the_json_error_body(
+    mcp_client: Any, run_async: Any, db: Path,
+) -> None:
+    wrong = {"string": 12345, "object": [1, 2], "array": {"not": "a list"}}
+
+    async def body() -> None:
+        async with mcp_client(db) as client:
+            cases = 0
+            for tool in (await client.session.list_tools()).tools:
+                for name, prop in tool.input_schema["properties"].items():
+                    answer = await client.call(tool.name, **{name: wrong[prop["type"]]})
+                    assert answer["error"] == "arguments_invalid", (tool.name, name, answer)
+                    mistyped = [v for v in answer["violations"] if v["field"] == name]
+                    assert mistyped and mistyped[0]["message"].startswith(f"expected {prop['type']}, got "), answer
+                    assert mistyped[0]["actual"] == wrong[prop["type"]]
+                    cases += 1
+            assert cases >= 30  # every argument of every tool
+
+    run_async(body)
+
+
+def test_the_flow_control_tools_check_values_and_shapes_in_the_same_json_error_body(
+    mcp_client: Any, run_async: Any, db: Path,
+) -> None:
+    flow_id = "6f1c7a4e-0000-4000-8000-000000000000"
+
+    async def body() -> None:
+        async with mcp_client(db) as client:
+            gate = await client.call("stratum_gate_resolve", flow_id=flow_id, step_id="approve", outcome="aprove")
+            assert gate["error"] == "arguments_invalid"
+            assert gate["violations"] == [{
+                "kind": "argument", "field": "outcome",
+                "message": "must be one of 'approve', 'revise', 'kill'; did you mean `approve`?",
+                "expected": "one of 'approve', 'revise', 'kill'", "actual": "aprove"}]
+            tasks = await client.call("stratum_parallel_done", flow_id=flow_id, step_id="fan", results={"task_id": "a"})
+            assert [(v["field"], v["message"]) for v in tasks["violations"]] == [
+                ("results", "expected array, got object")]
+            # Well-typed arguments reach the service, which answers for the run itself.
+            defaults = await client.call("stratum_gate_resolve", flow_id=flow_id, step_id="approve", outcome="approve")
+            assert defaults["error"] == "flow_not_found"
+
+    run_async(body)
+
+
+def test_a_spec_with_control_characters_is_a_yaml_syntax_error_with_its_position(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
+    broken = review_spec.replace("flows:", "flows:\x00", 1)
+    line = broken[: broken.index("\x00")].count("\n") + 1
+
+    async def body() -> None:
+        async with mcp_client(db) as client:
+            answer = await client.call("stratum_validate", spec=broken)
+            assert [(e["code"], e["path"]) for e in answer["errors"]] == [("yaml_syntax", "(document)")]
+            assert f"U+0000 is not allowed in YAML (line {line}, column 7)" in answer["errors"][0]["message"]
+            plan = await client.call("stratum_plan", spec=broken.replace("\x00", "\x07"), flow="review",
+                                     inputs=TEXT)
+            assert (plan["error"], plan["errors"][0]["code"]) == ("spec_invalid", "yaml_syntax")
+
+    run_async(body)
+
+
+def test_wrong_inputs_name_each_field_what_it_expects_and_what_was_sent(
+    mcp_client: Any, run_async: Any, db: Path, review_spec: str,
+) -> None:
+    async def body() -> None:
+        async with mcp_client(db) as client:
+            answer = await client.call("stratum_plan", spec=review_spec, flow="review", inputs={"txt": 3})
+            assert answer["error"] == "inputs_invalid"
+            assert answer["message"] == "`text`: required field is missing; `txt`: unknown field; did you mean `text`?"
+            assert answer["violations"] == [
+                {"kind": "input", "field": "text", "message": "required field is missing", "expected": "string",
+                 "actual": None},
+                {"kind": "input", "field": "txt", "message": "unknown field; did you mean `text`?",
+                 "expected": "one of the declared fields: text", "actual": 3},
+            ]
+            typed = await client.call("stratum_plan", spec=review_spec, flow="review", inputs={"text": "x" * 500})
+            assert typed["status"] == "execute_step"
+            wrong = await client.call("stratum_plan", spec=review_spec, flow="review", inputs={"text": ["y" * 300]})
+            assert wrong["violations"][0]["expected"] == "string"
+            assert len(wrong["violations"][0]["actual"][0]) < 250  # echoed, but bounded
 
     run_async(body)
 

@@ -12,7 +12,8 @@ from stratum_mcp.errors import EvaluationError, ExpressionRejected, LimitExceede
 from stratum_mcp.expressions import ProjectFiles, compile_expression, evaluate
 
 ROOTS: dict[str, frozenset[str] | None] = {
-    "result": frozenset({"confidence", "items", "status", "scores", "n", "s", "nested", "path", "text"}),
+    "result": frozenset({"confidence", "items", "status", "scores", "n", "s", "nested", "path", "text", "row", "rows",
+                         "a", "b"}),
     "inputs": None,
 }
 DATA = {
@@ -199,6 +200,56 @@ def test_a_huge_list_repeat_fails_fast() -> None:
 
 def test_repeated_squaring_hits_the_integer_bound() -> None:
     assert stopped("((result.n ** 100) ** 100) > 0").limit == "integer bits"
+
+
+def test_a_comparison_of_huge_nested_constants_is_rejected_at_validate_time() -> None:
+    # 10^12 values to compare, in C, holding the interpreter lock: about half an hour if it were built.
+    error = rejected("[[[0]*10000]*10000]*10000 == [[[0]*10000]*10000]*10000")
+    assert "nested items" in str(error)
+
+
+ROWS = [[0] * 100 for _ in range(2_000)]  # 202,001 values: over the default 100,000 one operation may visit
+
+#: Exhaustion cases, each driven by data so that validation cannot catch it: (expression, result, the bound).
+#: The clock is stopped, so only a bound checked *before* the expensive operation can end these; one checked
+#: after it would leave the test hanging until pytest's timeout.
+EXHAUSTION = [
+    ("[[0]*result.n]*result.n == [[0]*result.n]*result.n", {"n": 10_000}, "nested items"),
+    ("[[0]*result.n]*11 == []", {"n": 10_000}, "nested items"),
+    ("len([result.row for x in range(5000)]) > 0", {"row": [0] * 100}, "nested items"),
+    ("len([result.row] * 2000) > 0", {"row": [0] * 100}, "nested items"),
+    ("len(result.rows[:1000] + result.rows[:1000]) > 0", {"rows": ROWS}, "nested items"),
+    ("{'a': [result.row] * 1000, 'b': [result.row] * 1000} != {}", {"row": [0] * 100}, "nested items"),
+    ("[result.rows] == [result.rows]", {"rows": ROWS}, "nested items"),
+    ("result.a == result.b", {"a": ROWS, "b": [list(r) for r in ROWS]}, "values visited by one operation"),
+    ("result.a < result.b", {"a": ROWS, "b": [list(r) for r in ROWS]}, "values visited by one operation"),
+    ("result.a == result.b", {"a": {"x": ROWS}, "b": {"x": ROWS[:]}}, "values visited by one operation"),
+    ("[0] * 100 in result.rows", {"rows": ROWS}, "values visited by one operation"),
+    ("len(sorted(result.rows)) > 0", {"rows": ROWS[:1500]}, "values visited by one operation"),
+    ("max(result.rows) != []", {"rows": ROWS}, "values visited by one operation"),
+    ("min(result.a, result.b) != []", {"a": ROWS[:1000], "b": ROWS[:1000]}, "values visited by one operation"),
+    ("len(upper(result.s)) > 0", {"s": "a" * 200_000}, "string length"),
+    ("len(lower(result.s * 60000)) > 0", {"s": "ab"}, "string length"),
+    ("len(result.s + result.s) > 0", {"s": "a" * 60_000}, "string length"),
+    ("result.n * result.n > 0", {"n": 10**1000}, "integer bits"),
+    ("result.n ** 2 > 0", {"n": 10**1000}, "integer bits"),
+]
+
+
+@pytest.mark.parametrize(("source", "result", "bound"), EXHAUSTION)
+def test_data_that_would_make_one_operation_huge_is_refused_before_it_runs(
+    source: str, result: dict[str, Any], bound: str
+) -> None:
+    with pytest.raises(LimitExceeded) as caught:
+        run(source, result=result)
+    assert caught.value.limit == bound
+
+
+def test_values_within_the_bounds_still_compare_sort_and_repeat() -> None:
+    rows = ROWS[:900]  # 90,901 values
+    assert run("result.a == result.b", result={"a": rows, "b": [list(r) for r in rows]}).passed
+    assert run("len(sorted(result.a)) == 90", result={"a": rows[:90]}).passed  # 9,091 values, 7 rounds
+    assert run("len([[0] * result.n] * 9) == 9", result={"n": 10_000}).passed
 
 
 def test_nested_comprehensions_beyond_two_loops_are_rejected() -> None:

@@ -64,6 +64,15 @@ def test_yaml_syntax_errors_carry_the_line() -> None:
     assert "line" in issue.message
 
 
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\ufffe"])
+def test_control_characters_are_a_yaml_syntax_error_with_line_and_column(character: str) -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        load_spec(ALIASED.replace("Echo.", f"Ec{character}ho."))
+    issue = caught.value.issues[0]
+    assert issue.code == "yaml_syntax"
+    assert f"U+{ord(character):04X} is not allowed in YAML (line 5, column 32)" in issue.message
+
+
 def test_python_tags_are_refused_by_the_safe_loader() -> None:
     assert code_of("a: !!python/object/apply:os.system ['true']") == "yaml_syntax"
 

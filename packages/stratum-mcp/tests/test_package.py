@@ -55,8 +55,9 @@ def test_public_names_are_deliberate() -> None:
     ]
     assert cli.__all__ == ["OUTPUT_SCHEMAS", "build_parser", "main", "output_schema"]
     assert setup.__all__ == [
-        "CLIENTS", "SKILL_NAMES", "Check", "Client", "Plan", "ServerLaunch", "Skill", "apply_plan", "claude_home",
-        "diagnose", "find_project_root", "plan_setup", "plan_uninstall", "server_launch", "shipped_skills",
+        "CLIENTS", "SKILL_NAMES", "Activation", "Check", "Client", "Diagnosis", "Plan", "ServerLaunch", "Skill",
+        "Verdict", "activation", "apply_plan", "claude_home", "diagnose", "find_project_root", "plan_setup",
+        "plan_uninstall", "server_launch", "shipped_skills",
     ]
     assert learn.__all__ == [
         "Conclusion", "Evidence", "LearnResult", "LearnSources", "TranscriptLimits", "learn", "project_slug",

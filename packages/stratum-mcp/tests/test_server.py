@@ -91,3 +91,31 @@ def test_a_closed_runner_closes_its_store_and_refuses_further_calls(
         assert refused.structured_content["error"] == "store_error"
 
     run_async(body)
+
+
+def test_a_call_the_client_gave_up_on_is_abandoned_not_waited_for(tmp_path: Path, run_async: Any) -> None:
+    runner = ToolRunner(ServerConfig(db_path=tmp_path / "flows.db", project_root=tmp_path))
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(service: FlowService) -> dict[str, object]:
+        started.set()
+        release.wait(timeout=60)  # a store locked by another process, a slow disk: anything that blocks
+        return {"call": "late"}
+
+    async def body() -> None:
+        with anyio.move_on_after(60) as scope:  # the bound; the call is cancelled long before it
+            async with anyio.create_task_group() as group:
+                group.start_soon(runner.call, stuck)
+                await anyio.to_thread.run_sync(started.wait, 30)
+                group.cancel_scope.cancel()  # the client went away: stop waiting for the call
+        assert not scope.cancelled_caught
+
+    run_async(body)
+    try:
+        assert runner.close(grace=0) == 1  # still running; the store is left to the exiting process
+        with pytest.raises(StoreError):
+            runner.service()  # and no new call starts
+    finally:
+        release.set()
+    # Once the call has finished, closing again closes the store (the grace only bounds the wait).
+    assert runner.close(grace=30) == 0

@@ -23,7 +23,12 @@ BEGIN = "<!-- stratum:execution-model:begin"
 END = "<!-- stratum:execution-model:end -->"
 
 
-def expected_entry(project: Path, command: str) -> dict[str, object]:
+#: What setup writes by default: a command found on PATH, the project root from the client's working directory.
+PORTABLE = {"type": "stdio", "command": "stratum-mcp", "args": ["serve"]}
+
+
+def absolute_entry(project: Path, command: str) -> dict[str, object]:
+    """What `setup --absolute` writes: this installation and this project, by path."""
     return {"type": "stdio", "command": command, "args": ["--project-root", str(project), "serve"]}
 
 
@@ -36,13 +41,21 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def test_setup_registers_the_server_in_mcp_json_at_the_project_root(server_command: str, project: Path) -> None:
+def test_setup_registers_the_server_in_mcp_json_at_the_project_root(project: Path) -> None:
     assert main(["setup"]) == 0
     config = json.loads((project / ".mcp.json").read_text())
-    assert config == {"mcpServers": {"stratum": expected_entry(project, server_command)}}
+    assert config == {"mcpServers": {"stratum": PORTABLE}}
+    assert not (project / ".claude" / "mcp.json").exists()
+
+
+def test_setup_absolute_names_this_installation_and_the_project(server_command: str, project: Path) -> None:
+    assert main(["setup", "--absolute"]) == 0
+    config = json.loads((project / ".mcp.json").read_text())
+    assert config == {"mcpServers": {"stratum": absolute_entry(project, server_command)}}
     command = Path(config["mcpServers"]["stratum"]["command"])
     assert command.is_absolute() and os.access(command, os.X_OK)
-    assert not (project / ".claude" / "mcp.json").exists()
+    assert main(["setup"]) == 0  # and back: each run writes the form it is asked for
+    assert json.loads((project / ".mcp.json").read_text()) == {"mcpServers": {"stratum": PORTABLE}}
 
 
 def test_the_project_root_is_the_nearest_parent_with_git(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +79,7 @@ def test_the_project_option_overrides_discovery_and_must_exist(
 ) -> None:
     other = tmp_path / "other"
     other.mkdir()
-    assert main(["setup", "--project", str(other)]) == 0
+    assert main(["setup", "--project", str(other), "--absolute"]) == 0
     assert json.loads((other / ".mcp.json").read_text())["mcpServers"]["stratum"]["args"][1] == str(other.resolve())
     assert not (project / ".mcp.json").exists()
     assert main(["setup", "--project", str(tmp_path / "missing")]) == 1
@@ -83,7 +96,7 @@ def test_setup_merges_into_an_existing_mcp_json_without_touching_other_servers(
     merged = json.loads(text)
     assert merged["mcpServers"]["db"] == original["mcpServers"]["db"]
     assert merged["other"] == [1, 2]
-    assert merged["mcpServers"]["stratum"] == expected_entry(project, server_command)
+    assert merged["mcpServers"]["stratum"] == PORTABLE
     assert '\n    "mcpServers"' in text  # the file's own four-space indentation is kept
 
 
@@ -92,7 +105,7 @@ def test_an_existing_stratum_entry_is_updated_and_keeps_its_other_settings(serve
     (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"stratum": stale}}))
     assert main(["setup"]) == 0
     entry = json.loads((project / ".mcp.json").read_text())["mcpServers"]["stratum"]
-    assert entry == {**expected_entry(project, server_command), "env": {"STRATUM_MCP_DB": "/db"}}
+    assert entry == {**PORTABLE, "env": {"STRATUM_MCP_DB": "/db"}}
 
 
 def test_setup_appends_the_execution_model_block_to_claude_md_and_keeps_the_rest(project: Path) -> None:
@@ -149,7 +162,7 @@ def test_dry_run_prints_what_it_would_write_and_writes_nothing(
     assert main(["setup", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would create .mcp.json" in out
-    assert f'"command": "{server_command}"' in out
+    assert '"command": "stratum-mcp"' in out
     assert "would create CLAUDE.md" in out and "+## Execution model: Stratum" in out
     assert "would create ~/.claude/skills/stratum-review/SKILL.md" in out
     assert snapshot(project) == {".git": None}
@@ -198,8 +211,7 @@ def test_codex_gets_an_mcp_servers_table_and_keeps_comments_and_other_tables(
     assert main(["setup", "--client", "codex"]) == 0
     text = (project / ".codex" / "config.toml").read_text()
     data = tomllib.loads(text)
-    assert data["mcp_servers"]["stratum"] == {"command": server_command,
-                                              "args": ["--project-root", str(project), "serve"]}
+    assert data["mcp_servers"]["stratum"] == {"command": "stratum-mcp", "args": ["serve"]}
     assert data["mcp_servers"]["github"] == {"command": "gh-mcp", "args": ["--stdio"]}
     assert data["profiles"] == {"deep": {"model": "o3"}}
     for line in CODEX_CONFIG.splitlines():
@@ -212,7 +224,9 @@ def test_codex_gets_an_mcp_servers_table_and_keeps_comments_and_other_tables(
 def test_cursor_gets_its_own_mcp_json(server_command: str, project: Path) -> None:
     assert main(["setup", "--client", "cursor"]) == 0
     config = json.loads((project / ".cursor" / "mcp.json").read_text())
-    assert config == {"mcpServers": {"stratum": expected_entry(project, server_command)}}
+    # Cursor expands ${workspaceFolder} to the project it has open.
+    assert config == {"mcpServers": {"stratum": {"type": "stdio", "command": "stratum-mcp",
+                                                 "args": ["--project-root", "${workspaceFolder}", "serve"]}}}
     assert "stratum-mcp learn" in (project / "AGENTS.md").read_text()
 
 
@@ -411,7 +425,7 @@ def test_the_server_command_falls_back_to_the_interpreter_when_no_script_is_besi
 
     python = tmp_path / "bin" / "python3"
     monkeypatch.setattr(sys, "executable", str(python))
-    launch = server_launch(tmp_path)
+    launch = server_launch(tmp_path, absolute=True)
     assert (launch.command, launch.args) == (str(python), ("-m", "stratum_mcp", "--project-root", str(tmp_path),
                                                             "serve"))
 

@@ -23,6 +23,7 @@ SRC = Path(stratum.__file__).resolve().parent
 FACES = {
     "stratum", "stratum.cache", "stratum.checks", "stratum.clients", "stratum.exporters", "stratum.hitl",
     "stratum.testing", "stratum.testing.openai_server", "stratum.testing.otlp_receiver", "stratum.trace",
+    "stratum.types",
 }  # fmt: skip
 
 #: Module prefix -> (layer, rank). A module imports modules of its own layer or

@@ -24,22 +24,22 @@ import stratum
 
 EXPECTED = {
     "stratum": {
-        "Budget", "BudgetExceeded", "Config", "ConsensusFailure", "ContextObject", "ContractFailure",
-        "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision",
+        "Budget", "BudgetExceeded", "Config", "ConsensusFailure", "ConsoleReviewSink", "ContextObject",
+        "ContractFailure", "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision",
         "HumanReviewContext", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
-        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ReviewNotPending",
-        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError",
-        "StratumUsageError", "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key",
-        "checks", "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema",
-        "debate",
+        "ParseFailure", "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic",
+        "QueueReviewSink", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
+        "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
+        "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key", "checks",
+        "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
         "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
-        "reset_defaults", "run", "shutdown", "testing", "trace",
+        "reset_defaults", "run", "shutdown", "testing", "trace", "types", "warmup",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.checks": {"Finding", "Report", "check"},
     "stratum.clients": {
-        "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient", "ModelInfo",
-        "TransientError",
+        "AnthropicClient", "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient",
+        "ModelInfo", "OpenAIClient", "TransientError",
     },
     "stratum.exceptions": {
         "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",
@@ -59,6 +59,9 @@ EXPECTED = {
     },
     "stratum.testing.openai_server": {"LocalOpenAIServer", "Served"},
     "stratum.testing.otlp_receiver": {"Answer", "LocalOTLPReceiver", "Received"},
+    "stratum.types": {
+        "Budget", "Failure", "HumanDecision", "HumanReviewContext", "Probabilistic", "Success", "opaque",
+    },
     "stratum.trace": {
         "ErrorInfo", "KIND_CLIENT", "KIND_INTERNAL", "STATUS_ERROR", "STATUS_UNSET", "Span", "SpanData",
         "SpanEvent", "TraceRecord", "TraceStore", "Tracer", "all_records", "clear", "current_span", "records",
@@ -149,7 +152,8 @@ def test_import_stratum_loads_only_the_core() -> None:
     optional = (
         "asyncio", "stratum._cli", "stratum._composition", "stratum._core.analysis", "stratum._core.branches",
         "stratum._core.caching", "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache",
-        "stratum.checks", "stratum.clients._litellm", "stratum.exporters", "stratum.hitl", "stratum.testing",
+        "stratum.checks", "stratum.clients._anthropic", "stratum.clients._litellm", "stratum.clients._openai",
+        "stratum.exporters", "stratum.hitl", "stratum.testing", "stratum.types",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module
@@ -171,6 +175,9 @@ def test_lazily_loaded_names_are_the_real_objects() -> None:
     from stratum.hitl import await_human
 
     assert stratum.await_human is await_human
+    for name in ("ConsoleReviewSink", "PendingReview", "QueueReviewSink", "ReviewSink", "WebhookReviewSink"):
+        assert getattr(stratum, name) is getattr(stratum.hitl, name)  # the review names, at the top level too
+    assert stratum.types.HumanDecision is stratum.HumanDecision and stratum.types.opaque is stratum.opaque
     assert stratum.exporters.shutdown is stratum.shutdown
     assert stratum.cache is importlib.import_module("stratum.cache")
     assert stratum.testing.openai_server is importlib.import_module("stratum.testing.openai_server")

@@ -18,11 +18,20 @@ from pathlib import Path
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["ENV_DB", "ENV_PRICES", "ENV_PROJECT_ROOT", "ServerConfig", "resolve_config"]
+__all__ = ["ENV_DB", "ENV_PRICES", "ENV_PROJECT_ROOT", "ServerConfig", "resolve_config", "stratum_home"]
 
 ENV_DB = "STRATUM_MCP_DB"
 ENV_PROJECT_ROOT = "STRATUM_MCP_PROJECT_ROOT"
 ENV_PRICES = "STRATUM_MCP_PRICES"
+
+
+def stratum_home() -> Path:
+    """Where stratum-mcp keeps its own state (the default flow store, the setup manifest): ``~/.stratum``.
+
+    Run state can hold code and secrets, so this directory is kept private
+    (0700) by whichever command creates or next opens it.
+    """
+    return Path.home() / ".stratum"
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class ServerConfig:
 
 def resolve_config(db: str | None = None, project_root: str | None = None, prices: str | None = None) -> ServerConfig:
     """Build a :class:`ServerConfig` from flags, then the environment, then defaults."""
-    db_path = db or os.environ.get(ENV_DB) or str(Path.home() / ".stratum" / "flows.db")
+    db_path = db or os.environ.get(ENV_DB) or str(stratum_home() / "flows.db")
     root = project_root or os.environ.get(ENV_PROJECT_ROOT) or os.getcwd()
     price_file = prices or os.environ.get(ENV_PRICES)
     return ServerConfig(db_path=Path(db_path).expanduser(), project_root=Path(root).expanduser(),

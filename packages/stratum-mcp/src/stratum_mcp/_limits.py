@@ -65,6 +65,9 @@ class Limits:
     int_bits: int = 1_024
     str_chars: int = 100_000
     collection_items: int = 10_000
+    #: Values one built value may hold, nested ones included, and values one operation (a comparison, a sort,
+    #: ``in``) may visit: what keeps every single operation to a few milliseconds.
+    value_items: int = 100_000
     file_read_bytes: int = 4 * 1024 * 1024
 
     # --- tool arguments and stored history

@@ -7,8 +7,9 @@ ensure expression or spec validation: an agent that reads "expected array"
 in one answer never has to wonder whether "a list" in the next means the same.
 Violations echo the actual value so an agent can see what was wrong, but a
 model's output can be large: :func:`preview` keeps each echo small and
-bounded. Places are dotted paths (:func:`render_path`), and near misses get
-one kind of hint (:func:`suggest`).
+bounded. What was expected is said in the same few words whatever asked for
+it (:func:`describe_schema`). Places are dotted paths (:func:`render_path`),
+and near misses get one kind of hint (:func:`suggest`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["json_type", "preview", "render_path", "suggest"]
+__all__ = ["describe_schema", "json_type", "preview", "render_path", "suggest"]
 
 _STR_CHARS = 200
 _ITEMS = 10
@@ -81,6 +82,44 @@ def preview(value: Any, *, depth: int = 0) -> Any:
             out.append(f"... ({len(value) - _ITEMS} more)")
         return out
     return f"<{type(value).__name__}>"
+
+
+_BOUNDS = (
+    ("minimum", ">= {}"), ("exclusiveMinimum", "> {}"), ("maximum", "<= {}"), ("exclusiveMaximum", "< {}"),
+    ("minLength", "of at least {} characters"), ("maxLength", "of at most {} characters"),
+    ("minItems", "with at least {} items"), ("maxItems", "with at most {} items"),
+    ("minProperties", "with at least {} fields"), ("maxProperties", "with at most {} fields"),
+)
+
+
+def describe_schema(schema: Any, *, depth: int = 0) -> str | None:
+    """A JSON Schema fragment in a few words, for an ``expected`` field; ``None`` when it says nothing.
+
+    >>> describe_schema({"type": "integer", "minimum": 0})
+    'integer >= 0'
+    >>> describe_schema({"type": "string", "enum": ["positive", "negative"]})
+    "one of 'positive', 'negative'"
+    >>> describe_schema({"type": "array", "items": {"type": "string"}})
+    'array of string'
+    """
+    if not isinstance(schema, dict):
+        return None
+    if isinstance(schema.get("enum"), list):
+        shown = ", ".join(repr(v) for v in schema["enum"][:_ITEMS])
+        return f"one of {shown}" + (", ..." if len(schema["enum"]) > _ITEMS else "")
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        text = " or ".join(str(k) for k in kind)
+    elif isinstance(kind, str):
+        text = kind
+    else:
+        return None
+    if kind == "array" and depth < 2:
+        items = describe_schema(schema.get("items"), depth=depth + 1)
+        if items is not None:
+            text += f" of {items}"
+    bounds = [form.format(schema[key]) for key, form in _BOUNDS if key in schema]
+    return " ".join([text, *bounds])
 
 
 def render_path(parts: Iterable[str | int]) -> str:

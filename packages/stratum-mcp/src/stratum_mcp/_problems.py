@@ -41,15 +41,22 @@ class Violation:
     """One reason a result was rejected.
 
     ``kind`` is ``schema`` (``where`` is a field path), ``ensure`` (``where`` is
-    the expression), ``budget`` or ``input``. ``actual`` is a short preview of
-    the offending value.
+    the expression), ``budget``, ``input`` (a flow input) or ``argument`` (a
+    tool argument). ``actual`` is a short preview of the offending value;
+    ``expected``, where there is one, says in a few words what would have been
+    accepted (``string``, ``one of 'a', 'b'``, ``integer >= 0``).
     """
 
     kind: str
     where: str
     message: str
     actual: Any = None
+    expected: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        key = "expression" if self.kind == "ensure" else "field" if self.kind in ("schema", "input") else "budget"
-        return {"kind": self.kind, key: self.where, "message": self.message, "actual": self.actual}
+        key = "expression" if self.kind == "ensure" else "budget" if self.kind == "budget" else "field"
+        out = {"kind": self.kind, key: self.where, "message": self.message}
+        if self.expected is not None:
+            out["expected"] = self.expected
+        out["actual"] = self.actual
+        return out

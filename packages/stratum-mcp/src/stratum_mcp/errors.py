@@ -5,6 +5,8 @@
     StratumMcpError
     ├── UsageError              the caller's mistake; nothing was changed
     │   ├── SpecInvalid         the spec failed to load or validate (issues)
+    │   ├── UnknownTool         a tool call names no tool of this server (tool, available)
+    │   ├── ArgumentsInvalid    tool arguments of the wrong type, missing or unknown (tool, violations)
     │   ├── UnknownFlowName     `flow` names no flow of the spec (flow, available)
     │   ├── InputsInvalid       flow inputs (or usage, task results) do not match their types (violations)
     │   ├── ArgumentTooLarge    an argument exceeds a size limit (argument, limit, size)
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArgumentTooLarge",
+    "ArgumentsInvalid",
     "CheckpointNotFound",
     "ConcurrentUpdate",
     "ConditionFailed",
@@ -107,6 +110,7 @@ __all__ = [
     "TooManyCheckpoints",
     "UnknownFlowName",
     "UnknownModelPrice",
+    "UnknownTool",
     "UsageError",
     "UsdBudgetExceeded",
     "WorktreeError",
@@ -148,6 +152,37 @@ class SpecInvalid(UsageError):
         return {"errors": [issue.to_json() for issue in self.issues]}
 
 
+class UnknownTool(UsageError):
+    """A tool call names a tool this server does not have."""
+
+    code = "unknown_tool"
+
+    def __init__(self, tool: str, available: Sequence[str], suggestion: str | None) -> None:
+        self.tool = tool
+        self.available = tuple(available)
+        self.suggestion = suggestion
+        hint = f"; {suggestion}" if suggestion else ""
+        super().__init__(f"this server has no tool `{tool[:80]}`{hint}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"tool": self.tool[:80], "available": list(self.available), "suggestion": self.suggestion}
+
+
+class ArgumentsInvalid(UsageError):
+    """A tool was called with arguments that are missing, unknown or of the wrong type; nothing ran."""
+
+    code = "arguments_invalid"
+
+    def __init__(self, tool: str, violations: Sequence[Violation]) -> None:
+        self.tool = tool
+        self.violations = tuple(violations)
+        listed = "; ".join(f"`{v.where}`: {v.message}" for v in self.violations)
+        super().__init__(f"{tool} was called with invalid arguments: {listed}")
+
+    def fields(self) -> Mapping[str, Any]:
+        return {"tool": self.tool, "violations": [v.to_json() for v in self.violations]}
+
+
 class UnknownFlowName(UsageError):
     """``flow`` does not name a flow of the spec."""
 
@@ -171,7 +206,7 @@ class InputsInvalid(UsageError):
 
     def __init__(self, violations: Sequence[Violation]) -> None:
         self.violations = tuple(violations)
-        super().__init__("; ".join(v.message for v in self.violations) or "inputs are invalid")
+        super().__init__("; ".join(f"`{v.where}`: {v.message}" for v in self.violations) or "inputs are invalid")
 
     def fields(self) -> Mapping[str, Any]:
         return {"violations": [v.to_json() for v in self.violations]}

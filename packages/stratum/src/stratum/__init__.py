@@ -19,12 +19,13 @@ runtime owns targeted retry, hard budgets and trace records::
 
 This module is the whole public face: every name a program uses is in
 ``__all__``, and the public subpackages are ``stratum.cache``,
-``stratum.checks``, ``stratum.clients``, ``stratum.exceptions``,
-``stratum.exporters``, ``stratum.hitl``, ``stratum.testing`` and
-``stratum.trace``. Everything whose
-name starts with an underscore is private. Importing stratum does not import
-LiteLLM or asyncio; composition, human review, export and the cache load on
-first use.
+``stratum.checks``, ``stratum.clients``, ``stratum.exceptions``, ``stratum.exporters``,
+``stratum.hitl``, ``stratum.testing``, ``stratum.trace`` and ``stratum.types``
+(the value types, where code written for the original stratum-py imports
+them). Everything whose name starts with an underscore is private. Importing
+stratum does not import LiteLLM or asyncio; composition, human review, export
+and the cache load on first use. ``stratum.warmup()`` does the client's
+one-time start-up work ahead of the first call.
 """
 
 import typing as _typing
@@ -32,8 +33,8 @@ import typing as _typing
 from . import clients, exceptions, trace
 from ._core.budget import Budget
 from ._core.calls import Probabilistic
-from ._core.compiler import ContextObject, compile_prompt
-from ._core.config import Config, configure, get_config, reset_defaults
+from ._core.compiler import ContextObject, RetryRecord, compile_prompt
+from ._core.config import Config, configure, get_config, reset_defaults, warmup
 from ._core.contracts import contract, contract_hash, contract_schema, opaque
 from ._core.decorators import compute, flow, infer
 from ._core.executor import run
@@ -65,23 +66,37 @@ from .exceptions import (
 )
 
 if _typing.TYPE_CHECKING:
-    from . import cache, checks, exporters, hitl, testing
+    from . import cache, checks, exporters, hitl, testing, types
     from ._composition.debate import debate
     from ._composition.parallel import parallel
     from ._composition.race import race
     from ._composition.refine import refine
     from ._core.branches import Failure, Success
     from ._core.caching import cache_key
-    from .hitl import HumanDecision, HumanReviewContext, await_human
+    from .hitl import (
+        ConsoleReviewSink,
+        HumanDecision,
+        HumanReviewContext,
+        PendingReview,
+        QueueReviewSink,
+        ReviewSink,
+        WebhookReviewSink,
+        await_human,
+    )
 
 # Loaded on first use, so that a program that only declares and calls @infer
 # functions pays for none of them: name -> the module that defines it (a
 # value naming the attribute itself, like ".cache", is that subpackage).
 _LAZY = {
+    "ConsoleReviewSink": ".hitl",
     "Failure": "._core.branches",
     "HumanDecision": ".hitl",
     "HumanReviewContext": ".hitl",
+    "PendingReview": ".hitl",
+    "QueueReviewSink": ".hitl",
+    "ReviewSink": ".hitl",
     "Success": "._core.branches",
+    "WebhookReviewSink": ".hitl",
     "await_human": ".hitl",
     "cache": ".cache",
     "cache_key": "._core.caching",
@@ -93,6 +108,7 @@ _LAZY = {
     "race": "._composition.race",
     "refine": "._composition.refine",
     "testing": ".testing",
+    "types": ".types",
 }
 
 
@@ -118,6 +134,7 @@ __all__ = [
     "BudgetExceeded",
     "Config",
     "ConsensusFailure",
+    "ConsoleReviewSink",
     "ContextObject",
     "ContractFailure",
     "ConvergenceFailure",
@@ -131,10 +148,14 @@ __all__ = [
     "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
+    "PendingReview",
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
+    "QueueReviewSink",
+    "RetryRecord",
     "ReviewNotPending",
+    "ReviewSink",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -144,6 +165,7 @@ __all__ = [
     "StratumWarning",
     "Success",
     "TraceRecord",
+    "WebhookReviewSink",
     "await_human",
     "cache",
     "cache_key",
@@ -171,4 +193,6 @@ __all__ = [
     "shutdown",
     "testing",
     "trace",
+    "types",
+    "warmup",
 ]

@@ -7,7 +7,7 @@ out), so code can catch the second kind without hiding the first::
     StratumError
     ├── StratumUsageError              the caller's mistake; fix the code
     │   ├── StratumCompileError        bad decorator/contract, found at decoration
-    │   ├── StratumConfigError         nothing to call: no model, no client
+    │   ├── StratumConfigError         nothing to call: no model, no client, a usd limit without a price
     │   ├── InvalidDecision            a human decision does not fit its type (also a TypeError)
     │   └── ReviewNotPending           resolving a review that is unknown or closed (also a LookupError)
     └── StratumRuntimeError            a run-time failure; handle or report it

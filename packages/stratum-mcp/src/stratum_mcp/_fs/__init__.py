@@ -14,9 +14,12 @@ from stratum_mcp._fs.files import (
     FileChange,
     apply_changes,
     ensure_writable,
+    line_ending,
+    private_dir,
     read_text,
     remove_empty_dirs,
     render_change,
+    with_line_ending,
 )
 
 __all__ = [
@@ -28,8 +31,11 @@ __all__ = [
     "block_body",
     "drop_block",
     "ensure_writable",
+    "line_ending",
+    "private_dir",
     "put_block",
     "read_text",
     "remove_empty_dirs",
     "render_change",
+    "with_line_ending",
 ]

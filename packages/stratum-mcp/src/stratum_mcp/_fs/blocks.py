@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stratum_mcp._fs.files import line_ending
 from stratum_mcp.errors import MarkersBroken
 
 __all__ = ["Markers", "block_body", "drop_block", "put_block"]
@@ -68,7 +69,10 @@ def _span(text: str, markers: Markers, path: Path) -> tuple[int, int] | None:
 
 
 def block_body(text: str | None, markers: Markers, path: Path) -> str | None:
-    """The text between the markers (without them), or ``None`` when there is no block."""
+    """The text between the markers (without them), or ``None`` when there is no block.
+
+    Line endings are returned as stored (a CRLF file gives CRLF lines).
+    """
     if text is None:
         return None
     span = _span(text, markers, path)
@@ -78,14 +82,10 @@ def block_body(text: str | None, markers: Markers, path: Path) -> str | None:
     return "".join(lines[1:-1])
 
 
-def _newline(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
-
-
 def put_block(text: str | None, markers: Markers, body: str, path: Path) -> str:
     """``text`` with the block set to ``body``: replaced where it is, else appended after a blank line."""
     current = text or ""
-    newline = _newline(current)
+    newline = line_ending(current)
     block = markers.wrap(body).replace("\n", newline)
     span = _span(current, markers, path)
     if span is not None:
@@ -103,7 +103,7 @@ def drop_block(text: str, markers: Markers, path: Path) -> str:
     span = _span(text, markers, path)
     if span is None:
         return text
-    newline = _newline(text)
+    newline = line_ending(text)
     before, after = text[: span[0]], text[span[1] :]
     if before.endswith(newline * 2):
         before = before[: -len(newline)]

@@ -21,8 +21,8 @@ from typing import Literal
 
 from stratum_mcp.errors import FileChanged, FileReadOnly, FileUnreadable, WriteFailed
 
-__all__ = ["MAX_FILE_BYTES", "Action", "FileChange", "apply_changes", "ensure_writable", "read_text",
-           "remove_empty_dirs", "render_change"]
+__all__ = ["MAX_FILE_BYTES", "Action", "FileChange", "apply_changes", "ensure_writable", "line_ending",
+           "private_dir", "read_text", "remove_empty_dirs", "render_change", "with_line_ending"]
 
 #: Config files, CLAUDE.md and MEMORY.md are small; anything bigger is not what we think it is.
 MAX_FILE_BYTES = 1024 * 1024
@@ -30,14 +30,35 @@ MAX_FILE_BYTES = 1024 * 1024
 Action = Literal["create", "update", "delete", "unchanged"]
 
 
+def private_dir(path: Path, *, tighten: bool = False) -> None:
+    """Create ``path`` (and missing parents) so that only its owner can enter it (0700).
+
+    An existing directory is left as it is, unless ``tighten``: then one that
+    others may enter, and that belongs to this user, loses those permissions
+    (stratum's own ``~/.stratum``, which older versions created 0755).
+    Best effort on systems without POSIX modes.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not tighten or os.name == "nt":
+        return
+    info = path.stat()
+    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+        os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700)
+
+
 @dataclass(frozen=True)
 class FileChange:
-    """One file as it is (``before``) and as it should be (``after``); ``None`` means absent."""
+    """One file as it is (``before``) and as it should be (``after``); ``None`` means absent.
+
+    A ``private`` file is created 0600 in a 0700 directory (it records what setup
+    saw in the user's files); an existing file keeps its permissions either way.
+    """
 
     path: Path
     before: str | None
     after: str | None
     what: str
+    private: bool = False
 
     @property
     def action(self) -> Action:
@@ -77,6 +98,17 @@ def read_text(path: Path, *, limit: int = MAX_FILE_BYTES) -> str | None:
         raise FileUnreadable(path, f"not UTF-8 text (byte {exc.start})") from None
 
 
+def line_ending(text: str | None) -> str:
+    """The file's own line ending: ``\\r\\n`` if it has any, else ``\\n`` (also for a new file)."""
+    return "\r\n" if text and "\r\n" in text else "\n"
+
+
+def with_line_ending(text: str, ending: str) -> str:
+    """``text`` with every line ending made ``ending``, so an edit keeps a CRLF file CRLF."""
+    unified = text.replace("\r\n", "\n")
+    return unified if ending == "\n" else unified.replace("\n", ending)
+
+
 def ensure_writable(path: Path) -> None:
     """Raise :class:`FileReadOnly` if ``path`` exists and is read-only.
 
@@ -99,14 +131,17 @@ def _target(path: Path) -> Path:
     return path.resolve() if path.is_symlink() else path
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, *, private: bool = False) -> None:
     target = _target(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if private:
+            private_dir(target.parent, tighten=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
         mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
         temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        # 0o666 through the umask, as a new file made by an editor would get.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        # 0o666 through the umask, as a new file made by an editor would get; 0o600 for a private one.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
     except OSError as exc:
         raise WriteFailed(path, exc.strerror or str(exc)) from None
     try:
@@ -148,7 +183,7 @@ def apply_changes(changes: Sequence[FileChange]) -> list[FileChange]:
         if change.after is None:
             _delete(change.path)
         else:
-            _write_atomic(change.path, change.after)
+            _write_atomic(change.path, change.after, private=change.private)
     return pending
 
 

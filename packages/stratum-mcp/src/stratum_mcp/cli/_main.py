@@ -75,10 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stratum-mcp`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        return serve.run(args)
     try:
-        return int(args.handler(args))
+        return int(serve.run(args) if args.command is None else args.handler(args))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

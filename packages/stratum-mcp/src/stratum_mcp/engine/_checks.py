@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
-from stratum_mcp._messages import json_type, preview, render_path, suggest
+from stratum_mcp._messages import describe_schema, json_type, preview, render_path, suggest
 from stratum_mcp._problems import Violation
 from stratum_mcp.errors import EvaluationError
 from stratum_mcp.expressions import CompiledExpression, FileProbe, evaluate
@@ -83,22 +83,27 @@ def _validator_for(fields: tuple[tuple[str, FieldType], ...], *, closed: bool) -
 
 
 def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Violation]:
+    """One violation per problem, each naming its field path, what was expected and what was sent."""
     violations: list[Violation] = []
     for raw_error in validator.iter_errors(value):
         error: Any = raw_error  # jsonschema's stubs type these fields as possibly unset; here they are set
         path = list(error.absolute_path)
+        properties = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         if error.validator == "required" and isinstance(error.instance, dict):
             for name in error.validator_value:
                 if name not in error.instance:
-                    violations.append(Violation(kind, render_path([*path, name]), "required field is missing"))
+                    violations.append(Violation(kind, render_path([*path, name]), "required field is missing",
+                                                expected=describe_schema(properties.get(name))))
             continue
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = list(error.schema.get("properties", {}))
-            for name in error.instance:
+            known = list(properties)
+            for name, sent in error.instance.items():
                 if name not in known:
                     hint = suggest(name, known)
+                    expected = f"one of the declared fields: {', '.join(known)}" if known else "no fields"
                     violations.append(Violation(kind, render_path([*path, name]),
-                                                "unknown field" + (f"; {hint}" if hint else "")))
+                                                "unknown field" + (f"; {hint}" if hint else ""),
+                                                preview(sent), expected))
             continue
         where = render_path(path) if path else "(whole value)"
         if error.validator == "type":
@@ -108,7 +113,7 @@ def _schema_violations(validator: Validator, value: Any, kind: str) -> list[Viol
             message = f"must be one of {', '.join(repr(v) for v in error.validator_value)}"
         else:
             message = error.message[:200]
-        violations.append(Violation(kind, where, message, preview(error.instance)))
+        violations.append(Violation(kind, where, message, preview(error.instance), describe_schema(error.schema)))
         if len(violations) >= _MAX_SCHEMA_VIOLATIONS:
             break
     return _sorted(violations)

@@ -46,6 +46,14 @@ class Meter(Protocol):
         """``value`` if it is within the size bounds; raise :class:`LimitExceeded` otherwise."""
         ...
 
+    def weigh(self, value: Any) -> int:
+        """How many values ``value`` holds, nested ones included."""
+        ...
+
+    def visits(self, count: int) -> None:
+        """Allow one operation that visits ``count`` values in C (a sort, a comparison), or raise first."""
+        ...
+
     def limit(self, what: str, maximum: float, value: float | None = None) -> LimitExceeded: ...
 
     def truthy(self, value: Any) -> bool: ...
@@ -112,6 +120,7 @@ def _extreme(pick: Callable[..., Any], name: str) -> Callable[[Meter, Sequence[A
         items = _items(it, args[0], name) if len(args) == 1 else list(args)
         if not items:
             raise EvaluationError(f"{name}() of an empty array")
+        it.visits(sum(it.weigh(item) for item in items) if len(args) > 1 else it.weigh(args[0]))
         return pick(items)
 
     return impl
@@ -136,7 +145,11 @@ def _round(it: Meter, args: Sequence[Any]) -> int | float:
 
 def _sorted(it: Meter, args: Sequence[Any]) -> list[Any]:
     items = _items(it, args[0], "sorted")
-    it.charge(len(items) * max(1, len(items).bit_length()))
+    rounds = max(1, len(items).bit_length())
+    it.charge(len(items) * rounds)
+    weight = it.weigh(args[0])
+    if weight > len(items) + 1:  # nested items: each comparison may walk them
+        it.visits(weight * rounds)
     return sorted(items)
 
 
@@ -187,8 +200,12 @@ def _range(it: Meter, args: Sequence[Any]) -> range:
 def _string_fn(name: str, op: Callable[..., Any], arity: int) -> Callable[[Meter, Sequence[Any]], Any]:
     def impl(it: Meter, args: Sequence[Any]) -> Any:
         strings = [_str_arg(a, name) for a in args[:arity]]
+        if arity == 1:
+            # lower/upper/strip build a string (upper() can make one up to three times longer): refuse a
+            # source already over the bound before building, and check what was built.
+            it.checked(strings[0])
         it.charge(len(strings[0]) // 64)
-        return op(*strings)
+        return it.checked(op(*strings))
 
     return impl
 

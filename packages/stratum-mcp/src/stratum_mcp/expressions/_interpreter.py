@@ -4,11 +4,18 @@ It walks the ``ast`` that :mod:`stratum_mcp.expressions._checker` accepted and
 never hands a string to ``eval``. Values are JSON data: fields are dictionary
 keys, so ``result.__class__`` can only ever mean a key named ``__class__`` (and
 the checker refuses it anyway). Every node visited costs a step; steps, time
-(read from the clock it is given), integer size, string length and collection
-size are bounded, and an
-operation whose result would break a bound is refused *before* it runs, so
-``10**10**10`` or ``'a' * 10**10`` fail in microseconds instead of eating
-memory.
+(read from the clock it is given), integer size, string length, collection
+length and the nested size of values (their weight, see :mod:`._weights`) are
+bounded, and an operation whose result would break a bound is refused
+*before* it runs, so ``10**10**10``, ``'a' * 10**10`` or
+``[[0] * 10000] * 10000`` fail in microseconds instead of eating memory.
+
+Operations that Python runs in C over a whole value (comparisons, ``in``,
+``sorted``, ``min``, ``max``, slices) hold the interpreter lock until they
+finish, so no step or clock check can interrupt them. Each is weighed first:
+one operation may visit at most ``limits.value_items`` values, and is charged
+a step for every :data:`VISITS_PER_STEP` of them, so no single operation runs
+for more than a few milliseconds.
 """
 
 from __future__ import annotations
@@ -23,8 +30,13 @@ from stratum_mcp._limits import Limits
 from stratum_mcp._messages import json_type, preview
 from stratum_mcp.errors import EvaluationError, LimitExceeded
 from stratum_mcp.expressions._functions import FUNCTIONS, FileProbe
+from stratum_mcp.expressions._weights import CONTAINERS, Weights
 
-__all__ = ["Interpreter"]
+__all__ = ["VISITS_PER_STEP", "Interpreter"]
+
+#: Values Python visits in C, for each evaluation step charged: a step of the interpreter costs about as
+#: much time as 50 to 100 such visits, so this errs on the side of stopping early.
+VISITS_PER_STEP = 16
 
 _MAX_OBSERVED = 8
 
@@ -65,6 +77,7 @@ class Interpreter:
         self._steps = 0
         self._clock = clock
         self._deadline = clock() + limits.eval_seconds
+        self._weights = Weights(limits.value_items, self.charge)
         self.observed: dict[str, Any] = {}
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -91,6 +104,30 @@ class Interpreter:
                 raise self.limit("string length", self.limits.str_chars, len(value))
         elif isinstance(value, list | tuple | set | frozenset | dict) and len(value) > self.limits.collection_items:
             raise self.limit("collection items", self.limits.collection_items, len(value))
+        return value
+
+    def weigh(self, value: Any) -> int:
+        """How many values ``value`` holds, nested ones included (at most ``value_items + 1``)."""
+        return self._weights.of(value)
+
+    def visits(self, count: int) -> None:
+        """Allow one operation that visits ``count`` values in C, or raise before it runs."""
+        cap = self.limits.value_items
+        if count > cap:
+            # cap + 1 is what weighing answers once it stops counting: the true size is unknown, only larger.
+            raise self.limit("values visited by one operation", cap, None if count == cap + 1 else count)
+        self.charge(count // VISITS_PER_STEP + 1)
+
+    def building(self, weight: int) -> int:
+        """Allow building a value of ``weight``, or raise before it is built."""
+        cap = self.limits.value_items
+        if weight > cap:
+            raise self.limit("nested items", cap, None if weight == cap + 1 else weight)
+        return weight
+
+    def built(self, value: Any, weight: int) -> Any:
+        """``value``, just built with ``weight`` (already allowed), remembered for later weighing."""
+        self._weights.record(value, weight)
         return value
 
     def truthy(self, value: Any) -> bool:
@@ -138,6 +175,7 @@ class Interpreter:
             parts = [None if p is None else self.run(p) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
             if any(p is not None and (isinstance(p, bool) or not isinstance(p, int)) for p in parts):
                 raise EvaluationError("slice bounds must be integers")
+            self.charge(len(owner) // 64 + 1)
             return owner[slice(*parts)]
         key = self.run(node.slice)
         if isinstance(owner, dict):
@@ -181,9 +219,14 @@ class Interpreter:
                     raise EvaluationError(f"`in` needs an array, string or object on the right, not {json_type(right)}")
                 if isinstance(right, str) and not isinstance(left, str):
                     raise EvaluationError("`in` a string needs a string on the left")
-                self.charge(len(right) // 16 + 1)
+                if isinstance(right, list | tuple):
+                    self.visits(self.weigh(right))  # each item compared with `left`, at most all of `right`
+                else:
+                    self.charge(len(right) // 16 + 1)
                 ok = (left in right) == isinstance(op, ast.In)
             else:
+                if isinstance(left, CONTAINERS) and isinstance(right, CONTAINERS):
+                    self.visits(min(self.weigh(left), self.weigh(right)))
                 ok = bool(_COMPARE[type(op)](left, right))
             if not ok:
                 return False
@@ -200,21 +243,28 @@ class Interpreter:
         return function.impl(self, args)
 
     def _list(self, node: ast.List | ast.Tuple) -> list[Any]:
-        return [self.run(e) for e in node.elts]
+        items = [self.run(e) for e in node.elts]
+        weight = self.building(1 + sum(self.weigh(item) for item in items))
+        return self.built(items, weight)  # type: ignore[no-any-return]
 
     def _set(self, node: ast.Set) -> set[Any]:
-        return set(self._list(node))  # type: ignore[arg-type]
+        items = self._list(node)  # type: ignore[arg-type]
+        return self.built(set(items), self.weigh(items))  # type: ignore[no-any-return]
 
     def _dict(self, node: ast.Dict) -> dict[Any, Any]:
-        return {self.run(k): self.run(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None}
+        pairs = [(self.run(k), self.run(v)) for k, v in zip(node.keys, node.values, strict=True) if k is not None]
+        weight = self.building(1 + sum(self.weigh(k) + self.weigh(v) for k, v in pairs))
+        return self.built(dict(pairs), weight)  # type: ignore[no-any-return]
 
     def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> Any:
         out: list[Any] = []
-        self._loop(node, 0, out)
+        weight = [1]
+        self._loop(node, 0, out, weight)
         # Generators are evaluated eagerly into a list: nothing lazy ever leaves the interpreter.
-        return set(out) if isinstance(node, ast.SetComp) else out
+        return self.built(set(out) if isinstance(node, ast.SetComp) else out, weight[0])
 
-    def _loop(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp, index: int, out: list[Any]) -> None:
+    def _loop(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp, index: int, out: list[Any],
+              weight: list[int]) -> None:
         generator = node.generators[index]
         iterable = self.run(generator.iter)
         if not isinstance(iterable, list | tuple | set | frozenset | dict | str | range):
@@ -228,11 +278,13 @@ class Interpreter:
                 if not all(self.truthy(self.run(cond)) for cond in generator.ifs):
                     continue
                 if index + 1 < len(node.generators):
-                    self._loop(node, index + 1, out)
+                    self._loop(node, index + 1, out, weight)
                 else:
-                    out.append(self.run(node.elt))
-                    if len(out) > self.limits.collection_items:
-                        raise self.limit("collection items", self.limits.collection_items, len(out))
+                    item = self.run(node.elt)
+                    if len(out) + 1 > self.limits.collection_items:
+                        raise self.limit("collection items", self.limits.collection_items, len(out) + 1)
+                    weight[0] = self.building(weight[0] + self.weigh(item))
+                    out.append(item)
         finally:
             self._scopes.pop()
 
@@ -258,8 +310,13 @@ def _arith(it: Interpreter, op: ast.operator, left: Any, right: Any) -> Any:
                 cap = limits.str_chars if isinstance(seq, str) else limits.collection_items
                 if size > cap:
                     raise it.limit("string length" if isinstance(seq, str) else "collection items", cap, size)
+                if isinstance(seq, str):
+                    it.charge(size // 64 + 1)
+                    return seq * times
+                # The copies share their items: the result holds `times` times everything `seq` holds.
+                weight = it.building(1 + (it.weigh(seq) - 1) * max(times, 0))
                 it.charge(size // 64 + 1)
-                return seq * times
+                return it.built(seq * times, weight)
         if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > limits.int_bits:
             raise it.limit("integer bits", limits.int_bits, left.bit_length() + right.bit_length())
     elif isinstance(op, ast.Pow):
@@ -277,7 +334,10 @@ def _arith(it: Interpreter, op: ast.operator, left: Any, right: Any) -> Any:
         if size > cap:
             raise it.limit("string length" if isinstance(left, str) else "collection items", cap, size)
         it.charge(size // 64 + 1)
-        return left + right  # type: ignore[operator]  # same sequence type on both sides, checked above
+        if isinstance(left, str):
+            return left + right  # type: ignore[operator]  # both strings, checked above
+        weight = it.building(it.weigh(left) + it.weigh(right) - 1)
+        return it.built(left + right, weight)  # type: ignore[operator]  # same sequence type on both sides
     elif isinstance(op, ast.Mod) and isinstance(left, str):
         # printf-style formatting can build huge strings from a tiny format ('%999999999d').
         raise EvaluationError("string formatting with % is not allowed")

@@ -56,7 +56,9 @@ def violation_from_json(raw: Any) -> Violation | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
         return None
     where = raw.get("expression", raw.get("field", raw.get("budget", "")))
-    return Violation(raw["kind"], str(where), str(raw.get("message", "")), raw.get("actual"))
+    expected = raw.get("expected")
+    return Violation(raw["kind"], str(where), str(raw.get("message", "")), raw.get("actual"),
+                     expected if isinstance(expected, str) else None)
 
 
 def from_runs(runs: Iterable[FlowRun]) -> Evidence:

@@ -13,13 +13,16 @@ The store owns its one connection and closes it in :meth:`SqliteStore.close`
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 
+from stratum_mcp._config import stratum_home
+from stratum_mcp._fs import private_dir
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
 from stratum_mcp.engine import FlowRun
 from stratum_mcp.errors import StoreError
@@ -52,6 +55,19 @@ _PROJECT_COLUMN = "ALTER TABLE runs ADD COLUMN project TEXT"
 _PROJECT_INDEX = "CREATE INDEX IF NOT EXISTS runs_by_project ON runs (project, updated_ms)"
 
 
+def _create_private(path: Path) -> None:
+    """Make the store's directory (0700) and file (0600) unless they exist, before SQLite opens it.
+
+    SQLite creates a new database through the umask (usually 0644) and gives its
+    ``-wal`` and ``-shm`` files the database file's permissions, so creating the
+    empty file first keeps all three private. stratum's own ``~/.stratum`` is
+    tightened if an older version left it open to others.
+    """
+    private_dir(path.parent, tighten=path.parent == stratum_home())
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class SqliteStore:
     """A :class:`FlowStore` in one SQLite file (WAL, full sync), safe across threads and processes.
 
@@ -68,7 +84,7 @@ class SqliteStore:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _create_private(path)
             # Autocommit: every statement outside BEGIN is its own durable transaction.
             self._db = db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")

@@ -5,8 +5,9 @@
     plan = plan_setup(find_project_root(), ("claude",))
     if not plan.problems:
         apply_plan(plan)
-    for check in diagnose(plan.root):
-        print(check.status, check.subject, check.detail)
+    diagnosis = diagnose(plan.root)
+    for verdict in diagnosis.verdicts:
+        print(verdict.line())             # claude: needs approval (run `claude` in ... and approve ...)
 
 Every command first plans all its file changes (:class:`Plan`), refusing
 with typed errors before anything is written, then applies them atomically
@@ -17,20 +18,26 @@ module                 holds
 =====================  =============================================================
 ``_paths``             the project root, Claude Code's and stratum's home, the server command
 ``_clients``           claude / codex / cursor: where each reads servers, and the edits
+``_entries``           an entry as its client runs it: variables expanded, command resolved
+``_activation``        whether each client will load the server: Claude approvals, Codex trust
+``_git``               whether git tracks a file (as Claude Code asks it)
 ``_instructions``      the execution-model block
 ``_skills``            the shipped skills: install, upgrade, retire
 ``_manifest``          what setup installed, for upgrades and a byte-exact uninstall
 ``_plan``              the plan of file changes, and carrying it out
 ``_install``           plans ``setup``
 ``_uninstall``         plans ``uninstall``
-``_doctor``            checks the configuration and really starts the server
+``_probe``             starts a server as a client would and lists its tools
+``_live``              ``doctor --live``: what ``claude``/``codex mcp get`` say
+``_doctor``            every check, and a verdict per client
 =====================  =============================================================
 
 A new client is one more :class:`Client` in :data:`CLIENTS` (``_clients``).
 """
 
+from stratum_mcp.setup._activation import Activation, activation
 from stratum_mcp.setup._clients import CLIENTS, Client
-from stratum_mcp.setup._doctor import Check, diagnose
+from stratum_mcp.setup._doctor import Check, Diagnosis, Verdict, diagnose
 from stratum_mcp.setup._install import plan_setup
 from stratum_mcp.setup._paths import ServerLaunch, claude_home, find_project_root, server_launch
 from stratum_mcp.setup._plan import Plan, apply_plan
@@ -40,11 +47,15 @@ from stratum_mcp.setup._uninstall import plan_uninstall
 __all__ = [
     "CLIENTS",
     "SKILL_NAMES",
+    "Activation",
     "Check",
     "Client",
+    "Diagnosis",
     "Plan",
     "ServerLaunch",
     "Skill",
+    "Verdict",
+    "activation",
     "apply_plan",
     "claude_home",
     "diagnose",

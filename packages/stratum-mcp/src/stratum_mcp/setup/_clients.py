@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from stratum_mcp._fs import line_ending, with_line_ending
 from stratum_mcp.errors import ConfigUnparsable
 from stratum_mcp.setup._paths import SERVER_NAME, ServerLaunch
 
@@ -32,33 +33,47 @@ __all__ = ["CLIENTS", "Client", "ServerEntry", "holds_nothing", "read_server", "
 
 @dataclass(frozen=True)
 class Client:
-    """One MCP client: where its server config and its instructions live, relative to the project root."""
+    """One MCP client: where its server config and its instructions live, relative to the project root.
+
+    ``root_args`` is how a portable entry tells the server the project root:
+    nothing where the client starts servers in the project directory (Claude
+    Code, Codex), ``--project-root ${workspaceFolder}`` where the client
+    expands that variable (Cursor). ``expands`` names the variable syntax the
+    client expands in its entries, which doctor expands the same way.
+    """
 
     name: str
+    title: str
     config: str
     instructions: str
     installs_skills: bool
     format: Literal["json", "toml"]
     activate: str
+    root_args: tuple[str, ...] = ()
+    expands: Literal["env", "workspace", "none"] = "none"
 
 
 CLIENTS: dict[str, Client] = {
-    "claude": Client("claude", ".mcp.json", "CLAUDE.md", True, "json",
-                     "restart Claude Code in the project and approve the project's `stratum` server once"),
-    "codex": Client("codex", ".codex/config.toml", "AGENTS.md", False, "toml",
+    "claude": Client("claude", "Claude Code", ".mcp.json", "CLAUDE.md", True, "json",
+                     "restart Claude Code in the project and approve the project's `stratum` server once",
+                     expands="env"),
+    "codex": Client("codex", "Codex", ".codex/config.toml", "AGENTS.md", False, "toml",
                     "restart Codex in the project (Codex reads .codex/config.toml only in trusted projects)"),
-    "cursor": Client("cursor", ".cursor/mcp.json", "AGENTS.md", False, "json",
-                     "reload Cursor and enable the `stratum` server under Settings > MCP"),
+    "cursor": Client("cursor", "Cursor", ".cursor/mcp.json", "AGENTS.md", False, "json",
+                     "reload Cursor and enable the `stratum` server under Settings > MCP",
+                     root_args=("--project-root", "${workspaceFolder}"), expands="workspace"),
 }
 
 
 @dataclass(frozen=True)
 class ServerEntry:
-    """The server entry as a client would launch it."""
+    """The server entry as it is written in the client's config (variables not yet expanded)."""
 
     command: str
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    enabled: bool = True
 
 
 def with_server(client: Client, path: Path, text: str | None, launch: ServerLaunch) -> str:
@@ -112,7 +127,9 @@ def read_server(client: Client, path: Path, text: str | None) -> ServerEntry | N
     command, args, env = raw.get("command"), raw.get("args", []), raw.get("env", {})
     if not isinstance(command, str) or not isinstance(args, list) or not isinstance(env, dict):
         raise ConfigUnparsable(path, f"the `{SERVER_NAME}` entry needs a string `command` and a list `args`")
-    return ServerEntry(command, tuple(str(a) for a in args), tuple((str(k), str(v)) for k, v in env.items()))
+    cwd = raw.get("cwd")
+    return ServerEntry(command, tuple(str(a) for a in args), tuple((str(k), str(v)) for k, v in env.items()),
+                       cwd if isinstance(cwd, str) else None, raw.get("enabled") is not False)
 
 
 # --- JSON (.mcp.json, .cursor/mcp.json)
@@ -149,10 +166,10 @@ def _json_servers(path: Path, data: dict[str, Any], *, create: bool) -> dict[str
 
 
 def _json_dump(data: dict[str, Any], original: str | None) -> str:
-    # Keep the file's indentation when it has one, so the diff shows only our entry.
+    # Keep the file's indentation and line endings, so the diff shows only our entry.
     match = re.search(r"^([ \t]+)\"", original or "", re.MULTILINE)
     indent: str | int = match.group(1) if match else 2
-    return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+    return with_line_ending(json.dumps(data, indent=indent, ensure_ascii=False) + "\n", line_ending(original))
 
 
 # --- TOML (.codex/config.toml): tomllib judges validity, tomlkit edits without losing comments
@@ -193,7 +210,7 @@ def _toml_with(path: Path, text: str | None, launch: ServerLaunch) -> str:
     else:
         table[SERVER_NAME]["command"] = launch.command
         table[SERVER_NAME]["args"] = list(launch.args)
-    return tomlkit.dumps(document)
+    return with_line_ending(tomlkit.dumps(document), line_ending(text))  # tomlkit writes new lines as LF
 
 
 def _toml_without(path: Path, text: str) -> str:
@@ -208,4 +225,4 @@ def _toml_without(path: Path, text: str) -> str:
     del table[SERVER_NAME]
     if not servers.keys() - {SERVER_NAME}:
         del document["mcp_servers"]
-    return tomlkit.dumps(document)
+    return with_line_ending(tomlkit.dumps(document), line_ending(text))

@@ -1,32 +1,36 @@
-"""``stratum-mcp doctor``: is the project configured, and does the configured server really answer?
+"""``stratum-mcp doctor``: will each client really load the project's server, and does it answer?
 
-For each configured client it reads the server entry, checks that its
-command exists, starts it exactly as the client would (same command, args,
-environment and working directory) and asks for ``tools/list`` over stdio
-with the MCP SDK's client. It also checks the instructions block and, for
-Claude Code, the installed skills.
+For each configured client it reads the server entry, expands it as the client
+would (:mod:`._entries`), says whether it is portable or names this machine's
+paths, checks that its command resolves here and is this installation, starts
+it exactly as the client would and asks for ``tools/list`` (:mod:`._probe`).
+Then it reads the client's own settings to see whether the client will load
+the server at all (:mod:`._activation`) and, with ``live``, asks the client's
+command line too (:mod:`._live`). Each client gets a verdict; the diagnosis
+fails when no client would load the server, or when something is broken.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Literal
 
-from stratum_mcp._fs import block_body, read_text
+from stratum_mcp._fs import block_body, read_text, with_line_ending
 from stratum_mcp.errors import SetupError
+from stratum_mcp.setup._activation import Activation, activation
 from stratum_mcp.setup._clients import CLIENTS, Client, ServerEntry, read_server
+from stratum_mcp.setup._entries import Launch, resolve_entry
+from stratum_mcp.setup._git import git_tracks
 from stratum_mcp.setup._instructions import EXECUTION_MODEL, execution_model
-from stratum_mcp.setup._paths import claude_home, server_launch, stratum_command
+from stratum_mcp.setup._live import LiveAnswer, ask_client
+from stratum_mcp.setup._paths import claude_home, shown, stratum_command
+from stratum_mcp.setup._probe import Probe, probe_server
 from stratum_mcp.setup._skills import SKILL_NAMES, shipped_skills
 
-__all__ = ["EXPECTED_TOOLS", "Check", "diagnose", "list_server_tools"]
+__all__ = ["EXPECTED_TOOLS", "Check", "Diagnosis", "Verdict", "diagnose"]
 
 EXPECTED_TOOLS = (
     "stratum_audit", "stratum_check_timeouts", "stratum_commit", "stratum_gate_resolve", "stratum_iteration_abort",
@@ -48,41 +52,88 @@ class Check:
 
 
 @dataclass(frozen=True)
-class _Probe:
-    tools: tuple[str, ...]
-    seconds: float
-    error: str | None
+class Verdict:
+    """Whether one client will load the server: ``connected-ready``, ``needs approval``, ``project not trusted``...
+
+    ``loads`` is ``None`` where doctor cannot know (Cursor keeps that in its own state).
+    """
+
+    client: str
+    state: str
+    loads: bool | None
+    fix: str | None = None
+
+    def line(self) -> str:
+        return f"{self.client}: {self.state}" + (f" ({self.fix})" if self.fix else "")
 
 
-def diagnose(root: Path, clients: Sequence[str] | None = None, *, timeout: float = 20.0) -> list[Check]:
+@dataclass(frozen=True)
+class Diagnosis:
+    """Every check, and a verdict per client."""
+
+    checks: tuple[Check, ...]
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def failed(self) -> bool:
+        """Something is broken, or no client would load the server."""
+        nothing_loads = not any(v.loads is not False for v in self.verdicts)
+        return nothing_loads or any(c.status == "fail" for c in self.checks)
+
+
+_STATES = {
+    "needs_approval": "needs approval",
+    "not_trusted": "project not trusted",
+    "rejected": "rejected",
+    "disabled": "disabled",
+}
+
+
+def diagnose(root: Path, clients: Sequence[str] | None = None, *, timeout: float = 20.0,
+             live: bool = False) -> Diagnosis:
     """Every check for ``root``; ``clients=None`` checks each client whose config has the server."""
     checks = [Check("ok", "project", str(root))]
     if clients is None:
         clients = [name for name, client in CLIENTS.items() if _configured(root, client)]
         if not clients:
-            return [*checks, Check("fail", "configuration", "no client config in this project has the stratum "
-                                   "server", "run `stratum-mcp setup` (add --client codex or cursor for those)")]
-    probes: dict[ServerEntry, _Probe] = {}
+            return Diagnosis((*checks, Check("fail", "configuration", "no client config in this project has the "
+                                             "stratum server", "run `stratum-mcp setup` (add --client codex or "
+                                             "cursor for those)")), ())
+    probes: dict[Launch, Probe] = {}
+    verdicts: list[Verdict] = []
     for name in clients:
         client = CLIENTS[name]
         try:
             entry = _entry(root, client)
         except SetupError as exc:
             checks.append(Check("fail", client.config, str(exc), "fix the file, then run `stratum-mcp setup`"))
+            verdicts.append(Verdict(name, "will not start", False, "its config does not parse"))
             continue
         if entry is None:
             checks.append(Check("fail", client.config, "has no `stratum` server entry",
                                 f"run `stratum-mcp setup --client {name}`"))
+            verdicts.append(Verdict(name, "not configured", False, f"run `stratum-mcp setup --client {name}`"))
             continue
-        checks.extend(_entry_checks(root, client, entry))
-        if _command_exists(entry.command):
-            if entry not in probes:
-                probes[entry] = _run_probe(entry, root, timeout)
-            checks.append(_probe_check(client, probes[entry]))
+        launch = resolve_entry(client, entry, root)
+        command_checks = _command_checks(root, client, launch)
+        checks.extend(command_checks)
+        probe = None
+        if launch.executable is not None and not launch.unset:
+            if launch not in probes:
+                probes[launch] = probe_server(launch, root, timeout)
+            probe = probes[launch]
+            checks.append(_probe_check(client, probe))
+        starts = probe is not None and probe.error is None and probe.tools == EXPECTED_TOOLS
+        verdict, activation_check = _verdict(root, client, entry, starts)
+        if activation_check is not None:
+            checks.append(activation_check)
+        if live:
+            verdict = _live(root, client, verdict, checks, timeout)
+        verdicts.append(verdict)
         checks.append(_instructions_check(root, client))
     if any(CLIENTS[name].installs_skills for name in clients):
         checks.extend(_skill_checks())
-    return checks
+    return Diagnosis(tuple(checks), tuple(verdicts))
 
 
 def _configured(root: Path, client: Client) -> bool:
@@ -98,86 +149,50 @@ def _entry(root: Path, client: Client) -> ServerEntry | None:
     return read_server(client, path, read_text(path))
 
 
-def _command_exists(command: str) -> bool:
-    if os.path.isabs(command):
-        return os.path.isfile(command) and os.access(command, os.X_OK)
-    return shutil.which(command) is not None
-
-
-def _entry_checks(root: Path, client: Client, entry: ServerEntry) -> list[Check]:
+def _command_checks(root: Path, client: Client, launch: Launch) -> list[Check]:
     subject = f"{client.config} command"
-    if not _command_exists(entry.command):
-        return [Check("fail", subject, f"{entry.command} does not exist or is not executable (was the "
-                      "environment it was installed in moved or removed?)",
+    line = shlex.join([launch.command, *launch.args])
+    if launch.unset:
+        names = ", ".join(f"${{{n}}}" for n in launch.unset)
+        return [Check("fail", subject, f"{line}: {names} is not set here, so {client.title} cannot start it",
+                      f"set {names} in the environment {client.title} starts from, or give it a default "
+                      "(${NAME:-value})")]
+    if launch.executable is None:
+        if launch.form == "portable":
+            return [Check("fail", subject, f"{line}: portable, but `{launch.command}` is not on PATH here, so "
+                          f"{client.title} will fail to start it",
+                          f"put {shown(Path(stratum_command()[0]).parent)} on PATH (or install stratum-mcp with "
+                          "pipx or `uv tool`), or run `stratum-mcp setup --absolute` for this machine only")]
+        return [Check("fail", subject, f"{launch.command} does not exist or is not executable (was the environment "
+                      "it was installed in moved or removed?)",
                       "run `stratum-mcp setup` again from the environment that has stratum-mcp")]
-    checks = [Check("ok", subject, " ".join([entry.command, *entry.args]))]
-    args = list(entry.args)
-    if "--project-root" in args[:-1] and args[args.index("--project-root") + 1] != str(root):
-        checks.append(Check("warn", subject, f"serves another project root: {args[args.index('--project-root') + 1]}",
-                            "run `stratum-mcp setup` in this project"))
-    launch = server_launch(root)
-    if (entry.command, entry.args) != (launch.command, launch.args):
-        checks.append(Check("warn", subject, f"differs from this installation ({' '.join(stratum_command())})",
-                            "run `stratum-mcp setup` again to use this installation"))
+    here = "this installation" if launch.this_installation else (
+        f"not this installation, which is {shown(stratum_command()[0])}")
+    checks: list[Check] = []
+    if launch.form == "portable":
+        checks.append(Check("ok", subject, f"{line}: portable (found on PATH here: {shown(launch.executable)}, "
+                            f"{here})"))
+    elif launch.form == "absolute":
+        detail = f"{line}: absolute, so it works on this machine only ({here})"
+        if git_tracks(root, client.config) == "tracked":
+            checks.append(Check("warn", subject, detail + f"; git tracks {client.config}, so whoever clones the "
+                                "project gets an entry that fails to connect",
+                                "run `stratum-mcp setup` without --absolute for a portable entry"))
+        else:
+            checks.append(Check("ok", subject, detail))
+    else:
+        checks.append(Check("ok", subject, f"{line} (found here: {shown(launch.executable)}, {here})"))
+    if not launch.this_installation and checks[-1].status == "ok":
+        checks[-1] = Check("warn", subject, checks[-1].detail, "run `stratum-mcp setup` again to use this "
+                           "installation, or ignore this if the other one is the one you want")
+    served = launch.project_root
+    if served is not None and Path(served).resolve() != root.resolve():
+        checks.append(Check("warn", subject, f"serves another project root: {served} (copied from another "
+                            "checkout?)", "run `stratum-mcp setup` in this project"))
     return checks
 
 
-def list_server_tools(entry: ServerEntry, cwd: Path, timeout: float) -> tuple[str, ...]:
-    """Start the server as a client would and return the names from its ``tools/list`` answer.
-
-    Raises ``TimeoutError`` after ``timeout`` seconds, or whatever the
-    transport raised when the process died or spoke something else than MCP.
-    """
-    import anyio
-    from mcp import ClientSession, StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(command=entry.command, args=list(entry.args), env={**os.environ, **dict(entry.env)},
-                                   cwd=str(cwd))
-
-    async def probe(errlog: TextIO) -> tuple[str, ...]:
-        with anyio.fail_after(timeout):
-            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
-                listed = await session.list_tools()
-        return tuple(sorted(tool.name for tool in listed.tools))
-
-    # The server's stderr goes to a real file (the SDK needs a descriptor), shown if it fails.
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
-        try:
-            return anyio.run(probe, errlog)
-        except Exception as exc:  # any transport failure is the finding; an ExceptionGroup is an Exception too
-            errlog.seek(0)
-            tail = "".join(errlog.readlines()[-5:]).strip()
-            raise _ProbeFailed(_describe(exc), tail) from None
-
-
-class _ProbeFailed(Exception):
-    def __init__(self, reason: str, stderr: str) -> None:
-        self.reason = reason
-        self.stderr = stderr
-        super().__init__(reason)
-
-
-def _describe(exc: BaseException) -> str:
-    # Transport failures arrive wrapped in exception groups by anyio task groups.
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    if isinstance(exc, TimeoutError):
-        return "no answer in time"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _run_probe(entry: ServerEntry, root: Path, timeout: float) -> _Probe:
-    started = time.perf_counter()
-    try:
-        tools = list_server_tools(entry, root, timeout)
-    except _ProbeFailed as exc:
-        detail = exc.reason + (f"; the server said: {exc.stderr}" if exc.stderr else "")
-        return _Probe((), time.perf_counter() - started, detail)
-    return _Probe(tools, time.perf_counter() - started, None)
-
-
-def _probe_check(client: Client, probe: _Probe) -> Check:
+def _probe_check(client: Client, probe: Probe) -> Check:
     subject = f"{client.config} server"
     if probe.error is not None:
         return Check("fail", subject, f"did not answer tools/list: {probe.error}",
@@ -186,6 +201,48 @@ def _probe_check(client: Client, probe: _Probe) -> Check:
         return Check("fail", subject, f"answered tools/list with {list(probe.tools)}, not the stratum tools",
                      "the entry starts a different server; run `stratum-mcp setup` again")
     return Check("ok", subject, f"started and listed {len(probe.tools)} tools in {probe.seconds:.1f} s")
+
+
+def _verdict(root: Path, client: Client, entry: ServerEntry, starts: bool) -> tuple[Verdict, Check | None]:
+    try:
+        found: Activation = activation(client.name, root, entry)
+    except SetupError as exc:
+        return Verdict(client.name, "unknown", None, str(exc)), Check("warn", client.title, str(exc))
+    if found.state == "ready":
+        if not starts:
+            return (Verdict(client.name, "will not start", False, "see the failures above"),
+                    Check("ok", client.title, f"would load it: {found.detail}"))
+        return Verdict(client.name, "connected-ready", True), Check("ok", client.title, f"loads it: {found.detail}")
+    if found.state == "unknown":
+        return (Verdict(client.name, "not checked", None, found.fix),
+                Check("warn", client.title, found.detail, found.fix))
+    state = _STATES[found.state]
+    return Verdict(client.name, state, False, found.fix), Check("warn", client.title, f"{state}: {found.detail}",
+                                                               found.fix)
+
+
+def _live(root: Path, client: Client, verdict: Verdict, checks: list[Check], timeout: float) -> Verdict:
+    """Ask the client itself; its answer wins where it differs from what doctor read in the files."""
+    answer: LiveAnswer | None = ask_client(client.name, root, max(timeout, 60.0))
+    if answer is None:
+        if client.name in ("claude", "codex"):
+            checks.append(Check("ok", f"{client.title} (live)", f"`{client.name}` is not on PATH; not asked"))
+        return verdict
+    expected = {"connected-ready": "ready", "needs approval": "needs_approval", "rejected": "rejected",
+                "project not trusted": "not_loaded", "disabled": "disabled", "will not start": "failed"}
+    agrees = expected.get(verdict.state) == answer.state
+    status: Status = "ok" if agrees else "warn"
+    detail = f"`{answer.command}` says: {answer.said}"
+    checks.append(Check(status, f"{client.title} (live)", detail if agrees else
+                        f"{detail}, while its settings files read as {verdict.state!r}",
+                        None if agrees else "trust what the client says; its rules may have changed"))
+    if agrees or answer.state == "unreadable":
+        return verdict
+    if answer.state == "ready":
+        return Verdict(client.name, "connected-ready", True)
+    state = {"needs_approval": "needs approval", "rejected": "rejected", "failed": "will not start",
+             "not_loaded": "not loaded", "disabled": "disabled"}[answer.state]
+    return Verdict(client.name, state, False, verdict.fix or f"`{answer.command}` says: {answer.said}")
 
 
 def _instructions_check(root: Path, client: Client) -> Check:
@@ -197,7 +254,8 @@ def _instructions_check(root: Path, client: Client) -> Check:
         return Check("warn", subject, str(exc), "fix the markers, then run `stratum-mcp setup`")
     if body is None:
         return Check("warn", subject, "has no execution-model block", "run `stratum-mcp setup`")
-    if body.strip() != execution_model(skills=client.installs_skills).strip():
+    # Line endings are not content: setup keeps a CRLF file CRLF, and says "nothing to change" for it.
+    if with_line_ending(body, "\n").strip() != execution_model(skills=client.installs_skills).strip():
         return Check("warn", subject, "the execution-model block is not this version's",
                      "run `stratum-mcp setup` to update it")
     return Check("ok", subject, "execution-model block is current")
@@ -220,4 +278,3 @@ def _skill_checks() -> list[Check]:
     if not checks:
         checks.append(Check("ok", "skills", f"all {len(SKILL_NAMES)} installed and current"))
     return checks
-

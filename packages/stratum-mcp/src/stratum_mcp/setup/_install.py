@@ -10,6 +10,7 @@ this.
 from __future__ import annotations
 
 import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,16 @@ from stratum_mcp.errors import SetupError
 from stratum_mcp.setup._clients import CLIENTS, Client, with_server, without_server
 from stratum_mcp.setup._instructions import EXECUTION_MODEL, execution_model
 from stratum_mcp.setup._manifest import FileRecord, Manifest, ProjectRecord, digest, dump_manifest, load_manifest
-from stratum_mcp.setup._paths import ServerLaunch, claude_home, server_launch, stratum_command, stratum_home
+from stratum_mcp.setup._paths import (
+    PORTABLE_COMMAND,
+    ServerLaunch,
+    claude_home,
+    same_installation,
+    server_launch,
+    shown,
+    stratum_command,
+    stratum_home,
+)
 from stratum_mcp.setup._plan import Plan, missing_dirs
 from stratum_mcp.setup._skills import plan_skill_install, shipped_skills
 
@@ -42,8 +52,11 @@ class ProjectFile:
     client: Client | None = None
 
 
-def project_files(clients: tuple[str, ...], launch: ServerLaunch | None) -> list[ProjectFile]:
-    """The config and instructions files of ``clients`` (an instructions file shared by two appears once)."""
+def project_files(clients: tuple[str, ...], launch: Callable[[Client], ServerLaunch] | None) -> list[ProjectFile]:
+    """The config and instructions files of ``clients`` (an instructions file shared by two appears once).
+
+    ``launch`` gives each client's server entry; without it the files can only be stripped.
+    """
     files: list[ProjectFile] = []
     seen: set[str] = set()
     for name in clients:
@@ -51,7 +64,7 @@ def project_files(clients: tuple[str, ...], launch: ServerLaunch | None) -> list
 
         def add_server(path: Path, text: str | None, client: Client = client) -> str:
             assert launch is not None
-            return with_server(client, path, text, launch)
+            return with_server(client, path, text, launch(client))
 
         def strip_server(path: Path, text: str, client: Client = client) -> str:
             return without_server(client, path, text)
@@ -72,21 +85,23 @@ def project_files(clients: tuple[str, ...], launch: ServerLaunch | None) -> list
     return files
 
 
-def plan_setup(root: Path, clients: tuple[str, ...], *, force: bool = False) -> Plan:
-    """Every change setup would make in ``root`` (and the user's home) for ``clients``."""
+def plan_setup(root: Path, clients: tuple[str, ...], *, force: bool = False, absolute: bool = False) -> Plan:
+    """Every change setup would make in ``root`` (and the user's home) for ``clients``.
+
+    Server entries are portable unless ``absolute`` (see :func:`server_launch`).
+    """
     plan = Plan(root=root, clients=clients)
     try:
         manifest = load_manifest(manifest_path())
     except SetupError as exc:
         return replace(plan, problems=(exc,))
-    launch = server_launch(root)
     record = manifest.projects.get(str(root), ProjectRecord())
     changes: list[FileChange] = []
     problems: list[SetupError] = []
-    notes: list[str] = []
+    notes: list[str] = [] if absolute else _portable_notes()
     files = dict(record.files)
     project_dirs = set(record.dirs)
-    for item in project_files(clients, launch):
+    for item in project_files(clients, lambda c: server_launch(root, c.root_args, absolute=absolute)):
         path = root / item.rel
         try:
             before = read_text(path)
@@ -131,8 +146,22 @@ def plan_setup(root: Path, clients: tuple[str, ...], *, force: bool = False) -> 
             ensure_writable(path)
     except SetupError as exc:
         return replace(plan, problems=(exc,))
-    changes.append(FileChange(path, current, written, "the setup manifest"))
+    changes.append(FileChange(path, current, written, "the setup manifest", private=True))
     return replace(plan, changes=tuple(changes), notes=tuple(notes), dirs_to_remove=tuple(retired))
+
+
+def _portable_notes() -> list[str]:
+    """A warning when the portable command would not start this installation from here."""
+    found = shutil.which(PORTABLE_COMMAND)
+    here = stratum_command()
+    if found is None:
+        return [f"`{PORTABLE_COMMAND}` is not on PATH here, so the clients will not find it: put "
+                f"{shown(Path(here[0]).parent)} on PATH (or install stratum-mcp with pipx or `uv tool`), or run "
+                "`stratum-mcp setup --absolute` for an entry that names this installation (this machine only)"]
+    if not same_installation(found, here):
+        return [f"`{PORTABLE_COMMAND}` on PATH here is {shown(found)}, another installation than this one "
+                f"({shown(here[0])}); the clients will start that one"]
+    return []
 
 
 def _original(item: ProjectFile, path: Path, before: str | None, record: FileRecord | None) -> str | None:

@@ -7,10 +7,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from stratum_mcp._config import stratum_home
 from stratum_mcp.errors import ProjectNotFound
 
-__all__ = ["SERVER_NAME", "ServerLaunch", "claude_home", "find_project_root", "server_launch", "stratum_command",
-           "stratum_home"]
+__all__ = ["PORTABLE_COMMAND", "SERVER_NAME", "ServerLaunch", "claude_home", "find_project_root", "same_installation",
+           "server_launch", "shown", "stratum_command", "stratum_home"]
 
 #: The name the server is registered under in every client's config.
 SERVER_NAME = "stratum"
@@ -41,11 +42,6 @@ def claude_home() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".claude"
 
 
-def stratum_home() -> Path:
-    """Where stratum-mcp keeps its own state (the flow store, the setup manifest): ``~/.stratum``."""
-    return Path.home() / ".stratum"
-
-
 @dataclass(frozen=True)
 class ServerLaunch:
     """The command line a client runs to start the server for one project."""
@@ -70,12 +66,46 @@ def stratum_command() -> tuple[str, ...]:
     return (str(interpreter), "-m", "stratum_mcp")
 
 
-def server_launch(project_root: Path) -> ServerLaunch:
+#: The command of a portable entry: resolved on PATH by whoever starts it, on any machine with stratum-mcp.
+PORTABLE_COMMAND = "stratum-mcp"
+
+
+def server_launch(project_root: Path, root_args: tuple[str, ...] = (), *, absolute: bool = False) -> ServerLaunch:
     """How a client starts the server for ``project_root``.
 
-    The project root is passed explicitly because clients do not all start
-    servers in the project directory, and the file helpers and the run tags
-    the store keeps for ``stratum-mcp learn`` depend on it.
+    By default the entry is portable, so a project config committed to the
+    repository works for everyone who installed stratum-mcp: the command is
+    ``stratum-mcp``, found on PATH, and the project root is the client's
+    (``root_args``, or the directory the client starts the server in).
+    ``absolute`` names this installation's executable and the project root
+    by absolute path instead: for an environment that is not on PATH, at the
+    price of an entry that works on this machine only.
     """
+    if not absolute:
+        return ServerLaunch(PORTABLE_COMMAND, (*root_args, "serve"))
     command, *prefix = stratum_command()
     return ServerLaunch(command, (*prefix, "--project-root", str(project_root), "serve"))
+
+
+def same_installation(command: str, installation: tuple[str, ...]) -> bool:
+    """Whether the executable ``command`` (an absolute path) is the installation ``installation`` runs.
+
+    Compared as real paths, so a project reached through a symlinked directory,
+    or a console script that pipx links onto PATH, is still recognised. For
+    ``python -m stratum_mcp`` only the directories are resolved: a virtual
+    environment's python is a link to the base interpreter, which every other
+    environment shares.
+    """
+    if len(installation) > 1:  # the interpreter form
+        def place(p: str) -> str:
+            return os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
+        return place(command) == place(installation[0])
+    return os.path.realpath(command) == os.path.realpath(installation[0])
+
+
+def shown(path: Path | str) -> str:
+    """``path`` with ``~`` for the home directory, for messages."""
+    try:
+        return "~/" + str(Path(path).relative_to(Path.home()))
+    except ValueError:
+        return str(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from stratum_mcp._fs import FileChange, ensure_writable, read_text
 from stratum_mcp.errors import SetupError
+from stratum_mcp.setup._approvals import LOCAL_SETTINGS, approval_keys, without_approval
 from stratum_mcp.setup._clients import CLIENTS, holds_nothing
 from stratum_mcp.setup._install import ProjectFile, manifest_path, project_files
 from stratum_mcp.setup._manifest import FileRecord, Manifest, ProjectRecord, digest, dump_manifest, load_manifest
@@ -24,8 +25,13 @@ from stratum_mcp.setup._skills import plan_skill_removal
 __all__ = ["plan_uninstall"]
 
 
-def plan_uninstall(root: Path, clients: tuple[str, ...] | None = None, *, force: bool = False) -> Plan:
-    """Every change uninstall would make; ``clients=None`` means every client."""
+def plan_uninstall(root: Path, clients: tuple[str, ...] | None = None, *, force: bool = False,
+                   purge_approvals: bool = False) -> Plan:
+    """Every change uninstall would make; ``clients=None`` means every client.
+
+    Claude Code's approval of the server (``.claude/settings.local.json``, which
+    setup did not write) is only mentioned in a note, unless ``purge_approvals``.
+    """
     targets = tuple(CLIENTS) if clients is None else clients
     plan = Plan(root=root, clients=targets)
     try:
@@ -57,11 +63,23 @@ def plan_uninstall(root: Path, clients: tuple[str, ...] | None = None, *, force:
         changes.append(FileChange(path, before, after, item.what))
 
     notes: list[str] = []
+    dirs = [root / d for d in record.dirs]
+    if "claude" in targets:
+        try:
+            approval = _approval_change(root, purge=purge_approvals)
+        except SetupError as exc:
+            problems.append(exc)
+        else:
+            if isinstance(approval, str):
+                notes.append(approval)
+            elif approval is not None:
+                changes.append(approval)
+                if approval.after is None:
+                    dirs.append(root / ".claude")
     skills = manifest.skills
     projects = {k: v for k, v in manifest.projects.items() if k != str(root)}
     if remaining:
         projects[str(root)] = ProjectRecord(remaining, files, record.dirs)
-    dirs = [root / d for d in record.dirs]
     if skills and any(CLIENTS[c].installs_skills for c in targets):
         users = [p for p, r in projects.items() if Path(p).is_dir() and any(CLIENTS[c].installs_skills
                                                                           for c in r.clients)]
@@ -88,10 +106,24 @@ def plan_uninstall(root: Path, clients: tuple[str, ...] | None = None, *, force:
     except SetupError as exc:
         return replace(plan, problems=(exc,))
     if before is not None:
-        changes.append(FileChange(path, before, after, "the setup manifest"))
+        changes.append(FileChange(path, before, after, "the setup manifest", private=True))
     if after is None:
         dirs.extend(Path(d) for d in manifest.home_dirs)
     return replace(plan, changes=tuple(changes), notes=tuple(notes), dirs_to_remove=tuple(dirs))
+
+
+def _approval_change(root: Path, *, purge: bool) -> FileChange | str | None:
+    """The change that drops Claude Code's approval of the server, or the note saying it is there."""
+    path = root / LOCAL_SETTINGS
+    before = read_text(path)
+    keys = approval_keys(path, before)
+    if not keys or before is None:
+        return None
+    if not purge:
+        return (f"{LOCAL_SETTINGS} still names `stratum` in {' and '.join(keys)}, as Claude Code wrote it; "
+                "`stratum-mcp uninstall --purge-approvals` removes that too")
+    ensure_writable(path)
+    return FileChange(path, before, without_approval(path, before), "Claude Code's approval of the server")
 
 
 def _restored(item: ProjectFile, path: Path, before: str, record: FileRecord | None) -> str | None:

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from stratum_mcp._limits import Limits
@@ -114,6 +115,17 @@ def _check_json(value: Any, path: list[str | int], issues: list[SpecIssue]) -> N
         )
 
 
+def _reader_issue(text: str, error: yaml.reader.ReaderError) -> SpecIssue:
+    """A character YAML does not allow, with its line and column (the reader only knows its offset)."""
+    position = min(max(error.position, 0), len(text))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = error.character if isinstance(error.character, int) else 0
+    return SpecIssue("(document)", "yaml_syntax",
+                     f"character U+{character:04X} is not allowed in YAML (line {line}, column {column})",
+                     "remove the control character, or write it as an escape inside a double-quoted string")
+
+
 def load_document(text: str, limits: Limits) -> dict[str, Any]:
     """Parse spec text into a dict of plain JSON values; raise :class:`SpecInvalid` if it cannot be."""
     if not isinstance(text, str):
@@ -123,13 +135,19 @@ def load_document(text: str, limits: Limits) -> dict[str, Any]:
     if size > limits.spec_bytes:
         message = f"spec is {size} bytes; the limit is {limits.spec_bytes}"
         raise SpecInvalid([SpecIssue("(document)", "too_large", message)])
-    loader = _BoundedLoader(text, limits)
+    try:
+        # The reader refuses control characters (NUL and others YAML does not allow) as it is built.
+        loader = _BoundedLoader(text, limits)
+    except yaml.reader.ReaderError as exc:
+        raise SpecInvalid([_reader_issue(text, exc)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
             raise _Rejected("empty", "the spec is empty")
         _expanded_size(node, limits.yaml_nodes)
         data = loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        raise SpecInvalid([_reader_issue(text, exc)]) from None
     except _Rejected as exc:
         raise SpecInvalid([SpecIssue("(document)", exc.code, str(exc))]) from None
     except yaml.MarkedYAMLError as exc:

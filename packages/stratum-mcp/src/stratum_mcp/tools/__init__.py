@@ -1,15 +1,27 @@
-"""The MCP face of stratum-mcp: the tools, and the one mapping from outcomes and errors to their results.
+"""The MCP face of stratum-mcp: the tools, the stdio transport, and the one mapping to tool results.
 
 ::
 
-    serve(resolve_config())              # what `stratum-mcp` does: MCP over stdio until the client leaves
-    server = build_server(config)        # or register the tools on a server and run it yourself
+    status = serve(resolve_config())     # what `stratum-mcp` does: MCP over stdio until the client leaves
+    server = build_server(config)        # or the SDK's low-level server with the tools, to run yourself
 
-Each tool only parses its arguments, calls :class:`~stratum_mcp.FlowService`
-in a worker thread (:class:`ToolRunner`), and maps the answer with the
-``*_payload`` functions. Everything here loads on first use: importing the
-MCP SDK is most of the server's start-up time, and the command line reuses
-the payloads without it.
+=================  ==============================================================
+module             holds
+=================  ==============================================================
+``_descriptions``  what the model reads: the instructions and each tool's description
+``_catalog``       the tools: parameters and body (one ``Tool`` each)
+``_arguments``     parameters as JSON Schema, and the one check of every call
+``_results``       outcomes and typed errors as tool results
+``_server``        the low-level server and :class:`ToolRunner` (daemon threads)
+``_threads``       blocking work the event loop can stop waiting for
+``_stdio``         the stdio transport: every request answered, signals, shutdown
+=================  ==============================================================
+
+Each tool only has its arguments checked, calls
+:class:`~stratum_mcp.FlowService` in a daemon thread (:class:`ToolRunner`),
+and maps the answer with the ``*_payload`` functions. Everything here loads on
+first use: importing the MCP SDK is most of the server's start-up time, and
+the command line reuses the payloads without it.
 """
 
 import typing as _typing
@@ -24,7 +36,8 @@ if _typing.TYPE_CHECKING:
         timeouts_payload,
         validate_payload,
     )
-    from stratum_mcp.tools._server import ToolRunner, build_server, serve
+    from stratum_mcp.tools._server import ToolRunner, build_server
+    from stratum_mcp.tools._stdio import serve
 
 __all__ = [
     "ToolRunner",
@@ -42,7 +55,7 @@ __all__ = [
 _LAZY = {
     "ToolRunner": "stratum_mcp.tools._server",
     "build_server": "stratum_mcp.tools._server",
-    "serve": "stratum_mcp.tools._server",
+    "serve": "stratum_mcp.tools._stdio",
     "audit_payload": "stratum_mcp.tools._results",
     "commit_payload": "stratum_mcp.tools._results",
     "timeouts_payload": "stratum_mcp.tools._results",

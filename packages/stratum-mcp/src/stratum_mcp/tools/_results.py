@@ -302,6 +302,8 @@ def internal_error_payload(error: BaseException) -> dict[str, Any]:
 _ERROR_NEXT = {
     "spec_invalid": "Fix every listed error in the spec (each has a path), then call stratum_plan again.",
     "unknown_flow": "Call stratum_plan with one of the flows listed in `available`.",
+    "unknown_tool": "Call one of the tools listed in `available`.",
+    "arguments_invalid": "Call the tool again with the arguments fixed as each violation says (see its input schema).",
     "inputs_invalid": "Call again with arguments matching the listed violations.",
     "argument_too_large": "Send a smaller value; keep large content in files and pass paths.",
     "invalid_flow_id": "Pass the flow_id exactly as stratum_plan returned it.",

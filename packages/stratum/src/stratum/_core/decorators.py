@@ -33,7 +33,7 @@ from .compiler import parse_template
 from .conditions import describe
 from .contracts import is_supported_output, output_spec
 from .opacity import is_opaque, opaque_paths
-from .spec import CacheScope, InferSpec, Param
+from .spec import STRUCTURED_OUTPUTS, CacheScope, InferSpec, Param, StructuredOutput
 
 __all__ = ["compute", "flow", "infer"]
 
@@ -48,7 +48,15 @@ def _empty_doc() -> None:
     """Docstring only."""
 
 
-_EMPTY_BODIES = {_empty.__code__.co_code, _empty_doc.__code__.co_code}
+async def _empty_async() -> None: ...
+
+
+async def _empty_async_doc() -> None:
+    """Docstring only."""
+
+
+# The bytecode of a body that is only `...` (or a docstring), plain or `async def`.
+_EMPTY_BODIES = {f.__code__.co_code for f in (_empty, _empty_doc, _empty_async, _empty_async_doc)}
 
 
 def infer(
@@ -66,13 +74,17 @@ def infer(
     quorum: int | None = None,
     agree_on: str | None = None,
     threshold: int | None = None,
+    structured_output: StructuredOutput | None = None,
 ) -> Callable[[Callable[..., Any]], InferFunction]:
-    """Declare an LLM call by its typed signature.
+    """Declare an LLM call by its typed signature: ``def`` or ``async def``, body ``...``.
 
+    Either way the call is awaited: ``await classify(text=...)``.
     ``retries`` is the number of extra attempts after the first when the
     output fails to parse or fails an ``ensure``; transient provider errors
     are retried separately (see ``configure(max_transient_retries=...)``).
-    The declaration is checked here (docs/checks.md): a mistake raises
+    ``structured_output`` (``"auto"``, ``"json_schema"``, ``"json_object"``)
+    overrides ``configure(structured_output=...)`` for this function. The
+    declaration is checked here (docs/checks.md): a mistake raises
     ``StratumCompileError`` now, not after a paid call.
     """
 
@@ -83,13 +95,16 @@ def infer(
         try:
             if not inspect.isfunction(fn):
                 raise StratumCompileError(f"@infer expects a function, got {fn!r}", rule="declaration")
-            if inspect.iscoroutinefunction(fn) or fn.__code__.co_code not in _EMPTY_BODIES:
+            if fn.__code__.co_code not in _EMPTY_BODIES:
                 raise analysis.declarations.body_error(fn, owner)
-            _check_arguments(owner, retries=retries, cache=cache, budget=budget, temperature=temperature)
+            _check_arguments(
+                owner, retries=retries, cache=cache, budget=budget, temperature=temperature,
+                structured_output=structured_output,
+            )  # fmt: skip
             build = functools.partial(
                 _build_spec, fn, owner=owner, intent=intent, context=context, ensure=ensure, given=given,
                 model=model, temperature=temperature, budget=budget, retries=retries, cache=cache, stable=stable,
-                quorum=quorum, agree_on=agree_on, threshold=threshold,
+                quorum=quorum, agree_on=agree_on, threshold=threshold, structured_output=structured_output,
             )  # fmt: skip
             try:
                 return InferFunction(fn, build())
@@ -114,7 +129,9 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
-def _check_arguments(owner: str, *, retries: Any, cache: Any, budget: Any, temperature: Any) -> None:
+def _check_arguments(
+    owner: str, *, retries: Any, cache: Any, budget: Any, temperature: Any, structured_output: Any
+) -> None:
     def error(problem: str) -> StratumCompileError:
         return StratumCompileError(f"@infer {owner}: {problem}", rule="declaration", function=owner)
 
@@ -124,6 +141,8 @@ def _check_arguments(owner: str, *, retries: Any, cache: Any, budget: Any, tempe
         raise error(f"cache must be one of {_CACHE_SCOPES}, got {cache!r}")
     if budget is not None and not isinstance(budget, Budget):
         raise error(f"budget must be a stratum.Budget, got {budget!r}")
+    if structured_output is not None and structured_output not in STRUCTURED_OUTPUTS:
+        raise error(f"structured_output must be one of {STRUCTURED_OUTPUTS}, got {structured_output!r}")
     if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
         raise error(f"temperature must be a number in [0, 2], got {temperature!r}")
 
@@ -145,6 +164,7 @@ def _build_spec(
     quorum: int | None,
     agree_on: str | None,
     threshold: int | None,
+    structured_output: str | None,
 ) -> InferSpec:
     from . import analysis
 
@@ -187,6 +207,7 @@ def _build_spec(
         quorum=quorum,
         agree_on=agree_on,
         threshold=threshold,
+        structured_output=structured_output,  # type: ignore[arg-type]
     )
     analysis.check_infer(fn, spec)
     return spec
@@ -218,19 +239,35 @@ def compute(fn: F) -> F:
 @overload
 def flow(fn: F, /) -> F: ...
 @overload
-def flow(*, budget: Budget | None = None) -> Callable[[F], F]: ...
+def flow(*, budget: Budget | None = None, context: str | Sequence[str] = ()) -> Callable[[F], F]: ...
 
 
-def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
+def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequence[str] = ()) -> Any:
     """Open a flow scope (flow id, budget envelope, session cache) for an ``async def``.
 
     Calls inside it, at any depth and in any task it starts, share the scope;
     with ``budget`` set the whole flow stops with ``BudgetExceeded`` when a
-    limit is reached. The body is read (never run) for budgets that cannot all
-    be met and for calls that could run together (docs/checks.md).
+    limit is reached. ``context`` annotations reach the prompt of every
+    @infer call inside, before the function's own; a flow called from a flow
+    adds its own after the caller's. The body is read (never run) for budgets
+    that cannot all be met and for calls that could run together
+    (docs/checks.md).
+
+    >>> @flow(context="Treat sarcasm as negative.")
+    ... async def triage(text: str) -> bool: ...
     """
     if budget is not None and not isinstance(budget, Budget):
         raise StratumCompileError(f"@flow: budget must be a stratum.Budget, got {budget!r}", rule="declaration")
+    if not isinstance(context, (str, Sequence)):
+        raise StratumCompileError(
+            f"@flow: context must be a string or a list of strings, got {context!r}", rule="declaration"
+        )
+    annotations = _as_tuple(context)
+    for note in annotations:
+        if not isinstance(note, str):
+            raise StratumCompileError(
+                f"@flow: context must be a string or a list of strings, got {note!r}", rule="declaration"
+            )
 
     def decorate(func: Any) -> Any:
         from . import analysis
@@ -251,7 +288,10 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
                 pending.run()
             parent = scope.current()
             envelope = Envelope(budget, name, parent=parent.envelope if parent else None)
-            opened = scope.FlowScope(flow_id=str(uuid.uuid4()), name=name, envelope=envelope, parent=parent)
+            opened = scope.FlowScope(
+                flow_id=str(uuid.uuid4()), name=name, envelope=envelope, parent=parent,
+                context=(*parent.context, *annotations) if parent else annotations,
+            )  # fmt: skip
             token = scope.enter(opened)
             span = tracing.start_flow(name)  # None when no tracer is configured
             try:

@@ -42,6 +42,8 @@ class FlowScope:
     name: str
     envelope: Envelope
     parent: FlowScope | None = None
+    #: Context annotations of this flow and every flow around it, outermost first.
+    context: tuple[str, ...] = ()
     #: Memoised results for cache="session"; bounded, least recently used dropped.
     session_cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
     #: The flow's time budget as the ``asyncio.Timeout`` it runs under (None
@@ -89,13 +91,15 @@ def current_review_id(flow: FlowScope | None) -> str | None:
 
 # -- a flow's clock stands still while it waits on a person ----------------------
 @contextmanager
-def clock_stopped(flow: FlowScope | None) -> Iterator[None]:
+def clock_stopped(flow: FlowScope | None, envelope: Envelope | None = None) -> Iterator[None]:
     """Inside, the time budget of ``flow`` and of every enclosing flow does not run.
 
     A flow waiting on a human (``await_human``) is not spending its time budget:
     the envelope's start and deadline and the flow's ``asyncio.Timeout`` move
-    later by the time spent inside. Waits overlapping in one flow stop its
-    clock once. Must be entered on the event loop the flow runs on.
+    later by the time spent inside. ``envelope`` (a call's own, and those it is
+    nested in) stops too: a call waiting for the one-time warm-up is not
+    spending its budget either. Waits overlapping in one flow stop its clock
+    once. Must be entered on the event loop the flow runs on.
     """
     stopped: list[FlowScope] = []
     node = flow
@@ -103,9 +107,13 @@ def clock_stopped(flow: FlowScope | None) -> Iterator[None]:
         _stop(node)
         stopped.append(node)
         node = node.parent
+    held = {id(n.envelope) for n in stopped}
+    restarts = [env.pause() for env in (envelope.chain() if envelope else ()) if id(env) not in held]
     try:
         yield
     finally:
+        for restart in reversed(restarts):
+            restart()
         for node in reversed(stopped):
             _restart(node)
 

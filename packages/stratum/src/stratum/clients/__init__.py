@@ -3,8 +3,9 @@
 ``LLMClient`` is what the runtime calls: ``async complete(request)``, plus
 ``model_info(model)`` and ``count_tokens(model, messages)``, which may answer
 None. ``BaseClient`` answers None for you; ``configure(client=...)`` also takes
-any object with just ``async complete(request)``, the ``litellm`` module, or a
-LiteLLM Router. See ``docs/clients.md``::
+any object with just ``async complete(request)``, the ``litellm`` module, a
+LiteLLM Router, or an ``openai.AsyncOpenAI`` / ``anthropic.AsyncAnthropic``
+client (through ``OpenAIClient`` / ``AnthropicClient``). See ``docs/clients.md``::
 
     from stratum.clients import BaseClient, CompletionRequest, CompletionResponse
 
@@ -12,7 +13,7 @@ LiteLLM Router. See ``docs/clients.md``::
         async def complete(self, request: CompletionRequest) -> CompletionResponse: ...
 
 ``LiteLLMClient`` (the default) loads LiteLLM on first use, not with
-``import stratum``.
+``import stratum``; the SDK adapters load their SDK only when given one.
 """
 
 import typing as _typing
@@ -20,10 +21,12 @@ import typing as _typing
 from ._protocol import BaseClient, CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 
 if _typing.TYPE_CHECKING:
+    from ._anthropic import AnthropicClient
     from ._litellm import LiteLLMClient
+    from ._openai import OpenAIClient
 
-# Loaded on first use: LiteLLM's import costs about a second.
-_LAZY = {"LiteLLMClient": "._litellm"}
+# Loaded on first use: LiteLLM's import costs seconds, the SDKs' less but still some.
+_LAZY = {"AnthropicClient": "._anthropic", "LiteLLMClient": "._litellm", "OpenAIClient": "._openai"}
 
 
 def __getattr__(name: str) -> object:
@@ -43,11 +46,13 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AnthropicClient",
     "BaseClient",
     "CompletionRequest",
     "CompletionResponse",
     "LLMClient",
     "LiteLLMClient",
     "ModelInfo",
+    "OpenAIClient",
     "TransientError",
 ]

@@ -1,4 +1,4 @@
-"""``stratum-mcp doctor``: check the project's configuration and that the configured server answers."""
+"""``stratum-mcp doctor``: will each client load this project's stratum server, and does the server answer?"""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import argparse
 from stratum_mcp.cli._commands._plans import CLIENT_NAMES, add_project_argument
 
 NAME = "doctor"
-HELP = "check this project's stratum configuration; start the configured server and list its tools"
+HELP = ("check that each client will load this project's stratum server: its entry, that it starts and lists its "
+        "tools, and the client's approval or trust")
 
 _MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
 
@@ -18,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="check this client; repeat for several (default: every configured client)")
     parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
                         help="how long the server may take to answer (default 20)")
+    parser.add_argument("--live", action="store_true",
+                        help="also ask the clients' own command lines (`claude mcp get stratum`, "
+                             "`codex mcp get stratum`) where they are on PATH")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,12 +33,21 @@ def run(args: argparse.Namespace) -> int:
         root = find_project_root(override=args.project)
     except SetupError as exc:
         return fail(str(exc))
-    checks = diagnose(root, tuple(dict.fromkeys(args.clients)) if args.clients else None, timeout=args.timeout)
-    for check in checks:
+    clients = tuple(dict.fromkeys(args.clients)) if args.clients else None
+    diagnosis = diagnose(root, clients, timeout=args.timeout, live=args.live)
+    for check in diagnosis.checks:
         print(f"[{_MARK[check.status]}] {check.subject}: {check.detail}")
         if check.fix and check.status != "ok":
             print(f"       fix: {check.fix}")
-    failed = sum(1 for c in checks if c.status == "fail")
-    warned = sum(1 for c in checks if c.status == "warn")
-    print("healthy" if not failed and not warned else f"{failed} problem(s), {warned} warning(s)")
-    return 1 if failed else 0
+    for verdict in diagnosis.verdicts:
+        print(verdict.line())
+    failed = sum(1 for c in diagnosis.checks if c.status == "fail")
+    warned = sum(1 for c in diagnosis.checks if c.status == "warn")
+    loading = [v.client for v in diagnosis.verdicts if v.loads is not False]
+    if diagnosis.verdicts and not loading:
+        print(f"not ready: no client would load the stratum server ({failed} problem(s), {warned} warning(s))")
+    elif failed or warned:
+        print(f"{failed} problem(s), {warned} warning(s)")
+    else:
+        print("healthy")
+    return 1 if diagnosis.failed else 0

@@ -17,5 +17,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from stratum_mcp.tools import serve
 
-    serve(resolve_config(args.db, args.project_root, getattr(args, "prices", None)))
-    return 0
+    return serve(resolve_config(args.db, args.project_root, getattr(args, "prices", None)))

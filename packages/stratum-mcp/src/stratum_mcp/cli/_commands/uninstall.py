@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="remove only this client's configuration; repeat for several (default: all)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be removed, and change nothing")
     parser.add_argument("--force", action="store_true", help="also remove skills that were changed by hand")
+    parser.add_argument("--purge-approvals", action="store_true",
+                        help="also remove Claude Code's approval of the server from .claude/settings.local.json "
+                             "(Claude Code wrote it, so it is kept by default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     except SetupError as exc:
         return fail(str(exc))
     clients = tuple(dict.fromkeys(args.clients)) if args.clients else None
-    plan = plan_uninstall(root, clients, force=args.force)
+    plan = plan_uninstall(root, clients, force=args.force, purge_approvals=args.purge_approvals)
     stopped = carry_out(
         plan,
         NAME,

@@ -36,10 +36,6 @@ def body_error(fn: Callable[..., Any], owner: str) -> StratumCompileError:
     if found is not None:
         file, node = found
         body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-        if not body and isinstance(node, ast.AsyncFunctionDef):
-            shown = f"async def {node.name}"
-            problem = f"`{shown}` is not accepted: declare the stub with a plain `def` (the call is awaitable)"
-            return compile_error("@infer", owner, problem, rule="infer-body", source=shown, where=where)
         first = (body or node.body)[0]
         shown, where = file.segment(first), (file.filename, first.lineno)
     problem = "the body must be `...` (the model is the implementation)"

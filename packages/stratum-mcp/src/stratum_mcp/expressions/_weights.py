@@ -1,0 +1,75 @@
+"""How many values a value holds, nested ones included: the size every built value and every comparison is held to.
+
+Length alone does not bound the work: ``[[0] * 10000] * 10000`` is a list of
+10,000 items, but comparing two of them visits 10^8 values, in C, holding the
+interpreter lock, so no step or time check runs until it is over (and one
+more level of nesting makes it half an hour). A value's *weight* counts every
+value reachable from it, itself included, once per path: a scalar weighs 1,
+``[1, 2]`` weighs 3, ``{"a": 1}`` weighs 3 (keys count), and a list that repeats one inner list 10,000 times
+weighs 10,000 times the inner list. Shared parts are what repetition makes,
+and the interpreter records the weight of what it builds, so weighing a built
+value looks its parts up instead of walking them again.
+
+Weighing is itself bounded: it stops as soon as the weight passes the cap,
+and it charges the meter for the walk, so weighing a large input costs no
+more than the operation it guards would have been allowed to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["CONTAINERS", "Weights"]
+
+#: Values that hold other values. Strings and ranges are single values: comparing them costs no nested walk.
+CONTAINERS = (list, tuple, dict, set, frozenset)
+#: Items of a container scanned per step charged while weighing.
+_SCAN_PER_STEP = 64
+
+
+class Weights:
+    """Weights of the values one evaluation sees, remembered by identity, each at most ``cap + 1``."""
+
+    def __init__(self, cap: int, charge: Callable[[int], None]) -> None:
+        self.cap = cap
+        self._charge = charge
+        # id -> (the value itself, kept alive so its id is not reused; its weight)
+        self._known: dict[int, tuple[Any, int]] = {}
+
+    def record(self, value: Any, weight: int) -> None:
+        """Remember the weight of a value the interpreter has just built."""
+        if isinstance(value, CONTAINERS):
+            self._known[id(value)] = (value, min(weight, self.cap + 1))
+
+    def _lookup(self, value: Any) -> int | None:
+        known = self._known.get(id(value))
+        return known[1] if known is not None and known[0] is value else None
+
+    def of(self, value: Any) -> int:
+        """The weight of ``value``, or ``cap + 1`` for anything heavier (then weighing stopped early)."""
+        if not isinstance(value, CONTAINERS):
+            return 1
+        known = self._lookup(value)
+        if known is not None:
+            return known
+        total = 0
+        pending = [value]
+        while pending and total <= self.cap:
+            item = pending.pop()
+            known = self._lookup(item) if item is not value else None
+            if known is not None:
+                total += known
+                continue
+            keys = len(item) if isinstance(item, dict) else 0
+            if total + 1 + keys + len(item) > self.cap:
+                total = self.cap + 1  # every member weighs at least 1: over the cap without looking further
+                break
+            members = list(item.values()) if isinstance(item, dict) else item
+            self._charge(1 + len(members) // _SCAN_PER_STEP)
+            nested = [m for m in members if isinstance(m, CONTAINERS)]
+            total += 1 + keys + len(members) - len(nested)
+            pending.extend(nested)
+        weight = min(total, self.cap + 1)
+        self.record(value, weight)
+        return weight
