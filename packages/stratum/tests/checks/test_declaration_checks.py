@@ -173,6 +173,17 @@ def test_an_infer_with_a_body_is_refused() -> None:
 
     assert_reported(info.value, "infer-body", "count", "return len(text.split())")
 
+    with pytest.raises(StratumCompileError) as in_async:
+
+        @infer(intent="Count the words")
+        async def count_async(text: str) -> int:
+            return len(text.split())
+
+    assert_reported(in_async.value, "infer-body", "count_async", "return len(text.split())")
+
+    @infer(intent="Count the words")
+    async def stub(text: str) -> int: ...
+
     @infer(intent="Count the words")
     def documented(text: str) -> int:
         """The number of words in ``text``."""
@@ -181,7 +192,7 @@ def test_an_infer_with_a_body_is_refused() -> None:
     @infer(intent="Count the words")
     def bare(text: str) -> int: ...
 
-    assert documented.spec.name == "documented" and bare.spec.name == "bare"
+    assert documented.spec.name == "documented" and bare.spec.name == "bare" and stub.spec.name == "stub"
 
 
 def test_a_given_taking_a_name_the_function_lacks_is_refused() -> None:
