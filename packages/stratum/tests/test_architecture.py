@@ -34,6 +34,7 @@ LAYERS = [
     ("stratum._json", "leaves", 0),
     ("stratum._retry", "leaves", 0),
     ("stratum._once", "leaves", 0),
+    ("stratum._faces", "leaves", 0),
     ("stratum.clients", "clients", 1),
     ("stratum.cache", "cache", 1),
     ("stratum._observability", "observability", 1),

@@ -39,6 +39,7 @@ from ._core.contracts import contract, contract_hash, contract_schema, opaque
 from ._core.decorators import compute, flow, infer
 from ._core.executor import run
 from ._core.tracing import shutdown
+from ._faces import lazy_exports as _lazy_exports
 from ._observability.records import TraceRecord
 from ._version import __version__ as __version__
 from .exceptions import (
@@ -112,22 +113,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    path = _LAZY.get(name)
-    if path is None:
-        raise AttributeError(f"module 'stratum' has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(path, __name__)
-    value = module if path == f".{name}" else getattr(module, name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
-    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
-
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "Budget",

@@ -18,6 +18,7 @@ client (through ``OpenAIClient`` / ``AnthropicClient``). See ``docs/clients.md``
 
 import typing as _typing
 
+from .._faces import lazy_exports as _lazy_exports
 from ._protocol import BaseClient, CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 
 if _typing.TYPE_CHECKING:
@@ -29,21 +30,7 @@ if _typing.TYPE_CHECKING:
 _LAZY = {"AnthropicClient": "._anthropic", "LiteLLMClient": "._litellm", "OpenAIClient": "._openai"}
 
 
-def __getattr__(name: str) -> object:
-    path = _LAZY.get(name)
-    if path is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(path, __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
-    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
-
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "AnthropicClient",

@@ -27,6 +27,7 @@ the exporter). See ``docs/testing.md``.
 
 import typing as _typing
 
+from .._faces import lazy_exports as _lazy_exports
 from ..clients._protocol import TransientError
 from ._prompts import prompt_text
 from ._scripted import Reply, ScriptedClient, ScriptExhausted
@@ -45,22 +46,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    path = _LAZY.get(name)
-    if path is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(path, __name__)
-    value = module if path == f".{name}" else getattr(module, name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
-    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
-
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "AwaitableQueueSink",
