@@ -24,16 +24,17 @@ import stratum
 
 EXPECTED = {
     "stratum": {
-        "Budget", "BudgetExceeded", "Config", "ConsensusFailure", "ConsoleReviewSink", "ContextObject",
-        "ContractFailure", "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision",
-        "HumanReviewContext", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
-        "ParseFailure", "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic",
-        "QueueReviewSink", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
+        "Budget", "BudgetExceeded", "CheckpointError", "Config", "ConsensusFailure", "ConsoleReviewSink",
+        "ContextObject", "ContractFailure", "ConvergenceFailure", "Failure", "FlowCancelled", "FlowConflict",
+        "FlowFailed", "FlowNotFound", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
+        "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
+        "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "QueueReviewSink",
+        "ReplayMismatch", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
         "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
         "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key", "checks",
         "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
-        "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
-        "reset_defaults", "run", "shutdown", "testing", "trace", "types", "warmup",
+        "durable", "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race",
+        "refine", "reset_defaults", "reviews", "run", "shutdown", "testing", "trace", "types", "warmup",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.checks": {"Finding", "Report", "check"},
@@ -41,20 +42,27 @@ EXPECTED = {
         "AnthropicClient", "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient",
         "ModelInfo", "OpenAIClient", "TransientError",
     },
+    "stratum.durable": {
+        "DBOSBackend", "FlowHandle", "FlowStatus", "FlowStep", "attach", "cancel", "dbos", "list_flows", "shutdown",
+        "start", "steps",
+    },
     "stratum.exceptions": {
-        "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",
-        "HITLDeliveryError", "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure",
-        "ParallelValidationFailed", "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReviewNotPending",
-        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError",
-        "StratumUsageError", "StratumWarning", "Violation",
+        "AttemptRecord", "BudgetExceeded", "CheckpointError", "ConsensusFailure", "ContractFailure",
+        "ConvergenceFailure", "FlowCancelled", "FlowConflict", "FlowFailed", "FlowNotFound", "HITLDeliveryError",
+        "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
+        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReplayMismatch", "ReviewNotPending",
+        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
+        "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
+    "stratum.reviews": {"get", "pending", "resolve"},
     "stratum.hitl": {
         "ConsoleReviewSink", "DecisionType", "HumanDecision", "HumanReviewContext", "PendingReview",
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",
     },
     "stratum.testing": {
-        "AwaitableQueueSink", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "VirtualTimeLoop",
+        "AwaitableQueueSink", "LocalPostgres", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError",
+        "VirtualTimeLoop",
         "openai_server", "otlp_receiver", "prompt_text", "virtual_time",
     },
     "stratum.testing.openai_server": {"LocalOpenAIServer", "Served"},
@@ -120,10 +128,13 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     assert issubclass(stratum.InvalidDecision, TypeError)
     assert issubclass(stratum.ReviewNotPending, stratum.StratumUsageError)
     assert issubclass(stratum.ReviewNotPending, LookupError)
+    for name in ("FlowNotFound", "FlowConflict", "CheckpointError"):
+        assert issubclass(getattr(stratum, name), stratum.StratumUsageError)
+    assert issubclass(stratum.FlowNotFound, LookupError) and issubclass(stratum.CheckpointError, TypeError)
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
-        "StabilityAssertionError", "MalformedResponse",
+        "StabilityAssertionError", "MalformedResponse", "ReplayMismatch", "FlowCancelled", "FlowFailed",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -134,6 +145,15 @@ def test_import_stratum_does_not_import_litellm() -> None:
     code = "import sys, stratum, stratum.clients, stratum.testing; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_import_stratum_does_not_import_dbos_or_sqlalchemy() -> None:
+    code = (
+        "import sys, stratum, stratum.durable, stratum.reviews; stratum.durable.dbos(); "
+        "print([m for m in ('dbos', 'sqlalchemy', 'psycopg') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_import_stratum_does_not_import_httpx() -> None:
@@ -153,7 +173,7 @@ def test_import_stratum_loads_only_the_core() -> None:
         "asyncio", "stratum._cli", "stratum._composition", "stratum._core.analysis", "stratum._core.branches",
         "stratum._core.caching", "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache",
         "stratum.checks", "stratum.clients._anthropic", "stratum.clients._litellm", "stratum.clients._openai",
-        "stratum.exporters", "stratum.hitl", "stratum.testing", "stratum.types",
+        "stratum.durable", "stratum.exporters", "stratum.hitl", "stratum.reviews", "stratum.testing", "stratum.types",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module

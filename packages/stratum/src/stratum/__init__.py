@@ -19,13 +19,15 @@ runtime owns targeted retry, hard budgets and trace records::
 
 This module is the whole public face: every name a program uses is in
 ``__all__``, and the public subpackages are ``stratum.cache``,
-``stratum.checks``, ``stratum.clients``, ``stratum.exceptions``, ``stratum.exporters``,
-``stratum.hitl``, ``stratum.testing``, ``stratum.trace`` and ``stratum.types``
-(the value types, where code written for the original stratum-py imports
-them). Everything whose name starts with an underscore is private. Importing
-stratum does not import LiteLLM or asyncio; composition, human review, export
-and the cache load on first use. ``stratum.warmup()`` does the client's
-one-time start-up work ahead of the first call.
+``stratum.checks``, ``stratum.clients``, ``stratum.durable``,
+``stratum.exceptions``, ``stratum.exporters``, ``stratum.hitl``,
+``stratum.reviews``, ``stratum.testing``, ``stratum.trace`` and
+``stratum.types`` (the value types, where code written for the original
+stratum-py imports them). Everything whose name starts with an underscore is
+private. Importing stratum does not import LiteLLM, DBOS or asyncio;
+composition, human review, durable flows, export and the cache load on first
+use. ``stratum.warmup()`` does the client's one-time start-up work ahead of
+the first call.
 """
 
 import typing as _typing
@@ -44,9 +46,14 @@ from ._observability.records import TraceRecord
 from ._version import __version__ as __version__
 from .exceptions import (
     BudgetExceeded,
+    CheckpointError,
     ConsensusFailure,
     ContractFailure,
     ConvergenceFailure,
+    FlowCancelled,
+    FlowConflict,
+    FlowFailed,
+    FlowNotFound,
     HITLDeliveryError,
     HITLTimeoutError,
     InvalidDecision,
@@ -56,6 +63,7 @@ from .exceptions import (
     ParseFailure,
     PostconditionFailed,
     PreconditionFailed,
+    ReplayMismatch,
     ReviewNotPending,
     StabilityAssertionError,
     StratumCompileError,
@@ -67,7 +75,7 @@ from .exceptions import (
 )
 
 if _typing.TYPE_CHECKING:
-    from . import cache, checks, exporters, hitl, testing, types
+    from . import cache, checks, durable, exporters, hitl, reviews, testing, types
     from ._composition.debate import debate
     from ._composition.parallel import parallel
     from ._composition.race import race
@@ -103,11 +111,13 @@ _LAZY = {
     "cache_key": "._core.caching",
     "checks": ".checks",
     "debate": "._composition.debate",
+    "durable": ".durable",
     "exporters": ".exporters",
     "hitl": ".hitl",
     "parallel": "._composition.parallel",
     "race": "._composition.race",
     "refine": "._composition.refine",
+    "reviews": ".reviews",
     "testing": ".testing",
     "types": ".types",
 }
@@ -118,6 +128,7 @@ __getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 __all__ = [
     "Budget",
     "BudgetExceeded",
+    "CheckpointError",
     "Config",
     "ConsensusFailure",
     "ConsoleReviewSink",
@@ -125,6 +136,10 @@ __all__ = [
     "ContractFailure",
     "ConvergenceFailure",
     "Failure",
+    "FlowCancelled",
+    "FlowConflict",
+    "FlowFailed",
+    "FlowNotFound",
     "HITLDeliveryError",
     "HITLTimeoutError",
     "HumanDecision",
@@ -139,6 +154,7 @@ __all__ = [
     "PreconditionFailed",
     "Probabilistic",
     "QueueReviewSink",
+    "ReplayMismatch",
     "RetryRecord",
     "ReviewNotPending",
     "ReviewSink",
@@ -164,6 +180,7 @@ __all__ = [
     "contract_hash",
     "contract_schema",
     "debate",
+    "durable",
     "exceptions",
     "exporters",
     "flow",
@@ -175,6 +192,7 @@ __all__ = [
     "race",
     "refine",
     "reset_defaults",
+    "reviews",
     "run",
     "shutdown",
     "testing",

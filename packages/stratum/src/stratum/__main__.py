@@ -1,8 +1,6 @@
-"""``python -m stratum``: the ``stratum`` command (see ``stratum._cli``)."""
+"""``python -m stratum``: the ``stratum`` command."""
 
-import sys
+from ._cli import run
 
-from ._cli import main
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # imported (by a doc or package walker), it runs nothing
+    run()

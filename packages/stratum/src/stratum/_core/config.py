@@ -21,6 +21,7 @@ from .._once import reset_all
 from ..clients._protocol import LLMClient
 from ..exceptions import StratumConfigError
 from . import opacity
+from .journal import DurableRunner
 from .spec import STRUCTURED_OUTPUTS, StructuredOutput
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class Config:
     structured_output: StructuredOutput = "auto"
     #: Dump each attempt's context object as JSON on the ``stratum.compiler`` logger (also ``STRATUM_DEBUG=1``).
     debug: bool = False
+    #: Where ``@flow(durable=True)`` runs are journaled (``stratum.durable.dbos(...)``; None: nowhere).
+    durable: DurableRunner | None = None
 
 
 _config = Config()
@@ -112,6 +115,7 @@ def configure(
     prices: Mapping[str, tuple[float, float]] | _Keep | None = _KEEP,
     structured_output: StructuredOutput | _Keep | None = _KEEP,
     debug: bool | _Keep | None = _KEEP,
+    durable: DurableRunner | _Keep | None = _KEEP,
     warm: bool = False,
 ) -> Config:
     """Change the process-wide defaults and return the new ``Config``.
@@ -127,6 +131,8 @@ def configure(
     ``prices`` replaces the table of ``{model: (usd_per_input_token,
     usd_per_output_token)}``. ``warm=True`` starts the one-time warm-up of the
     client for ``default_model`` in the background (see ``stratum.warmup``).
+    ``durable`` is where durable flows are journaled, e.g.
+    ``stratum.durable.dbos()`` (see ``docs/durable.md``).
 
     >>> import stratum
     >>> stratum.configure(default_model="openai/gpt-4o-mini")  # doctest: +ELLIPSIS
@@ -152,6 +158,7 @@ def configure(
         "prices": prices,
         "structured_output": structured_output,
         "debug": debug,
+        "durable": durable,
     }
     defaults = Config()
     changes: dict[str, Any] = {}
@@ -267,6 +274,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "prices": _prices,
     "structured_output": _choice(*STRUCTURED_OUTPUTS),
     "debug": _flag,
+    "durable": _has("run_flow", hint="a durable backend runs flows, e.g. stratum.durable.dbos()"),
 }
 
 

@@ -22,16 +22,18 @@ import functools
 import inspect
 import typing
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from ..exceptions import StratumCompileError
+from ..exceptions import StratumCompileError, StratumConfigError
 from . import scope, tracing
 from .budget import Budget, Envelope
 from .calls import InferFunction
 from .compiler import parse_template
 from .conditions import describe
 from .contracts import is_supported_output, output_spec
+from .journal import DurableFlow, DurableRunner, Journal, TraceParent
+from .journal import register as register_durable
 from .opacity import is_opaque, opaque_paths
 from .spec import STRUCTURED_OUTPUTS, CacheScope, InferSpec, Param, StructuredOutput
 
@@ -239,10 +241,19 @@ def compute(fn: F) -> F:
 @overload
 def flow(fn: F, /) -> F: ...
 @overload
-def flow(*, budget: Budget | None = None, context: str | Sequence[str] = ()) -> Callable[[F], F]: ...
+def flow(
+    *, budget: Budget | None = None, context: str | Sequence[str] = (), durable: bool | DurableRunner = False
+) -> Callable[[F], F]: ...
 
 
-def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequence[str] = ()) -> Any:
+def flow(
+    fn: Any = None,
+    /,
+    *,
+    budget: Budget | None = None,
+    context: str | Sequence[str] = (),
+    durable: bool | DurableRunner = False,
+) -> Any:
     """Open a flow scope (flow id, budget envelope, session cache) for an ``async def``.
 
     Calls inside it, at any depth and in any task it starts, share the scope;
@@ -252,6 +263,12 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequ
     adds its own after the caller's. The body is read (never run) for budgets
     that cannot all be met and for calls that could run together
     (docs/checks.md).
+
+    ``durable=True`` makes each call a durable run on the backend set with
+    ``configure(durable=stratum.durable.dbos(...))`` (or the backend passed
+    here): every @infer and async @compute call is a checkpoint, so a run
+    recovered after a crash resumes where it stopped (see ``docs/durable.md``).
+    Called inside another durable flow, it runs as part of that run.
 
     >>> @flow(context="Treat sarcasm as negative.")
     ... async def triage(text: str) -> bool: ...
@@ -268,6 +285,10 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequ
             raise StratumCompileError(
                 f"@flow: context must be a string or a list of strings, got {note!r}", rule="declaration"
             )
+    if not isinstance(durable, bool) and not isinstance(durable, DurableRunner):
+        raise StratumCompileError(
+            f"@flow: durable must be True, False or a durable backend, got {durable!r}", rule="declaration"
+        )
 
     def decorate(func: Any) -> Any:
         from . import analysis
@@ -280,8 +301,13 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequ
         name = func.__qualname__
         pending = analysis.flows.check_flow(func, budget)  # None, or still due at the first call
 
-        @functools.wraps(func)
-        async def run_flow(*args: Any, **kwargs: Any) -> Any:
+        async def run_scoped(
+            args: tuple[Any, ...],
+            kwargs: Mapping[str, Any],
+            flow_id: str | None,
+            journal: Journal | None,
+            trace: TraceParent | None,
+        ) -> Any:
             import asyncio  # already loaded by the running loop; deferred for `import stratum`
 
             if pending is not None and pending.due:
@@ -289,11 +315,11 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequ
             parent = scope.current()
             envelope = Envelope(budget, name, parent=parent.envelope if parent else None)
             opened = scope.FlowScope(
-                flow_id=str(uuid.uuid4()), name=name, envelope=envelope, parent=parent,
-                context=(*parent.context, *annotations) if parent else annotations,
+                flow_id=flow_id or str(uuid.uuid4()), name=name, envelope=envelope, parent=parent,
+                context=(*parent.context, *annotations) if parent else annotations, journal=journal,
             )  # fmt: skip
             token = scope.enter(opened)
-            span = tracing.start_flow(name)  # None when no tracer is configured
+            span = tracing.start_flow(name, trace)  # None when no tracer is configured
             try:
                 left = envelope.remaining_seconds()
                 if left is None:
@@ -314,8 +340,42 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None, context: str | Sequ
                 tracing.end_flow(span, opened)
                 scope.leave(token)
 
+        definition: DurableFlow | None = None
+        if durable is not False:
+            definition = DurableFlow(
+                name=f"{func.__module__}.{name}",
+                qualname=name,
+                fn=func,
+                run=lambda args, kwargs, flow_id, journal, trace: run_scoped(args, kwargs, flow_id, journal, trace),
+            )
+            register_durable(definition)  # no backend is loaded here; it learns of the flow when it starts
+
+        @functools.wraps(func)
+        async def run_flow(*args: Any, **kwargs: Any) -> Any:
+            parent = scope.current()
+            inherited = parent.journal if parent is not None else None
+            if definition is not None and inherited is None:
+                return await _runner(durable, name).run_flow(definition, args, kwargs)
+            return await run_scoped(args, kwargs, None, inherited, None)
+
         run_flow.__stratum_flow__ = True  # type: ignore[attr-defined]
+        if definition is not None:
+            run_flow.__stratum_durable__ = definition  # type: ignore[attr-defined]
         run_flow.__stratum_pending__ = pending  # type: ignore[attr-defined]  # for `stratum check`
         return run_flow
 
     return decorate(fn) if fn is not None else decorate
+
+
+def _runner(durable: bool | DurableRunner, name: str) -> DurableRunner:
+    if not isinstance(durable, bool):
+        return durable
+    from .config import get_config
+
+    runner = get_config().durable
+    if runner is None:
+        raise StratumConfigError(
+            f"@flow(durable=True) {name}: no durable backend; call "
+            "stratum.configure(durable=stratum.durable.dbos()) first"
+        )
+    return runner

@@ -56,7 +56,7 @@ from .config import Config, get_config, resolve_client
 from .opacity import opaque_paths
 from .spec import InferSpec
 
-__all__ = ["CallState", "execute", "run"]
+__all__ = ["CallState", "execute", "prompt_hash_of", "run"]
 
 # Bounds on what a hostile or broken model can make the runtime hold.
 _RAW_KEEP_CHARS = 20_000
@@ -127,6 +127,11 @@ async def execute(
     Composition passes ``envelope`` (one budget shared by refine iterations or
     quorum invocations) and ``record_sink`` (to tag or hold the trace record).
     """
+    journal = scope.active_journal()
+    if journal is not None:  # a durable flow: the call is a checkpointed step (it calls back here)
+        return await journal.infer(
+            spec, args, kwargs, refine_feedback=refine_feedback, envelope=envelope, record_sink=record_sink
+        )
     cfg = get_config()
     bound = spec.signature.bind(*args, **kwargs)
     bound.apply_defaults()
@@ -197,6 +202,29 @@ def _with_configured_prices(info: ModelInfo | None, model: str, cfg: Config) -> 
     return dataclasses.replace(base, input_usd_per_token=price[0], output_usd_per_token=price[1])
 
 
+async def prompt_hash_of(
+    spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any], refine_feedback: str | None = None
+) -> str | None:
+    """The ``compiled_prompt_hash`` a call would record now, or None if its prompt cannot be built."""
+    cfg = get_config()
+    model = spec.model or cfg.default_model
+    try:
+        bound = spec.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        if not model:
+            return None
+        client = resolve_client()
+        flow = scope.current()
+        # The structured-output mode is part of the prompt and may need the client's model info.
+        await warmup.ready(client, model, envelope=Envelope(None, spec.qualname), flow=flow)
+        info = _with_configured_prices(client.model_info(model), model, cfg)
+        mode = structured_mode(spec, cfg.structured_output, info)
+        ctx = build_context(spec, bound.arguments, model, mode=mode, flow=flow)
+    except Exception:
+        return None
+    return (ctx.with_refine_feedback(refine_feedback) if refine_feedback else ctx).prompt_hash()
+
+
 async def _attempts(
     spec: InferSpec,
     ctx: ContextObject,
@@ -208,6 +236,8 @@ async def _attempts(
     state: CallState,
     cfg: Config,
 ) -> Any:
+    flow = scope.current()
+    journal = flow.journal if flow is not None else None
     response_format = ctx.response_format
     history: list[AttemptRecord] = []
     attempt_ctx = ctx
@@ -227,6 +257,12 @@ async def _attempts(
             ceiling=cfg.max_output_tokens,
         )  # fmt: skip
         state.attempts = attempt  # counts attempts actually sent
+        if journal is not None and envelope.remaining_usd() is not None:
+            try:  # a durable flow under a cost budget: noted before it is sent, so a crash cannot hide its cost
+                await journal.before_request(reserved)
+            except BaseException:
+                envelope.release(reserved)
+                raise
         request = CompletionRequest(
             model=model,
             messages=messages,

@@ -5,6 +5,10 @@ cache, the ``asyncio.Timeout`` of its time budget) in a ``ContextVar``. Tasks
 copy their context when created, so concurrent branches of one flow see the
 same scope and never another flow's. While a flow waits on a person,
 ``clock_stopped(flow)`` holds the time budget of it and of every flow around it.
+
+A durable flow's scope also carries a ``Journal`` (``stratum._core.journal``),
+inherited by the flows it calls; ``active_journal()`` is what the executor
+asks, and ``journal_suspended()`` hides it inside a step.
 """
 
 from __future__ import annotations
@@ -21,7 +25,20 @@ from .budget import Envelope
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["FlowScope", "clock_stopped", "current", "current_review_id", "enter", "leave", "note_review"]
+    from .journal import Journal
+
+__all__ = [
+    "FlowScope",
+    "active_journal",
+    "clock_stopped",
+    "current",
+    "current_review_id",
+    "enter",
+    "journal_suspended",
+    "leave",
+    "note_review",
+    "restore_elapsed",
+]
 
 SESSION_CACHE_LIMIT = 1024
 
@@ -49,6 +66,8 @@ class FlowScope:
     #: The flow's time budget as the ``asyncio.Timeout`` it runs under (None
     #: without a time budget); ``clock_stopped`` holds it while a human decides.
     timeout: asyncio.Timeout | None = None
+    #: Set in a durable flow (and the flows it calls): steps and reviews are journaled.
+    journal: Journal | None = None
     _pause: _Pause = field(default_factory=_Pause, init=False, repr=False)
 
 
@@ -66,6 +85,27 @@ def enter(scope: FlowScope) -> contextvars.Token[FlowScope | None]:
 
 def leave(token: contextvars.Token[FlowScope | None]) -> None:
     _current.reset(token)
+
+
+_suspended: contextvars.ContextVar[bool] = contextvars.ContextVar("stratum_journal_suspended", default=False)
+
+
+def active_journal() -> Journal | None:
+    """The journal calls made here go through: the flow's, unless inside a step."""
+    flow = _current.get()
+    if flow is None or flow.journal is None or _suspended.get():
+        return None
+    return flow.journal
+
+
+@contextmanager
+def journal_suspended() -> Iterator[None]:
+    """Inside, calls run as in a plain flow: the step around them is what is journaled."""
+    token = _suspended.set(True)
+    try:
+        yield
+    finally:
+        _suspended.reset(token)
 
 
 # (flow_id, review_id) of the latest human decision in this line of execution
@@ -153,3 +193,30 @@ def _restart(node: FlowScope) -> None:
         shift = asyncio.get_running_loop().time() - pause.paused_at
         with suppress(RuntimeError):  # the flow already returned
             timer.reschedule(pause.timer_when + shift)
+
+
+def restore_elapsed(flow: FlowScope, seconds: float) -> None:
+    """Count ``seconds`` of the flow's own time as spent already (a run recovered after a crash).
+
+    The envelope's start and deadline, and the flow's ``asyncio.Timeout``, move
+    earlier so that at least ``seconds`` have elapsed; time already counted
+    is not counted twice.
+    """
+    import asyncio
+
+    envelope = flow.envelope
+    shift = seconds - (asyncio.get_running_loop().time() - envelope.started)
+    if shift <= 0:
+        return
+    envelope.started -= shift
+    if envelope.deadline is not None:
+        envelope.deadline -= shift
+    pause = flow._pause
+    if pause.count > 0:
+        if pause.timer_when is not None:
+            pause.timer_when -= shift
+        return
+    timer = flow.timeout
+    if timer is not None and timer.when() is not None:
+        with suppress(RuntimeError):  # the flow already returned
+            timer.reschedule(timer.when() - shift)  # type: ignore[operator]

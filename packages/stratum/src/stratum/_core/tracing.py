@@ -26,16 +26,24 @@ from .._observability.records import ErrorInfo, TraceRecord, store
 from .._observability.spans import KIND_INTERNAL, Span
 from . import scope
 from .config import get_config
+from .journal import TraceParent
 
 __all__ = ["end_flow", "shutdown", "start_flow", "traced_compute"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def start_flow(name: str) -> Span | None:
-    """A root or child span for a flow call, or None when no tracer is configured."""
+def start_flow(name: str, parent: TraceParent | None = None) -> Span | None:
+    """A root or child span for a flow call, or None when no tracer is configured.
+
+    ``parent`` continues a recorded trace (a durable run recovered in another process).
+    """
     tracer = get_config().tracer
-    return None if tracer is None else Span(f"flow {name}", KIND_INTERNAL, tracer)
+    if tracer is None:
+        return None
+    if parent is None:
+        return Span(f"flow {name}", KIND_INTERNAL, tracer)
+    return Span(f"flow {name}", KIND_INTERNAL, tracer, trace_id=parent.trace_id, parent_span_id=parent.span_id)
 
 
 def end_flow(span: Span | None, flow: scope.FlowScope, error: BaseException | None = None) -> None:
@@ -112,8 +120,8 @@ def traced_compute(fn: F) -> F:
     signature = inspect.signature(fn)
     if inspect.iscoroutinefunction(fn):
 
-        @functools.wraps(fn)
-        async def run_async(*args: Any, **kwargs: Any) -> Any:
+        @functools.wraps(fn)  # the journal reads its name and return annotation
+        async def traced(*args: Any, **kwargs: Any) -> Any:
             flow = scope.current()
             if flow is None:
                 return await fn(*args, **kwargs)
@@ -125,6 +133,13 @@ def traced_compute(fn: F) -> F:
                 raise
             step.end(result)
             return result
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            journal = scope.active_journal()
+            if journal is not None:  # a durable flow: the call is a checkpointed step
+                return await journal.compute(traced, args, kwargs)
+            return await traced(*args, **kwargs)
 
         return run_async  # type: ignore[return-value]
 

@@ -62,7 +62,9 @@ def check(*targets: str | os.PathLike[str]) -> Report:
     each module's top-level code, as ``pytest`` collecting it would: keep a
     script's work under ``if __name__ == "__main__":``. A module this process
     imported already is run again in a fresh module object (the process
-    keeps its own); the modules of the checked directories that the check
+    keeps its own, but what the module registers, a durable flow say, is
+    registered again: prefer ``stratum check`` in a process of its own for
+    a program that is running); the modules of the checked directories that the check
     imported are forgotten afterwards (a declaration that failed there was
     replaced by a stand-in). A target that does not exist raises
     ``LookupError``.

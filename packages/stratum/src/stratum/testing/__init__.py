@@ -22,7 +22,8 @@ attachment included); ``AwaitableQueueSink`` lets a test wait for the review
 a flow asks for and answer it. Real servers on 127.0.0.1 for the HTTP paths:
 ``stratum.testing.openai_server`` (an OpenAI-compatible endpoint for the
 LiteLLM path) and ``stratum.testing.otlp_receiver`` (an OTLP/HTTP receiver for
-the exporter). See ``docs/testing.md``.
+the exporter). ``LocalPostgres`` starts a throwaway PostgreSQL server on
+127.0.0.1 (durable flows on Postgres). See ``docs/testing.md``.
 """
 
 import typing as _typing
@@ -35,12 +36,14 @@ from ._virtual_time import VirtualTimeLoop, virtual_time
 
 if _typing.TYPE_CHECKING:
     from . import openai_server, otlp_receiver
+    from ._postgres import LocalPostgres
     from ._reviews import AwaitableQueueSink
 
 # Loaded on first use: the servers bring threads and an HTTP stack, the sink
 # the human-review layer.
 _LAZY = {
     "AwaitableQueueSink": "._reviews",
+    "LocalPostgres": "._postgres",
     "openai_server": ".openai_server",
     "otlp_receiver": ".otlp_receiver",
 }
@@ -50,6 +53,7 @@ __getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "AwaitableQueueSink",
+    "LocalPostgres",
     "Reply",
     "ScriptExhausted",
     "ScriptedClient",
