@@ -86,15 +86,17 @@ def browser_path() -> str:
 
 
 @pytest.fixture
-def inbox(durable_sqlite: str) -> Iterator[str]:
+def inbox(durable_sqlite: str, tmp_path: Path) -> Iterator[str]:
     """``stratum reviews serve`` on a free port of this test's database; yields the printed URL."""
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "stratum", "--db", durable_sqlite, "reviews", "serve", "--port", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    log = tmp_path / "inbox.stderr"
+    with log.open("w") as errors:  # a file, not a pipe: nobody reads it while the test runs
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()  # the first line is the URL (it waits for the import, a few seconds)
-        assert line.startswith("stratum inbox: http://127.0.0.1:"), (line, process.stderr and process.stderr.read())
+        assert line.startswith("stratum inbox: http://127.0.0.1:"), (line, log.read_text())
         yield line.split(": ", 1)[1].strip()
     finally:
         process.terminate()
@@ -103,9 +105,8 @@ def inbox(durable_sqlite: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ async def next_pending(flow_id: str) -> Any:
             await asyncio.sleep(0.02)
 
 
-async def test_a_reviewer_decides_in_the_browser_and_the_flow_completes(inbox: str, page: Any, tmp_path: Path) -> None:
+async def test_a_reviewer_decides_in_the_browser_and_the_flow_completes(page: Any, inbox: str, tmp_path: Path) -> None:
     shots = Shots(tmp_path / "screenshots")
     handle = await stratum.durable.start(refund_request, 1042, flow_id="refund-1042")
     review = await next_pending("refund-1042")

@@ -294,7 +294,10 @@ def test_the_served_inbox_writes_its_token_0600_and_refuses_what_it_should(tmp_p
     command = [sys.executable, "-m", "stratum", "--db", database, "reviews", "serve", "--port", "0",
                "--token-file", str(token_file)]  # fmt: skip
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+    with (
+        (tmp_path / "inbox.stderr").open("w") as errors,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env) as process,
+    ):
         try:
             assert process.stdout is not None
             url = process.stdout.readline().split(": ", 1)[1].strip()
