@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -27,9 +28,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-__all__ = ["CSRF_COOKIE", "TOKEN_COOKIE", "BodyTooLarge", "Guard", "csrf_ok", "is_loopback", "read_body"]
+__all__ = ["CSRF_COOKIE", "BodyTooLarge", "Guard", "csrf_ok", "is_loopback", "read_body", "token_cookie"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,7 +38,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-TOKEN_COOKIE = "stratum_inbox_token"
+
+def token_cookie(token: str) -> str:
+    """The token cookie's name: one per token, since cookies ignore ports and two inboxes may share a host."""
+    return "stratum_inbox_" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 CSRF_COOKIE = "stratum_inbox_csrf"
 _HEADERS = [
     (b"content-security-policy",
@@ -99,7 +105,9 @@ def csrf_ok(scope: Scope, posted: str | None) -> bool:
     """Whether a form's ``csrf`` field matches this browser's cookie (and any Origin is ours)."""
     headers = _headers(scope)
     origin = headers.get("origin")
-    if origin is not None and origin != f"{scope.get('scheme', 'http')}://{headers.get('host', '')}":
+    # The host, not the scheme: behind a TLS proxy the page is https and this server sees http.
+    ours = {headers.get("host"), headers.get("x-forwarded-host")} - {None}
+    if origin is not None and urlsplit(origin).netloc not in ours:
         return False
     cookie = _cookies(headers).get(CSRF_COOKIE)
     return bool(cookie and posted and hmac.compare_digest(cookie.encode(), posted.encode()))
@@ -132,12 +140,12 @@ class Guard:
             if offered is not None and scope.get("method") == "GET" and _same(offered, self.token):
                 rest = urlencode([(k, v) for k, v in query.items() if k != "token"])
                 location = scope.get("path", "/") + (f"?{rest}" if rest else "")
-                cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                cookie = f"{token_cookie(self.token)}={self.token}; Path=/; HttpOnly; SameSite=Strict"
                 moved = [(b"location", location.encode()), (b"set-cookie", cookie.encode())]
                 await _plain(send, 303, "signed in", moved)
                 return
             bearer = headers.get("authorization", "")
-            given = bearer[7:] if bearer.lower().startswith("bearer ") else cookies.get(TOKEN_COOKIE)
+            given = bearer[7:] if bearer.lower().startswith("bearer ") else cookies.get(token_cookie(self.token))
             if given is None or not _same(given, self.token):
                 why = (
                     "a token is required: Authorization: Bearer TOKEN"
