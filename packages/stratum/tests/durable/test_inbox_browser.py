@@ -161,6 +161,7 @@ async def test_a_reviewer_decides_in_the_browser_and_the_flow_completes(page: An
     await page.locator("#decide").wait_for()
     assert (await page.locator("pre.diff .add").inner_text()).strip() == "+we have refunded your order in full."
     assert "<script>alert('hi')</script>" in await page.locator("section.artifact").nth(3).inner_text()
+    assert await page.locator("section.artifact details").count() == 1  # the long policy, folded
     await shots.take(page, "review")
 
     await page.select_option("select[name='v.action']", label="refund")

@@ -43,7 +43,7 @@ REFRESH_S = 5
 def _templates() -> Environment:
     env = Environment(
         loader=FileSystemLoader(_HERE / "templates"), autoescape=True, undefined=StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True,
+        lstrip_blocks=True, auto_reload=False,  # templates are loaded once, not stat'ed per request
     )  # fmt: skip
     env.globals.update(moment=_render.moment, duration=_render.duration, label=_label, pretty=_pretty)
     return env
@@ -225,8 +225,10 @@ def app(*, token: str | None, max_body: int = 64 * 1024) -> Guard:
             return _error(409, "not_pending", str(exc), state=exc.state, decision=stored)
         return JSONResponse({"decision": decision.to_dict()})
 
+    css = (_HERE / "templates" / "inbox.css").read_bytes()  # read once: no file I/O on the loop per request
+
     async def stylesheet(request: Request) -> Response:
-        return Response((_HERE / "templates" / "inbox.css").read_bytes(), media_type="text/css")
+        return Response(css, media_type="text/css")
 
     routes = [
         Route("/", inbox),
