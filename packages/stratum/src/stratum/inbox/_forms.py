@@ -13,6 +13,7 @@ schema says is a number or a boolean; validation itself is left to
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -164,16 +165,21 @@ def choices_of(root: Field, options: Sequence[Any] | None) -> list[Any]:
 
 
 def _number(text: str, kind: Kind) -> Any:
+    """``"3"`` as 3, ``"2.5"`` as 2.5; anything else (``"two"``, ``"nan"``, ``"inf"``) stays text for the validator."""
     try:
-        return int(text) if kind == "integer" else float(text)
+        return int(text) if kind == "integer" else _finite(float(text), text)
     except ValueError:
         if kind == "integer":
             try:
-                as_float = float(text)
+                as_float = _finite(float(text), text)
             except ValueError:
                 return text
-            return int(as_float) if as_float.is_integer() else as_float
+            return int(as_float) if isinstance(as_float, float) and as_float.is_integer() else as_float
         return text  # the validator says what is wrong with it
+
+
+def _finite(number: float, text: str) -> float | str:
+    return number if math.isfinite(number) else text  # JSON has no NaN or infinity
 
 
 def value_of(root: Field, form: Mapping[str, str]) -> Any:
