@@ -42,9 +42,10 @@ def register(commands: Any) -> None:
     web = actions.add_parser("serve", help="the review inbox: a web page to list, read and decide reviews")
     web.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a token)")
     web.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    web.add_argument("--token-file", type=Path, metavar="PATH", help="write the access token here (mode 0600) "
-                     "instead of printing it")  # fmt: skip
-    web.add_argument("--no-token", action="store_true", help="no token (loopback only)")
+    secret = web.add_mutually_exclusive_group()
+    secret.add_argument("--token-file", type=Path, metavar="PATH", help="write the access token here (mode 0600) "
+                        "instead of printing it")  # fmt: skip
+    secret.add_argument("--no-token", action="store_true", help="no token (loopback only)")
     web.set_defaults(run=_serve)
 
 
