@@ -25,26 +25,26 @@ import stratum
 EXPECTED = {
     "stratum": {
         "Budget", "BudgetExceeded", "Config", "ConsensusFailure", "ContextObject", "ContractFailure",
-        "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision",
-        "HumanReviewContext", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
-        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ReviewNotPending",
+        "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
+        "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
+        "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ProviderError", "ReviewNotPending",
         "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError",
-        "StratumUsageError", "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key",
-        "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
+        "StratumUsageError", "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key", "clients",
+        "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
         "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
         "reset_defaults", "run", "shutdown", "testing", "trace",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.clients": {
         "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient", "ModelInfo",
-        "TransientError",
+        "OpenAICompatible", "TransientError",
     },
     "stratum.exceptions": {
         "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",
         "HITLDeliveryError", "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure",
-        "ParallelValidationFailed", "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReviewNotPending",
-        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError",
-        "StratumUsageError", "StratumWarning", "Violation",
+        "ParallelValidationFailed", "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ProviderError",
+        "ReviewNotPending", "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
+        "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
     "stratum.hitl": {
@@ -118,7 +118,7 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
-        "StabilityAssertionError", "MalformedResponse",
+        "StabilityAssertionError", "MalformedResponse", "ProviderError",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -146,7 +146,8 @@ def test_import_stratum_loads_only_the_core() -> None:
     loaded = set(json.loads(out.stdout))
     optional = (
         "asyncio", "stratum._composition", "stratum._core.branches", "stratum._core.caching",
-        "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache", "stratum.clients._litellm",
+        "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache", "stratum.clients._http",
+        "stratum.clients._litellm", "stratum.clients._openai_compatible", "stratum.clients._prices",
         "stratum.exporters", "stratum.hitl", "stratum.testing",
     )  # fmt: skip
     for module in loaded:

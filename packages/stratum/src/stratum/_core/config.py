@@ -24,6 +24,7 @@ from . import opacity
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
     from ..cache._stores import CacheStore
+    from ..clients._openai_compatible import OpenAICompatible
     from ..hitl._review import ReviewSink
 
 __all__ = ["Config", "configure", "get_config", "reset_defaults", "resolve_client"]
@@ -66,6 +67,7 @@ class Config:
 
 _config = Config()
 _default_client: LLMClient | None = None
+_prefixed_client: OpenAICompatible | None = None  # for `openai-compatible/<model>` names, from the environment
 
 
 def get_config() -> Config:
@@ -220,18 +222,34 @@ def reset_defaults() -> None:
     the texts seen as opaque data so far (``opaque[T]`` is tracked by
     content), so that each test starts as a fresh process would.
     """
-    global _config
+    global _config, _prefixed_client
     _config = Config()
+    if _prefixed_client is not None:  # built again from the environment as it is then
+        from ..clients._openai_compatible import drop
+
+        drop(_prefixed_client)
+        _prefixed_client = None
     store().resize(_config.trace_capacity)
     opacity.forget()
     reset_all()  # every warn-once memory: a test expecting a warning gets it
 
 
-def resolve_client() -> LLMClient:
-    """The configured client, or the LiteLLM default (built once, lazily)."""
-    global _default_client
+def resolve_client(model: str | None = None) -> LLMClient:
+    """The configured client; else, for ``model``, the default: LiteLLM (built once, lazily).
+
+    A model named ``openai-compatible/<model>`` goes to Stratum's own
+    ``OpenAICompatible`` client instead, at the endpoint the environment
+    names (``STRATUM_OPENAI_COMPATIBLE_BASE_URL``).
+    """
+    global _default_client, _prefixed_client
     if _config.client is not None:
         return _config.client
+    if model is not None and model.startswith("openai-compatible/"):
+        if _prefixed_client is None:
+            from ..clients._openai_compatible import from_environment
+
+            _prefixed_client = from_environment()
+        return _prefixed_client
     if _default_client is None:
         from ..clients._litellm import LiteLLMClient  # the only module importing litellm
 

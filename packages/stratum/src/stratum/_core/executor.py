@@ -179,7 +179,7 @@ async def execute(
 async def _attempts(
     spec: InferSpec, ctx: ContextObject, *, model: str, envelope: Envelope, state: CallState, cfg: Config
 ) -> Any:
-    client = resolve_client()
+    client = resolve_client(model)
     info = client.model_info(model)
     response_format = _response_format(spec, info)
     history: list[AttemptRecord] = []

@@ -12,7 +12,9 @@ LiteLLM Router. See ``docs/clients.md``::
         async def complete(self, request: CompletionRequest) -> CompletionResponse: ...
 
 ``LiteLLMClient`` (the default) loads LiteLLM on first use, not with
-``import stratum``.
+``import stratum``. ``OpenAICompatible`` is Stratum's own lean client for
+OpenAI-compatible endpoints (``configure(client=OpenAICompatible(base_url=...))``,
+or a model named ``openai-compatible/<model>``); it loads on first use too.
 """
 
 import typing as _typing
@@ -21,9 +23,11 @@ from ._protocol import BaseClient, CompletionRequest, CompletionResponse, LLMCli
 
 if _typing.TYPE_CHECKING:
     from ._litellm import LiteLLMClient
+    from ._openai_compatible import OpenAICompatible
 
-# Loaded on first use: LiteLLM's import costs about a second.
-_LAZY = {"LiteLLMClient": "._litellm"}
+# Loaded on first use: LiteLLM's import costs about a second, and the direct
+# client brings asyncio, ssl and the HTTP layer, which `import stratum` does not load.
+_LAZY = {"LiteLLMClient": "._litellm", "OpenAICompatible": "._openai_compatible"}
 
 
 def __getattr__(name: str) -> object:
@@ -49,5 +53,6 @@ __all__ = [
     "LLMClient",
     "LiteLLMClient",
     "ModelInfo",
+    "OpenAICompatible",
     "TransientError",
 ]

@@ -7,15 +7,17 @@ Stratum owns retries, so LiteLLM's and the OpenAI SDK's own are switched off.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .._json import canonical_json
 from .._retry import retry_after
 from ..exceptions import MalformedResponse
+from ._identity import kept_settings
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
-__all__ = ["LiteLLMClient"]
+__all__ = ["LiteLLMClient", "loaded_model_cost"]
 
 
 def _litellm() -> Any:
@@ -25,6 +27,12 @@ def _litellm() -> Any:
     # including the 429s and 5xx that Stratum retries and handles.
     litellm.suppress_debug_info = True
     return litellm
+
+
+def loaded_model_cost() -> Mapping[str, Any] | None:
+    """LiteLLM's live price map (``litellm.model_cost``) if LiteLLM is imported already; never imports it."""
+    cost = getattr(sys.modules.get("litellm"), "model_cost", None)
+    return cost if isinstance(cost, Mapping) else None
 
 
 class LiteLLMClient:
@@ -107,7 +115,7 @@ class LiteLLMClient:
             owner = getattr(self._completion, "__self__", None)
             name = getattr(self._completion, "__qualname__", type(self._completion).__qualname__)
             target = name if owner is None else f"{type(owner).__module__}.{type(owner).__qualname__}.{name}"
-        kept = {k: _identity_value(v) for k, v in sorted(self._defaults.items()) if not _left_out_of_keys(k)}
+        kept = kept_settings(self._defaults)
         return canonical_json({"client": "litellm", "completion": target, "defaults": kept})
 
     def model_info(self, model: str) -> ModelInfo | None:
@@ -156,30 +164,6 @@ def _message(response: Any) -> Any:
     if content is not None and not isinstance(content, str):
         return f"the message content is a {type(content).__name__}, not text"
     return message
-
-
-# Request settings that never change an answer, or are secrets: left out of cache keys.
-_NOT_IN_KEYS = frozenset(
-    {"api_key", "headers", "extra_headers", "timeout", "stream_timeout", "num_retries", "max_retries",
-     "metadata", "client", "logger_fn", "mock_response"}
-)  # fmt: skip
-_SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "_credentials")
-
-
-def _left_out_of_keys(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _NOT_IN_KEYS or lowered.endswith(_SECRET_SUFFIXES)
-
-
-def _identity_value(value: Any) -> Any:
-    """A setting as it can enter a key: JSON data as it is, any other object by its type (never its id)."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_identity_value(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _identity_value(v) for k, v in value.items() if not _left_out_of_keys(str(k))}
-    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 def _transient_types(litellm: Any) -> tuple[type[BaseException], ...]:

@@ -14,9 +14,9 @@ connection. Every parsed request body is kept in ``requests``.
 
 ``in_flight`` / ``max_in_flight`` count chat completions being answered
 (now, and at most at once); ``abandoned`` counts those whose client hung up
-first. ``hold()`` keeps requests waiting until ``release()`` (both safe from
-any thread), so a test can see N requests in flight at once without relying
-on a delay::
+first; ``connections`` counts the TCP connections accepted. ``hold()``
+keeps requests waiting until ``release()`` (both safe from any thread), so a
+test can see N requests in flight at once without relying on a delay::
 
     server.hold()
     running = asyncio.create_task(parallel(*calls))
@@ -69,6 +69,7 @@ class LocalOpenAIServer:
         *,
         respond: Callable[[dict[str, Any]], Any] | None = None,
         max_requests_kept: int = 10_000,
+        backlog: int = 4096,
     ) -> None:
         self._queue: collections.deque[Any] = collections.deque(responses)
         #: Answers a request body when the queue is empty; a test may replace it.
@@ -78,6 +79,10 @@ class LocalOpenAIServer:
         self.abandoned = 0
         #: Requests answered (counted as the answer is written).
         self.answered = 0
+        #: TCP connections accepted: requests over fewer connections were kept alive.
+        self.connections = 0
+        # Accept queue length: thousands of clients connecting at once must not wait on SYN retries.
+        self._backlog = backlog
         # The counters below are changed on the server's thread and read on the
         # test's: a lock keeps in_flight and max_in_flight consistent together.
         self._lock = threading.Lock()
@@ -136,7 +141,8 @@ class LocalOpenAIServer:
             loop = asyncio.new_event_loop()
             self._loop = loop
             try:
-                self._server = loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0))
+                serving = asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=self._backlog)
+                self._server = loop.run_until_complete(serving)
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # reported to the starting thread
                 failure.append(exc)
@@ -182,6 +188,7 @@ class LocalOpenAIServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self.connections += 1
         try:
             while await self._one_request(reader, writer):
                 pass
