@@ -30,9 +30,13 @@ def json_value(value: Any) -> Any:
     return any_adapter().dump_python(value, mode="json")
 
 
+# Built once: json.dumps with these options would build an encoder on every call.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, compact separators: the form every hash is taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _canonical(value)
 
 
 def canonical_hash(value: Any) -> str:

@@ -17,6 +17,7 @@ finds them, tracks them and checks what is sent).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from ..exceptions import StratumCompileError
 from . import opacity
 from .spec import InferSpec, Param, Template
 
-__all__ = ["ContextObject", "compile_prompt", "parse_template"]
+__all__ = ["ContextObject", "compile_prompt", "parse_template", "prompt_hash_of"]
 
 # Documented name (STRATUM_DEBUG=1 logs here): it stays "stratum.compiler".
 log = logging.getLogger("stratum.compiler")
@@ -66,7 +67,7 @@ class ContextObject:
         if self.context_annotations:
             parts.append("Context:\n" + "\n".join(f"- {c}" for c in self.context_annotations))
         if self.input_bindings:
-            lines = (f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in self.input_bindings.items())
+            lines = (f"{k}: {_input_json(v)}" for k, v in self.input_bindings.items())
             parts.append("Inputs:\n" + "\n".join(lines))
         if self.opaque_inputs:
             names = ", ".join(self.opaque_inputs)
@@ -101,7 +102,7 @@ class ContextObject:
         return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
 
     def prompt_hash(self) -> str:
-        return canonical_hash(self.messages())
+        return prompt_hash_of(self.messages())
 
     def with_feedback(self, violations: Sequence[str]) -> ContextObject:
         """The next attempt's context: only the latest violations, nothing older."""
@@ -125,6 +126,37 @@ class ContextObject:
         return "\n".join(out)
 
 
+_input_json = json.JSONEncoder(ensure_ascii=False).encode  # built once: json.dumps would build one per input
+_SCALARS = (str, int, float, bool)
+
+
+def prompt_hash_of(messages: Sequence[Mapping[str, Any]]) -> str:
+    """``canonical_hash(messages)``, with the system turn hashed once per system prompt.
+
+    A prompt is a system turn (the same text for every call of a function)
+    and a user turn. Their canonical JSON is the system part, then the user
+    part, so the hash state after the system part is kept (bounded, one per
+    distinct system prompt) and only the user turn is hashed per call.
+    """
+    if len(messages) == 2:
+        system, user = messages
+        if (
+            system.get("role") == "system" and len(system) == 2 and isinstance(system.get("content"), str)
+            and user.get("role") == "user" and len(user) == 2 and "content" in user
+        ):  # fmt: skip
+            base = _system_hashes.get(system["content"])
+            if base is None:
+                head = '[{"content":' + canonical_json(system["content"]) + ',"role":"system"},{"content":'
+                base = hashlib.sha256(head.encode("utf-8"))
+                if len(_system_hashes) < 4096:
+                    _system_hashes[system["content"]] = base
+            state = base.copy()
+            state.update((canonical_json(user["content"]) + ',"role":"user"}]').encode("utf-8"))
+            return state.hexdigest()[:12]
+    return canonical_hash(messages)
+
+
+_system_hashes: dict[str, Any] = {}
 _system_prompts: dict[str, str] = {}
 
 
@@ -144,16 +176,18 @@ def compile_prompt(fn: Any, /, **inputs: Any) -> ContextObject:
     spec: InferSpec | None = getattr(fn, "spec", None) if not isinstance(fn, InferSpec) else fn
     if not isinstance(spec, InferSpec):
         raise TypeError(f"compile_prompt expects an @infer function, got {fn!r}")
-    bound = spec.signature.bind(**inputs)
-    bound.apply_defaults()
-    return build_context(spec, bound.arguments, spec.model)
+    return build_context(spec, spec.binding.arguments((), inputs), spec.model)
 
 
 def build_context(spec: InferSpec, arguments: Mapping[str, Any], model: str | None) -> ContextObject:
     inline: dict[str, Any] = {}
     hidden: dict[str, Any] = {}
     for param in spec.params:
-        form = opacity.split(arguments[param.name], param.annotation, param.name, hidden)
+        value = arguments[param.name]
+        if param.plain and type(value) in _SCALARS:  # the common case, without walking the type
+            inline[param.name] = value
+            continue
+        form = opacity.split(value, param.annotation, param.name, hidden)
         if param.name not in hidden:  # else the whole parameter is opaque (`opaque[T]`, or `opaque[T] | None`)
             inline[param.name] = form
     ctx = ContextObject(
@@ -207,6 +241,8 @@ def checked(ctx: ContextObject) -> ContextObject:
 
 def _refuse_tracked(ctx: ContextObject) -> None:
     """No plain input may be a text already seen as opaque data (``opacity.remember``)."""
+    if not opacity.tracking():
+        return
     for path, text in _texts(ctx.input_bindings, ""):
         seen = opacity.recalled(text)
         if seen is not None:

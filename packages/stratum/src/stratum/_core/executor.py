@@ -49,7 +49,7 @@ from ..exceptions import (
 )
 from . import opacity, scope
 from .budget import Envelope
-from .compiler import ContextObject, build_context, debug_log, jsonable
+from .compiler import ContextObject, build_context, debug_log, jsonable, prompt_hash_of
 from .conditions import check_ensure, check_given
 from .config import Config, get_config, resolve_client
 from .opacity import opaque_paths
@@ -123,9 +123,7 @@ async def execute(
     quorum invocations) and ``record_sink`` (to tag or hold the trace record).
     """
     cfg = get_config()
-    bound = spec.signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    arguments = bound.arguments
+    arguments = spec.binding.arguments(args, kwargs)
     flow = scope.current()
     if envelope is None:
         envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
@@ -148,15 +146,18 @@ async def execute(
         ctx = build_context(spec, arguments, model)
         if refine_feedback:
             ctx = ctx.with_refine_feedback(refine_feedback)
-        state.prompt_hash = ctx.prompt_hash()
+        first = ctx.messages()  # the first attempt's, built once: hashed here and sent below
+        state.prompt_hash = prompt_hash_of(first)
         # Quorum invocations and stability samples must each ask the model:
         # a shared cache entry (or single flight) would make them one vote.
         if spec.cache == "none" or spec.quorum is not None or not spec.stable:
-            value = await _attempts(spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg)
+            value = await _attempts(spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg, first=first)
         else:
             from .caching import through_cache  # loaded on first cached call: keeps `import stratum` light
 
-            run = functools.partial(_attempts, spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg)
+            run = functools.partial(
+                _attempts, spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg, first=first
+            )
             value, hit = await through_cache(spec, ctx, model, envelope=envelope, run=run)
             if hit:  # no request was sent: nothing was spent
                 state.cache_hit = True
@@ -177,7 +178,14 @@ async def execute(
 
 
 async def _attempts(
-    spec: InferSpec, ctx: ContextObject, *, model: str, envelope: Envelope, state: CallState, cfg: Config
+    spec: InferSpec,
+    ctx: ContextObject,
+    *,
+    model: str,
+    envelope: Envelope,
+    state: CallState,
+    cfg: Config,
+    first: list[dict[str, Any]] | None = None,
 ) -> Any:
     client = resolve_client(model)
     info = client.model_info(model)
@@ -192,7 +200,7 @@ async def _attempts(
     quote = not ctx.opaque_inputs and not _declares_opaque(spec.output.model)
     for attempt in range(1, spec.retries + 2):
         envelope.check(spec.qualname)
-        messages = attempt_ctx.messages()
+        messages = first if attempt == 1 and first is not None else attempt_ctx.messages()
         if debug:
             debug_log(attempt_ctx, attempt)
         max_tokens, reserved = _reserve(
@@ -368,12 +376,16 @@ async def _send(
         left = envelope.remaining_seconds()
         if left is not None and left <= 0:
             raise envelope.exceeded("time", function)
+        deadline: asyncio.Timeout | None = None
         try:
-            async with asyncio.timeout(left) as deadline:
+            if left is None:  # no deadline: no timer to set and cancel on every request
                 response: CompletionResponse = await client.complete(request)
+            else:
+                async with asyncio.timeout(left) as deadline:
+                    response = await client.complete(request)
             return _checked(response, request)
         except TimeoutError:
-            if deadline.expired():
+            if deadline is not None and deadline.expired():
                 raise envelope.exceeded("time", function, detail="the model did not answer in time") from None
             raise
         except TransientError as exc:

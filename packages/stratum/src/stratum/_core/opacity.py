@@ -62,6 +62,7 @@ __all__ = [
     "shown",
     "split",
     "strings",
+    "tracking",
 ]
 
 _T = TypeVar("_T")
@@ -297,6 +298,11 @@ def remember(value: Any, label: str) -> None:
             _seen.move_to_end(digest)
         while len(_seen) > _CAPACITY:
             _seen.popitem(last=False)
+
+
+def tracking() -> bool:
+    """Whether any text is remembered as opaque: while none is, there is nothing to look up."""
+    return bool(_seen)
 
 
 def recalled(text: str) -> str | None:
