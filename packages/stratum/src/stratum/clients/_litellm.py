@@ -3,10 +3,13 @@
 ``litellm`` is imported on first use, not at ``import stratum``, so a program
 that never calls a model does not pay its start-up cost (about a second).
 Stratum owns retries, so LiteLLM's and the OpenAI SDK's own are switched off.
+Before that import, LiteLLM's per-host connection cap is raised from 500 to
+``CONNECTIONS_PER_HOST`` (unless the environment sets it).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -17,10 +20,22 @@ from ..exceptions import MalformedResponse
 from ._identity import kept_settings
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
-__all__ = ["LiteLLMClient", "loaded_model_cost"]
+__all__ = ["CONNECTIONS_PER_HOST", "LiteLLMClient", "loaded_model_cost"]
+
+
+#: Connections LiteLLM may open to one host. Its own default (500, its aiohttp connector's
+#: ``limit_per_host``) would hold the 501st of 1,000 concurrent calls until one of the first
+#: 500 returned. LiteLLM reads the setting from the environment when it is imported, so it is
+#: set (unless the user set it) before Stratum first imports LiteLLM; a program that imported
+#: LiteLLM earlier keeps LiteLLM's own defaults (see docs/clients.md).
+CONNECTIONS_PER_HOST = 1000
 
 
 def _litellm() -> Any:
+    if "litellm" not in sys.modules:
+        total = os.environ.get("AIOHTTP_CONNECTOR_LIMIT", "")
+        per_host = total if total.isdigit() and int(total) > 0 else str(CONNECTIONS_PER_HOST)
+        os.environ.setdefault("AIOHTTP_CONNECTOR_LIMIT_PER_HOST", per_host)
     import litellm  # deferred on purpose: see the module docstring
 
     # LiteLLM prints a "Give Feedback" banner to stdout for every exception,
