@@ -73,11 +73,13 @@ def main() -> None:
     ticket = "Great, my package arrived two weeks late. Fantastic service."
     resolution = stratum.run(process_ticket(text=ticket))
     print(f"resolution: escalate={resolution.escalate} reply={resolution.reply!r}")
-    for record in stratum.trace.all_records():
+    for record in stratum.trace.records(kind="infer"):
         print(
             f"trace: {record.function} attempts={record.attempts} hash={record.compiled_prompt_hash} "
             f"contract={record.contract_hash} ms={record.duration_ms:.1f} retry_reasons={list(record.retry_reasons)}"
         )
+    for record in stratum.trace.records(kind="compute"):  # @compute steps of the flow leave records too
+        print(f"trace: {record.function} (compute) input={record.inputs} output={record.output}")
 
 
 if __name__ == "__main__":

@@ -93,9 +93,11 @@ def main() -> None:
         spans = receiver.spans()
         print(f"{len(spans)} spans in {len({s['traceId'] for s in spans})} traces received over OTLP/HTTP:")
         print_tree(spans)
-    records = stratum.trace.all_records()
+    records = stratum.trace.records(kind="infer")
     hits = [r for r in records if r.cache_hit]
-    print(f"trace records: {len(records)} calls, {len(hits)} cache hits (cost 0, no request)")
+    steps = stratum.trace.records(kind="compute")
+    print(f"trace records: {len(records)} @infer calls, {len(hits)} cache hits (cost 0, no request)")
+    print(f"               {len(steps)} @compute steps")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 # LiteLLM downloads its price map at import time unless told to use the
-# bundled copy; the suite must never leave the machine.
+# bundled copy, and some models' tokenizers on first use unless offline; the
+# suite must never leave the machine.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.pop("STRATUM_DEBUG", None)
 
 import pytest

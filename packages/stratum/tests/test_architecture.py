@@ -21,8 +21,9 @@ SRC = Path(stratum.__file__).resolve().parent
 
 #: The public faces: they may import anything, and no other module imports them.
 FACES = {
-    "stratum", "stratum.cache", "stratum.clients", "stratum.exporters", "stratum.hitl", "stratum.testing",
-    "stratum.testing.openai_server", "stratum.testing.otlp_receiver", "stratum.trace",
+    "stratum", "stratum.cache", "stratum.clients", "stratum.durable", "stratum.exporters", "stratum.hitl",
+    "stratum.reviews", "stratum.testing", "stratum.testing.openai_server", "stratum.testing.otlp_receiver",
+    "stratum.trace", "stratum.types",
 }  # fmt: skip
 
 #: Module prefix -> (layer, rank). A module imports modules of its own layer or
@@ -33,13 +34,17 @@ LAYERS = [
     ("stratum._json", "leaves", 0),
     ("stratum._retry", "leaves", 0),
     ("stratum._once", "leaves", 0),
+    ("stratum._faces", "leaves", 0),
     ("stratum.clients", "clients", 1),
     ("stratum.cache", "cache", 1),
     ("stratum._observability", "observability", 1),
     ("stratum._core", "core", 2),
     ("stratum._composition", "composition", 3),
     ("stratum.hitl", "hitl", 3),
+    ("stratum.durable", "durable", 4),
     ("stratum.testing", "testing", 4),
+    ("stratum._cli", "cli", 5),
+    ("stratum.__main__", "cli", 5),
 ]
 
 
@@ -193,3 +198,8 @@ def test_each_layer_imports_only_itself_and_the_layers_below() -> None:
 def test_only_the_litellm_client_imports_litellm() -> None:
     importers = {i.source for i in IMPORTS if i.target.split(".")[0] == "litellm"}
     assert importers == {"stratum.clients._litellm"}
+
+
+def test_only_the_durable_layer_imports_dbos() -> None:
+    importers = {i.source for i in IMPORTS if i.target.split(".")[0] == "dbos"}
+    assert importers and all(source.startswith("stratum.durable.") for source in importers)

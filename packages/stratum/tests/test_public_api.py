@@ -24,39 +24,51 @@ import stratum
 
 EXPECTED = {
     "stratum": {
-        "Budget", "BudgetExceeded", "Config", "ConsensusFailure", "ContextObject", "ContractFailure",
-        "ConvergenceFailure", "Failure", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
+        "Budget", "BudgetExceeded", "CheckpointError", "Config", "ConsensusFailure", "ConsoleReviewSink",
+        "ContextObject", "ContractFailure", "ConvergenceFailure", "Failure", "FlowCancelled", "FlowConflict",
+        "FlowFailed", "FlowNotFound", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
         "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
-        "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ProviderError", "ReviewNotPending",
-        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError",
-        "StratumUsageError", "StratumWarning", "Success", "TraceRecord", "await_human", "cache", "cache_key", "clients",
-        "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
+        "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ProviderError",
+        "QueueReviewSink", "ReplayMismatch", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
+        "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
+        "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key", "clients",
+        "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate", "durable",
         "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
-        "reset_defaults", "run", "shutdown", "testing", "trace",
+        "reset_defaults", "reviews", "run", "shutdown", "testing", "trace", "types", "warmup",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
     "stratum.clients": {
-        "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient", "ModelInfo",
-        "OpenAICompatible", "TransientError",
+        "AnthropicClient", "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient",
+        "ModelInfo", "OpenAIClient", "OpenAICompatible", "TransientError",
+    },
+    "stratum.durable": {
+        "DBOSBackend", "FlowHandle", "FlowStatus", "FlowStep", "attach", "cancel", "dbos", "list_flows", "shutdown",
+        "start", "steps",
     },
     "stratum.exceptions": {
-        "AttemptRecord", "BudgetExceeded", "ConsensusFailure", "ContractFailure", "ConvergenceFailure",
-        "HITLDeliveryError", "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure",
-        "ParallelValidationFailed", "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ProviderError",
+        "AttemptRecord", "BudgetExceeded", "CheckpointError", "ConsensusFailure", "ContractFailure",
+        "ConvergenceFailure", "FlowCancelled", "FlowConflict", "FlowFailed", "FlowNotFound", "HITLDeliveryError",
+        "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
+        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ProviderError", "ReplayMismatch",
         "ReviewNotPending", "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
         "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
+    "stratum.reviews": {"get", "pending", "resolve"},
     "stratum.hitl": {
         "ConsoleReviewSink", "DecisionType", "HumanDecision", "HumanReviewContext", "PendingReview",
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",
     },
     "stratum.testing": {
-        "AwaitableQueueSink", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError", "VirtualTimeLoop",
+        "AwaitableQueueSink", "LocalPostgres", "Reply", "ScriptExhausted", "ScriptedClient", "TransientError",
+        "VirtualTimeLoop",
         "openai_server", "otlp_receiver", "prompt_text", "virtual_time",
     },
     "stratum.testing.openai_server": {"LocalOpenAIServer", "Served"},
     "stratum.testing.otlp_receiver": {"Answer", "LocalOTLPReceiver", "Received"},
+    "stratum.types": {
+        "Budget", "Failure", "HumanDecision", "HumanReviewContext", "Probabilistic", "Success", "opaque",
+    },
     "stratum.trace": {
         "ErrorInfo", "KIND_CLIENT", "KIND_INTERNAL", "STATUS_ERROR", "STATUS_UNSET", "Span", "SpanData",
         "SpanEvent", "TraceRecord", "TraceStore", "Tracer", "all_records", "clear", "current_span", "records",
@@ -115,10 +127,14 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
     assert issubclass(stratum.InvalidDecision, TypeError)
     assert issubclass(stratum.ReviewNotPending, stratum.StratumUsageError)
     assert issubclass(stratum.ReviewNotPending, LookupError)
+    for name in ("FlowNotFound", "FlowConflict", "CheckpointError"):
+        assert issubclass(getattr(stratum, name), stratum.StratumUsageError)
+    assert issubclass(stratum.FlowNotFound, LookupError) and issubclass(stratum.CheckpointError, TypeError)
     for name in (
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
-        "StabilityAssertionError", "MalformedResponse", "ProviderError",
+        "StabilityAssertionError", "MalformedResponse", "ReplayMismatch", "FlowCancelled", "FlowFailed",
+        "ProviderError",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -129,6 +145,15 @@ def test_import_stratum_does_not_import_litellm() -> None:
     code = "import sys, stratum, stratum.clients, stratum.testing; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_import_stratum_does_not_import_dbos_or_sqlalchemy() -> None:
+    code = (
+        "import sys, stratum, stratum.durable, stratum.reviews; stratum.durable.dbos(); "
+        "print([m for m in ('dbos', 'sqlalchemy', 'psycopg') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_import_stratum_does_not_import_httpx() -> None:
@@ -146,9 +171,8 @@ def test_import_stratum_loads_only_the_core() -> None:
     loaded = set(json.loads(out.stdout))
     optional = (
         "asyncio", "stratum._composition", "stratum._core.branches", "stratum._core.caching",
-        "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache", "stratum.clients._http",
-        "stratum.clients._litellm", "stratum.clients._openai_compatible", "stratum.clients._prices",
-        "stratum.exporters", "stratum.hitl", "stratum.testing",
+        "stratum.clients._http", "stratum.clients._litellm", "stratum.clients._openai_compatible",
+        "stratum.clients._prices",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module
@@ -158,6 +182,9 @@ def test_lazily_loaded_names_are_the_real_objects() -> None:
     from stratum.hitl import await_human
 
     assert stratum.await_human is await_human
+    for name in ("ConsoleReviewSink", "PendingReview", "QueueReviewSink", "ReviewSink", "WebhookReviewSink"):
+        assert getattr(stratum, name) is getattr(stratum.hitl, name)  # the review names, at the top level too
+    assert stratum.types.HumanDecision is stratum.HumanDecision and stratum.types.opaque is stratum.opaque
     assert stratum.exporters.shutdown is stratum.shutdown
     assert stratum.cache is importlib.import_module("stratum.cache")
     assert stratum.testing.openai_server is importlib.import_module("stratum.testing.openai_server")

@@ -19,11 +19,14 @@ runtime owns targeted retry, hard budgets and trace records::
 
 This module is the whole public face: every name a program uses is in
 ``__all__``, and the public subpackages are ``stratum.cache``,
-``stratum.clients``, ``stratum.exceptions``, ``stratum.exporters``,
-``stratum.hitl``, ``stratum.testing`` and ``stratum.trace``. Everything whose
+``stratum.clients``, ``stratum.durable``, ``stratum.exceptions``,
+``stratum.exporters``, ``stratum.hitl``, ``stratum.reviews``,
+``stratum.testing``, ``stratum.trace`` and ``stratum.types`` (the value types,
+where code written for the original stratum-py imports them). Everything whose
 name starts with an underscore is private. Importing stratum does not import
-LiteLLM or asyncio; composition, human review, export and the cache load on
-first use.
+LiteLLM, DBOS or asyncio; composition, human review, durable flows, export and
+the cache load on first use. ``stratum.warmup()`` does the client's one-time
+start-up work ahead of the first call.
 """
 
 import typing as _typing
@@ -31,19 +34,25 @@ import typing as _typing
 from . import clients, exceptions, trace
 from ._core.budget import Budget
 from ._core.calls import Probabilistic
-from ._core.compiler import ContextObject, compile_prompt
-from ._core.config import Config, configure, get_config, reset_defaults
+from ._core.compiler import ContextObject, RetryRecord, compile_prompt
+from ._core.config import Config, configure, get_config, reset_defaults, warmup
 from ._core.contracts import contract, contract_hash, contract_schema, opaque
 from ._core.decorators import compute, flow, infer
 from ._core.executor import run
 from ._core.tracing import shutdown
+from ._faces import lazy_exports as _lazy_exports
 from ._observability.records import TraceRecord
 from ._version import __version__ as __version__
 from .exceptions import (
     BudgetExceeded,
+    CheckpointError,
     ConsensusFailure,
     ContractFailure,
     ConvergenceFailure,
+    FlowCancelled,
+    FlowConflict,
+    FlowFailed,
+    FlowNotFound,
     HITLDeliveryError,
     HITLTimeoutError,
     InvalidDecision,
@@ -54,6 +63,7 @@ from .exceptions import (
     PostconditionFailed,
     PreconditionFailed,
     ProviderError,
+    ReplayMismatch,
     ReviewNotPending,
     StabilityAssertionError,
     StratumCompileError,
@@ -65,62 +75,70 @@ from .exceptions import (
 )
 
 if _typing.TYPE_CHECKING:
-    from . import cache, exporters, hitl, testing
+    from . import cache, durable, exporters, hitl, reviews, testing, types
     from ._composition.debate import debate
     from ._composition.parallel import parallel
     from ._composition.race import race
     from ._composition.refine import refine
     from ._core.branches import Failure, Success
     from ._core.caching import cache_key
-    from .hitl import HumanDecision, HumanReviewContext, await_human
+    from .hitl import (
+        ConsoleReviewSink,
+        HumanDecision,
+        HumanReviewContext,
+        PendingReview,
+        QueueReviewSink,
+        ReviewSink,
+        WebhookReviewSink,
+        await_human,
+    )
 
 # Loaded on first use, so that a program that only declares and calls @infer
 # functions pays for none of them: name -> the module that defines it (a
 # value naming the attribute itself, like ".cache", is that subpackage).
 _LAZY = {
+    "ConsoleReviewSink": ".hitl",
     "Failure": "._core.branches",
     "HumanDecision": ".hitl",
     "HumanReviewContext": ".hitl",
+    "PendingReview": ".hitl",
+    "QueueReviewSink": ".hitl",
+    "ReviewSink": ".hitl",
     "Success": "._core.branches",
+    "WebhookReviewSink": ".hitl",
     "await_human": ".hitl",
     "cache": ".cache",
     "cache_key": "._core.caching",
     "debate": "._composition.debate",
+    "durable": ".durable",
     "exporters": ".exporters",
     "hitl": ".hitl",
     "parallel": "._composition.parallel",
     "race": "._composition.race",
     "refine": "._composition.refine",
+    "reviews": ".reviews",
     "testing": ".testing",
+    "types": ".types",
 }
 
 
-def __getattr__(name: str) -> object:
-    path = _LAZY.get(name)
-    if path is None:
-        raise AttributeError(f"module 'stratum' has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(path, __name__)
-    value = module if path == f".{name}" else getattr(module, name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
-    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
-
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "Budget",
     "BudgetExceeded",
+    "CheckpointError",
     "Config",
     "ConsensusFailure",
+    "ConsoleReviewSink",
     "ContextObject",
     "ContractFailure",
     "ConvergenceFailure",
     "Failure",
+    "FlowCancelled",
+    "FlowConflict",
+    "FlowFailed",
+    "FlowNotFound",
     "HITLDeliveryError",
     "HITLTimeoutError",
     "HumanDecision",
@@ -130,11 +148,16 @@ __all__ = [
     "ParallelFailure",
     "ParallelValidationFailed",
     "ParseFailure",
+    "PendingReview",
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
     "ProviderError",
+    "QueueReviewSink",
+    "ReplayMismatch",
+    "RetryRecord",
     "ReviewNotPending",
+    "ReviewSink",
     "StabilityAssertionError",
     "StratumCompileError",
     "StratumConfigError",
@@ -144,6 +167,7 @@ __all__ = [
     "StratumWarning",
     "Success",
     "TraceRecord",
+    "WebhookReviewSink",
     "await_human",
     "cache",
     "cache_key",
@@ -155,6 +179,7 @@ __all__ = [
     "contract_hash",
     "contract_schema",
     "debate",
+    "durable",
     "exceptions",
     "exporters",
     "flow",
@@ -166,8 +191,11 @@ __all__ = [
     "race",
     "refine",
     "reset_defaults",
+    "reviews",
     "run",
     "shutdown",
     "testing",
     "trace",
+    "types",
+    "warmup",
 ]

@@ -7,9 +7,12 @@ out), so code can catch the second kind without hiding the first::
     StratumError
     ├── StratumUsageError              the caller's mistake; fix the code
     │   ├── StratumCompileError        bad decorator/contract, found at decoration
-    │   ├── StratumConfigError         nothing to call: no model, no client
+    │   ├── StratumConfigError         nothing to call: no model, no client, a usd limit without a price
     │   ├── InvalidDecision            a human decision does not fit its type (also a TypeError)
-    │   └── ReviewNotPending           resolving a review that is unknown or closed (also a LookupError)
+    │   ├── ReviewNotPending           resolving a review that is unknown or closed (also a LookupError)
+    │   ├── FlowNotFound               no durable flow run has this id (also a LookupError)
+    │   ├── FlowConflict               a flow id already names a run of another flow or other arguments
+    │   └── CheckpointError            a durable step's outcome cannot be stored (also a TypeError)
     └── StratumRuntimeError            a run-time failure; handle or report it
         ├── PreconditionFailed         a `given` predicate was False; no request sent
         ├── ContractFailure            the model never produced an acceptable output
@@ -24,7 +27,10 @@ out), so code can catch the second kind without hiding the first::
         ├── ParallelValidationFailed   parallel(validate=...) rejected the results
         ├── HITLTimeoutError           a human review timed out
         ├── HITLDeliveryError          a review could not reach a human (webhook down, stdin closed)
-        └── StabilityAssertionError    sampled outputs disagree too often
+        ├── StabilityAssertionError    sampled outputs disagree too often
+        ├── ReplayMismatch             a recovered step no longer matches its checkpoint (the code changed)
+        ├── FlowCancelled              the durable flow run was cancelled
+        └── FlowFailed                 a durable run failed with an error this process cannot rebuild
 
     StratumWarning (a UserWarning)     something worth knowing that does not stop the call
 
@@ -52,9 +58,14 @@ if _typing.TYPE_CHECKING:
 __all__ = [
     "AttemptRecord",
     "BudgetExceeded",
+    "CheckpointError",
     "ConsensusFailure",
     "ContractFailure",
     "ConvergenceFailure",
+    "FlowCancelled",
+    "FlowConflict",
+    "FlowFailed",
+    "FlowNotFound",
     "HITLDeliveryError",
     "HITLTimeoutError",
     "InvalidDecision",
@@ -65,6 +76,7 @@ __all__ = [
     "PostconditionFailed",
     "PreconditionFailed",
     "ProviderError",
+    "ReplayMismatch",
     "ReviewNotPending",
     "StabilityAssertionError",
     "StratumCompileError",
@@ -342,7 +354,8 @@ class ReviewNotPending(StratumUsageError, LookupError):
     """A decision arrived for a review that cannot take one.
 
     ``state`` is ``"unknown"`` (no such id here), ``"resolved"``,
-    ``"timed_out"`` or ``"cancelled"``.
+    ``"timed_out"`` or ``"cancelled"`` (also: a durable review whose flow
+    was cancelled or finished without it).
     """
 
     def __init__(self, review_id: str, state: str) -> None:
@@ -374,6 +387,80 @@ class StabilityAssertionError(StratumRuntimeError, AssertionError):
             f"{function}: agreement {agreement:.0%} below threshold {threshold:.0%}; "
             f"{len(self.distinct)} distinct value(s)"
         )
+
+
+class FlowNotFound(StratumUsageError, LookupError):
+    """No durable flow run has the id ``flow_id`` in this database and application."""
+
+    def __init__(self, flow_id: str) -> None:
+        self.flow_id = flow_id
+        super().__init__(f"no durable flow run {flow_id!r}")
+
+
+class FlowConflict(StratumUsageError):
+    """``flow_id`` already names a run of ``existing`` (another flow, or other arguments).
+
+    Starting the same flow with the same arguments under one id attaches to
+    the run; anything else is refused rather than silently ignored.
+    """
+
+    def __init__(self, flow_id: str, existing: str, requested: str, reason: str) -> None:
+        self.flow_id = flow_id
+        self.existing = existing
+        self.requested = requested
+        self.reason = reason
+        super().__init__(f"flow id {flow_id!r} already names a run of {existing}: {reason}")
+
+
+class CheckpointError(StratumUsageError, TypeError):
+    """The outcome of durable step ``step`` cannot be stored (``reason``); annotate its return type."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        self.step = step
+        self.reason = reason
+        super().__init__(f"{step}: its outcome cannot be checkpointed: {reason}")
+
+
+class ReplayMismatch(StratumRuntimeError):
+    """A recovered run reached a step whose code no longer matches what was recorded.
+
+    ``field`` is ``"compiled_prompt_hash"``, ``"contract_hash"`` or
+    ``"step"`` (another function now sits at position ``position``);
+    ``recorded`` and ``current`` are the two values. The run stops here
+    rather than mixing old outputs with new behaviour.
+    """
+
+    def __init__(
+        self, flow_id: str, step: str, field: str, recorded: str | None, current: str | None, *, position: int
+    ) -> None:
+        self.flow_id = flow_id
+        self.step = step
+        self.field = field
+        self.recorded = recorded
+        self.current = current
+        self.position = position
+        super().__init__(
+            f"flow {flow_id}: step {position} ({step}) was recorded with {field}={recorded} "
+            f"but the code now gives {current}; the run cannot be replayed"
+        )
+
+
+class FlowCancelled(StratumRuntimeError):
+    """The durable flow run ``flow_id`` was cancelled (``stratum flows cancel``)."""
+
+    def __init__(self, flow_id: str) -> None:
+        self.flow_id = flow_id
+        super().__init__(f"durable flow run {flow_id!r} was cancelled")
+
+
+class FlowFailed(StratumRuntimeError):
+    """A durable run failed with ``error_type`` (``message``), which cannot be rebuilt in this process."""
+
+    def __init__(self, flow_id: str | None, error_type: str, message: str) -> None:
+        self.flow_id = flow_id
+        self.error_type = error_type
+        self.message = message
+        super().__init__(f"durable flow run {flow_id or '?'} failed with {error_type}: {message}")
 
 
 class StratumWarning(UserWarning):

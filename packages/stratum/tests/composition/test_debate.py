@@ -204,7 +204,7 @@ async def test_a_failing_agent_stops_the_debate(scripted: ScriptedClient) -> Non
 async def test_debate_through_litellm(through_litellm: Any, warm_litellm: Any) -> None:
     def respond(body: dict[str, Any]) -> dict[str, Any]:
         text = prompt_text(body)
-        if text.startswith("Intent: Weigh"):
+        if text.startswith("Weigh"):
             return verdict("consensus" if "converged: true" in text else "disagreement")
         if "against shipping" in text:
             return arg("ship" if "rollback" in text else "wait", "ok then")

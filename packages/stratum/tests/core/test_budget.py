@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 import stratum
-from stratum import Budget, BudgetExceeded, StratumWarning, contract, flow, infer
+from stratum import Budget, BudgetExceeded, contract, flow, infer
 from stratum.clients import ModelInfo
 from stratum.testing import Reply, ScriptedClient, virtual_time
 
@@ -190,8 +190,9 @@ async def test_flow_time_budget_also_bounds_compute_steps(now: Any) -> None:
     assert info.value.spent == pytest.approx(50)
 
 
-async def test_unpriced_model_warns_once_and_enforces_after_the_fact() -> None:
-    client = ScriptedClient([Reply('{"label": "a"}', cost_usd=0.02), OK, OK])
+async def test_a_usd_budget_for_a_model_without_a_price_is_refused_before_sending() -> None:
+    # The client would report each response's cost, but only afterwards: a hard limit cannot be kept so.
+    client = ScriptedClient([Reply('{"label": "a"}', cost_usd=0.02)])
     stratum.configure(client=client, default_model="mystery-model")
 
     @infer(intent="x")
@@ -200,16 +201,13 @@ async def test_unpriced_model_warns_once_and_enforces_after_the_fact() -> None:
     @flow(budget=Budget(usd=0.01))
     async def pipeline() -> None:
         await f(text="x")
-        await f(text="y")
 
-    with (
-        pytest.warns(StratumWarning, match="no price known for model 'mystery-model'"),
-        pytest.raises(BudgetExceeded) as info,
-    ):
+    with pytest.raises(stratum.StratumConfigError):
         await pipeline()
-    assert info.value.spent == pytest.approx(0.02)
-    assert client.requests[0].max_tokens is None
-    assert len(client.requests) == 1
+    assert len(client.requests) == 0
+    stratum.configure(prices={"mystery-model": (1e-6, 2e-6)})  # the fix the error names
+    await pipeline()
+    assert client.requests[0].max_tokens is not None  # capped before sending, from the configured price
 
 
 @virtual_time  # all four reserve before any answers, however loaded the machine

@@ -44,8 +44,8 @@ def test_compile_prompt_is_inspectable_without_a_model() -> None:
     assert isinstance(ctx, ContextObject)
     text = str(ctx)
     assert "You are executing a typed function." in text
-    assert "Contract `Verdict` (JSON Schema):" in text
-    sections = ("Intent: Decide", "- Be conservative.", "- Cite the policy", "Inputs:", "- r.confidence > 0.7")
+    assert ctx.response_format["json_schema"]["schema"]["required"] == ["label", "confidence"]  # the contract
+    sections = ("Decide whether", "Be conservative.", "Cite the policy", 'request: "refund"', "- r.confidence > 0.7")
     order = [text.index(s) for s in sections]
     assert order == sorted(order)
     json.loads(ctx.to_json())  # serialisable
@@ -123,18 +123,6 @@ def test_context_accepts_a_single_string() -> None:
     assert compile_prompt(f, text="t").context_annotations == ("Only one note.",)
 
 
-def test_stratum_debug_logs_the_prompt_for_each_attempt(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    import logging
-
-    monkeypatch.setenv("STRATUM_DEBUG", "1")
-    with caplog.at_level(logging.DEBUG, logger="stratum.compiler"):
-        ctx = compile_prompt(decide, request="refund", prior=Handoff(summary="ok", reasoning="r"))
-    assert ctx.prompt_hash() in caplog.text
-    assert "Intent: Decide" in caplog.text
-
-
 def test_an_optional_opaque_parameter_travels_as_data() -> None:
     @infer(intent="Decide")
     def f(request: str, note: opaque[str] | None = None) -> Verdict: ...
@@ -191,11 +179,13 @@ def _canonical_hash(messages: object) -> str:
         {"request": "x", "prior": Handoff(summary="s", reasoning="r"), "note": "an opaque note, as an attachment"},
     ],
 )
-def test_the_prompt_hash_is_the_sha256_of_the_canonical_messages(inputs: dict[str, object]) -> None:
+def test_the_prompt_hash_is_the_sha256_of_the_canonical_request(inputs: dict[str, object]) -> None:
     ctx = compile_prompt(decide, **inputs)  # type: ignore[arg-type]
-    assert ctx.prompt_hash() == _canonical_hash(ctx.messages())
+    sent = {"messages": ctx.messages(), "response_format": dict(ctx.response_format)}
+    assert ctx.prompt_hash() == _canonical_hash(sent)
     retried = ctx.with_feedback(["ensure `r.confidence > 0.7` failed (actual: confidence=0.2)"])
-    assert retried.prompt_hash() == _canonical_hash(retried.messages()) != ctx.prompt_hash()
+    again = {"messages": retried.messages(), "response_format": dict(retried.response_format)}
+    assert retried.prompt_hash() == _canonical_hash(again) != ctx.prompt_hash()
 
 
 @infer(intent="Judge {text}")

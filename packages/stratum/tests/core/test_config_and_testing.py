@@ -169,17 +169,6 @@ def test_configure_with_none_puts_an_option_back_to_its_default() -> None:
 
 
 # -- reset_defaults() forgets which warnings were given --------------------------------
-async def test_after_reset_defaults_the_unpriced_model_warning_is_given_again() -> None:
-    @infer(intent="x", budget=stratum.Budget(usd=1.0))
-    def priced(text: str) -> Out: ...
-
-    for _ in range(2):
-        stratum.reset_defaults()
-        stratum.configure(client=ScriptedClient([{"value": 1}]), default_model="mystery-model")
-        with pytest.warns(stratum.StratumWarning, match="no price known"):
-            await priced(text="x")
-
-
 async def test_after_reset_defaults_a_failing_cache_store_is_warned_about_again() -> None:
     class Broken:
         async def get(self, key: str) -> bytes | None:
@@ -207,11 +196,3 @@ async def test_after_reset_defaults_an_unsampled_stable_function_is_warned_about
         stratum.configure(client=ScriptedClient([{"value": 1}]), default_model="m", test_mode=True)
         with pytest.warns(stratum.StratumWarning, match="never sampled"):
             await f(text="x")
-
-
-def test_after_reset_defaults_the_grpc_port_is_warned_about_again() -> None:
-    for _ in range(2):
-        stratum.reset_defaults()
-        with pytest.warns(stratum.StratumWarning, match="4317"):
-            exporter = stratum.exporters.otel("http://localhost:4317")
-        exporter.shutdown(0)

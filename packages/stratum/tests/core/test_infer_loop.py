@@ -20,6 +20,7 @@ from stratum import (
 )
 from stratum.clients import ModelInfo, TransientError
 from stratum.testing import Reply, ScriptedClient
+from stratum.testing.openai_server import LocalOpenAIServer
 
 
 @contract
@@ -318,15 +319,23 @@ async def test_an_input_that_cannot_be_rendered_is_a_clear_type_error(scripted: 
     assert stratum.trace.all_records()[-1].error is not None
 
 
-async def test_stratum_debug_logs_every_attempts_prompt(
-    scripted: ScriptedClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    import logging
+async def test_an_async_def_stub_is_an_infer_function_awaited_like_a_plain_one(via_litellm: LocalOpenAIServer) -> None:
+    @infer(intent="Classify the emotional tone", ensure=lambda r: r.confidence > 0.7)
+    async def classify_async(text: str) -> Sentiment: ...
 
-    monkeypatch.setenv("STRATUM_DEBUG", "1")
-    scripted.push(good(0.1), good())
-    with caplog.at_level(logging.DEBUG, logger="stratum.compiler"):
-        await classify(text="x")
-    assert "classify attempt 1 prompt" in caplog.text
-    assert "classify attempt 2 prompt" in caplog.text
-    assert "Previous attempt failed" in caplog.text
+    @infer(intent="Classify the emotional tone")
+    async def documented(text: str) -> Sentiment:
+        """An async stub may carry a docstring too."""
+
+    via_litellm.push(good(0.4), good(), good())
+    assert (await classify_async(text="Great")).confidence == 0.9
+    assert (await documented(text="Great")).label == "positive"
+    assert len(via_litellm.requests) == 3
+
+
+def test_an_async_def_with_a_body_is_refused_like_a_plain_one() -> None:
+    with pytest.raises(StratumCompileError):
+
+        @infer(intent="x")
+        async def has_body(text: str) -> Sentiment:
+            return Sentiment(label="positive", confidence=1.0, reasoning="")

@@ -441,19 +441,19 @@ def test_standard_environment_variables_configure_the_exporter(
     assert stratum.exporters.otel().url == "http://direct:1234/custom"
 
 
-def test_the_grpc_port_warns_once() -> None:
-    # Once per process: a fresh interpreter is the only clean slate.
-    code = """
-    import warnings, stratum
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for _ in range(3):
-            stratum.exporters.otel("http://localhost:4317")
-    print(sum("4317" in str(w.message) and w.category is stratum.StratumWarning for w in caught))
-    """
-    done = _run_script(code)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "1"
+@pytest.mark.parametrize("endpoint", ["http://localhost:4317", "https://collector.example:4317/v1/traces"])
+def test_the_grpc_port_is_refused_when_the_exporter_is_built(endpoint: str) -> None:
+    with pytest.raises(stratum.StratumConfigError):
+        stratum.exporters.otel(endpoint)
+    with pytest.raises(stratum.StratumConfigError):
+        stratum.exporters.OTLPExporter(endpoint)
+
+
+def test_the_grpc_port_in_the_environment_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317")
+    with pytest.raises(stratum.StratumConfigError):
+        stratum.configure(tracer=stratum.exporters.otel())
+    assert stratum.get_config().tracer is None
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from stratum import (
     opaque,
 )
 from stratum.testing import ScriptedClient
+from stratum.testing.openai_server import LocalOpenAIServer
 
 
 @contract
@@ -48,6 +49,24 @@ async def test_success_record_carries_every_field(scripted: ScriptedClient) -> N
     assert record.cache_hit is False and record.error is None and record.review_id is None
     assert record.started_at.tzinfo is UTC
     json.dumps(record.to_dict())
+
+
+#: The trace record of the execution-model spec, in its order; ours follow.
+SPEC_FIELDS = [
+    "function", "model", "input", "compiled_prompt_hash", "contract_hash", "attempts", "output", "duration_ms",
+    "cost_usd", "cache_hit",
+]  # fmt: skip
+
+
+async def test_a_records_json_uses_the_specs_field_names_first_then_ours(via_litellm: LocalOpenAIServer) -> None:
+    via_litellm.push({"label": "a", "score": 0.9})
+    await label(text="Great product", secret="hidden")
+    (record,) = stratum.trace.all_records()
+    data = json.loads(record.to_json())
+    assert list(data)[: len(SPEC_FIELDS)] == SPEC_FIELDS and "inputs" not in data
+    assert data["input"] == {"text": "Great product", "secret": "hidden"} and data["cost_usd"] > 0
+    assert {"opaque_inputs", "retry_reasons", "flow_id", "kind", "started_at", "error"} <= set(data)
+    assert data == json.loads(json.dumps(record.to_dict()))
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,10 @@ class Envelope:
     only switches tasks at ``await``, so charge/read pairs are atomic.
     """
 
-    __slots__ = ("_clock", "budget", "deadline", "name", "parent", "reserved_usd", "spent_usd", "started")
+    __slots__ = (
+        "_clock", "_paused", "_paused_at", "budget", "deadline", "name", "parent", "reserved_usd", "spent_usd",
+        "started",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -84,9 +87,15 @@ class Envelope:
         #: before sending so that together they cannot overshoot the limit.
         self.reserved_usd = 0.0
         self._clock = clock
+        self._paused = 0  # pauses in force (overlapping waits stop the clock once)
+        self._paused_at = 0.0
         self.started = clock()
         ms = budget.ms if budget else None
         self.deadline = None if ms is None else self.started + ms / 1000.0
+
+    def chain(self) -> list[Envelope]:
+        """This envelope and its ancestors, innermost first."""
+        return self._chain()
 
     def _chain(self) -> list[Envelope]:
         chain: list[Envelope] = []
@@ -119,13 +128,25 @@ class Envelope:
         """Stop this envelope's clock; the returned function restarts it.
 
         The time in between does not count against ``ms`` (a flow waiting on
-        a human is not spending its time budget): the start and the deadline
-        move later by the paused seconds, which the restart returns.
+        a human, a call waiting for the one-time warm-up, is not spending its
+        time budget): the start and the deadline move later by the paused
+        seconds, which the restart returns. Pauses may overlap: the clock
+        stands still from the first pause to the last restart, once.
         """
-        paused_at = self._clock()
+        if self._paused == 0:
+            self._paused_at = self._clock()
+        self._paused += 1
+        restarted = False
 
         def restart() -> float:
-            paused = max(0.0, self._clock() - paused_at)
+            nonlocal restarted
+            if restarted:
+                return 0.0
+            restarted = True
+            self._paused -= 1
+            if self._paused:
+                return 0.0
+            paused = max(0.0, self._clock() - self._paused_at)
             self.started += paused
             if self.deadline is not None:
                 self.deadline += paused

@@ -5,14 +5,17 @@ without touching any model; ``str()`` of it prints the exact prompt::
 
     ctx = compile_prompt(classify, text="Great product, slow shipping")
     print(ctx)                 # system text, instruction text, attachment
-    ctx.prompt_hash()          # 12 hex chars, identical for identical inputs
+    ctx.prompt_hash()          # 12 hex chars over everything the request carries
+    ctx.to_json()              # the context object itself (what STRATUM_DEBUG=1 dumps per attempt)
 
-The assembly is deterministic: system context and contract schema, then
-intent, context annotations in order, non-opaque input bindings,
-postconditions, and feedback. ``opaque[T]`` values never enter the
-instruction text: they travel as a separate JSON content part of the user
-turn, referenced in the instruction by name only (``stratum._core.opacity``
-finds them, tracks them and checks what is sent).
+The assembly is deterministic: the system context (and, in JSON mode, the
+contract in its compact form and the output instruction), then the intent,
+context annotations in order (enclosing flows' first), non-opaque input
+bindings, postconditions, and feedback. Under strict structured output the
+contract travels only as ``response_format``: never twice. ``opaque[T]``
+values never enter the instruction text: they travel as a separate JSON
+content part of the user turn, referenced in the instruction by name only
+(``stratum._core.opacity`` finds them, tracks them and checks what is sent).
 """
 
 from __future__ import annotations
@@ -20,55 +23,77 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from .._json import canonical_hash, canonical_json
+from ..clients._protocol import ModelInfo
 from ..exceptions import StratumCompileError
-from . import opacity
-from .spec import InferSpec, Param, Template
+from . import opacity, scope
+from .config import get_config, resolve_client
+from .contract_text import render
+from .spec import InferSpec, Param, StructuredOutput, Template
 
-__all__ = ["ContextObject", "compile_prompt", "parse_template", "prompt_hash_of"]
+__all__ = [
+    "ContextObject", "RetryRecord", "build_context", "compile_prompt", "debug_log", "parse_template", "hash_prompt",
+]
 
-# Documented name (STRATUM_DEBUG=1 logs here): it stays "stratum.compiler".
+# Documented name (debug dumps go here): it stays "stratum.compiler".
 log = logging.getLogger("stratum.compiler")
 
-SYSTEM_PREAMBLE = (
-    "You are executing a typed function. Your output must conform to the specified contract."
-)
-OUTPUT_INSTRUCTION = (
-    "Respond with valid JSON conforming to the schema above. No prose outside the JSON object."
-)
+SYSTEM_PREAMBLE = "You are executing a typed function."
+JSON_MODE_PREAMBLE = f"{SYSTEM_PREAMBLE} Your output must conform to the specified contract."
+OUTPUT_INSTRUCTION = "Respond with valid JSON conforming to the schema above. No prose outside the JSON object."
+
+Mode = Literal["json_schema", "json_object"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRecord:
+    """An earlier attempt of the call, as later attempts' context objects keep it.
+
+    Its violations only: the output that failed is never carried forward.
+    """
+
+    attempt: int
+    violations: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContextObject:
-    """Everything one attempt's prompt is assembled from. JSON-serialisable."""
+    """Everything one attempt's prompt is assembled from. JSON-serialisable.
+
+    ``retry_feedback`` is what this attempt shows the model (the latest
+    violations only); ``retry_history`` is every earlier attempt's violations,
+    for inspection and debug dumps, never sent.
+    """
 
     function_name: str
     intent: str
     contract_name: str
     contract_schema: Mapping[str, Any]
     contract_hash: str
+    #: Enclosing flows' annotations (outermost first), then the function's own.
     context_annotations: tuple[str, ...]
     postconditions: tuple[str, ...]
     input_bindings: Mapping[str, Any]
     opaque_inputs: Mapping[str, Any]
     system_prompt: str
+    #: The structured-output request: strict ``json_schema``, or ``json_object`` with the contract in the prompt.
+    response_format: Mapping[str, Any]
     retry_feedback: tuple[str, ...] = ()
+    retry_history: tuple[RetryRecord, ...] = ()
     refine_feedback: str | None = None
     model: str | None = None
 
     def instruction_text(self) -> str:
-        parts = [f"Intent: {self.intent}"]
+        parts = [self.intent]
         if self.context_annotations:
-            parts.append("Context:\n" + "\n".join(f"- {c}" for c in self.context_annotations))
+            parts.append("\n".join(self.context_annotations))
         if self.input_bindings:
-            lines = (f"{k}: {_input_json(v)}" for k, v in self.input_bindings.items())
-            parts.append("Inputs:\n" + "\n".join(lines))
+            parts.append("\n".join(f"{k}: {_input_json(v)}" for k, v in self.input_bindings.items()))
         if self.opaque_inputs:
             names = ", ".join(self.opaque_inputs)
             parts.append(
@@ -102,11 +127,14 @@ class ContextObject:
         return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
 
     def prompt_hash(self) -> str:
-        return prompt_hash_of(self.messages())
+        """12 hex chars over what the request carries: the messages and the structured-output schema."""
+        return hash_prompt(self.messages(), self.response_format)
 
     def with_feedback(self, violations: Sequence[str]) -> ContextObject:
-        """The next attempt's context: only the latest violations, nothing older."""
-        return checked(replace(self, retry_feedback=tuple(violations)))
+        """The next attempt's context: it shows only these (the latest) violations, and remembers them."""
+        shown = tuple(violations)
+        record = RetryRecord(attempt=len(self.retry_history) + 1, violations=shown)
+        return checked(replace(self, retry_feedback=shown, retry_history=(*self.retry_history, record)))
 
     def with_refine_feedback(self, text: str) -> ContextObject:
         """This context with ``@refine`` feedback; the call's opaque texts in it are named, not quoted."""
@@ -130,13 +158,15 @@ _input_json = json.JSONEncoder(ensure_ascii=False).encode  # built once: json.du
 _SCALARS = (str, int, float, bool)
 
 
-def prompt_hash_of(messages: Sequence[Mapping[str, Any]]) -> str:
-    """``canonical_hash(messages)``, with the system turn hashed once per system prompt.
+def hash_prompt(messages: Sequence[Mapping[str, Any]], response_format: Mapping[str, Any]) -> str:
+    """``canonical_hash({"messages": messages, "response_format": response_format})``, the same 12 hex chars.
 
-    A prompt is a system turn (the same text for every call of a function)
-    and a user turn. Their canonical JSON is the system part, then the user
-    part, so the hash state after the system part is kept (bounded, one per
-    distinct system prompt) and only the user turn is hashed per call.
+    Without the per-call work that is the same for every call of a function:
+    the canonical JSON is the system turn, the user turn, then the response
+    format, so the hash state after the system turn is kept (one per distinct
+    system prompt) and the response format's JSON is kept with the format
+    object itself (one per function and mode); only the user turn is encoded
+    per call. Bounded, like the system prompts.
     """
     if len(messages) == 2:
         system, user = messages
@@ -146,40 +176,95 @@ def prompt_hash_of(messages: Sequence[Mapping[str, Any]]) -> str:
         ):  # fmt: skip
             base = _system_hashes.get(system["content"])
             if base is None:
-                head = '[{"content":' + canonical_json(system["content"]) + ',"role":"system"},{"content":'
+                head = '{"messages":[{"content":' + canonical_json(system["content"]) + ',"role":"system"},{"content":'
                 base = hashlib.sha256(head.encode("utf-8"))
                 if len(_system_hashes) < 4096:
                     _system_hashes[system["content"]] = base
             state = base.copy()
-            state.update((canonical_json(user["content"]) + ',"role":"user"}]').encode("utf-8"))
+            tail = f',"role":"user"}}],"response_format":{_format_json(response_format)}}}'
+            state.update((canonical_json(user["content"]) + tail).encode("utf-8"))
             return state.hexdigest()[:12]
-    return canonical_hash(messages)
+    return canonical_hash({"messages": messages, "response_format": dict(response_format)})
+
+
+def _format_json(response_format: Mapping[str, Any]) -> str:
+    kept = _format_texts.get(id(response_format))
+    if kept is not None and kept[0] is response_format:
+        return kept[1]
+    text = canonical_json(dict(response_format))
+    if len(_format_texts) < 4096:
+        _format_texts[id(response_format)] = (response_format, text)  # the object is kept: its id stays its own
+    return text
 
 
 _system_hashes: dict[str, Any] = {}
-_system_prompts: dict[str, str] = {}
+_format_texts: dict[int, tuple[Mapping[str, Any], str]] = {}
+_formats: dict[tuple[str, str, Mode], dict[str, Any]] = {}
+_system_prompts: dict[tuple[str, Mode], str] = {}
 
 
-def _system_prompt(spec: InferSpec) -> str:
-    key = spec.output.hash
+def _system_prompt(spec: InferSpec, mode: Mode) -> str:
+    key = (spec.output.hash, mode)
     text = _system_prompts.get(key)
     if text is None:
-        schema = json.dumps(spec.output.schema, indent=2, ensure_ascii=False)
-        text = f"{SYSTEM_PREAMBLE}\n\nContract `{spec.output.name}` (JSON Schema):\n{schema}\n\n{OUTPUT_INSTRUCTION}"
-        if len(_system_prompts) < 4096:  # bounded: one entry per distinct contract
+        if mode == "json_schema":
+            text = SYSTEM_PREAMBLE  # the contract travels in response_format: not twice
+        else:
+            text = f"{JSON_MODE_PREAMBLE}\n\n{render(spec.output.schema)}\n\n{OUTPUT_INSTRUCTION}"
+        if len(_system_prompts) < 4096:  # bounded: one entry per distinct contract and mode
             _system_prompts[key] = text
     return text
 
 
+def structured_mode(spec: InferSpec, configured: StructuredOutput, info: ModelInfo | None) -> Mode:
+    """A request's structured-output mode: the function's choice, else the configured one, else the client's word."""
+    chosen = spec.structured_output or configured
+    if chosen != "auto":
+        return chosen
+    return "json_object" if info is not None and not info.supports_json_schema else "json_schema"
+
+
+def response_format(spec: InferSpec, mode: Mode) -> dict[str, Any]:
+    """The request's ``response_format``: built once per contract and mode, the same object for every call.
+
+    Shared, like the contract's schema inside it always was: nothing may change it.
+    """
+    key = (spec.output.hash, spec.output.name, mode)
+    found = _formats.get(key)
+    if found is not None:
+        return found
+    if mode == "json_object":
+        made: dict[str, Any] = {"type": "json_object"}
+    else:
+        name = "".join(c if c.isalnum() or c in "_-" else "_" for c in spec.output.name)[:64] or "result"
+        made = {"type": "json_schema", "json_schema": {"name": name, "schema": spec.output.strict, "strict": True}}
+    if len(_formats) < 4096:  # bounded: one entry per distinct contract and mode
+        _formats[key] = made
+    return made
+
+
 def compile_prompt(fn: Any, /, **inputs: Any) -> ContextObject:
-    """Compile the context object for calling ``fn(**inputs)``; no model is called."""
+    """Compile the context object of the first attempt of ``fn(**inputs)``; no model is called.
+
+    It is what a call made here would send: inside a flow it carries the
+    flow's context annotations; the structured-output mode is the function's,
+    else ``configure(structured_output=...)``, else (``"auto"``) what the
+    configured client says about the model.
+    """
     spec: InferSpec | None = getattr(fn, "spec", None) if not isinstance(fn, InferSpec) else fn
     if not isinstance(spec, InferSpec):
         raise TypeError(f"compile_prompt expects an @infer function, got {fn!r}")
-    return build_context(spec, spec.binding.arguments((), inputs), spec.model)
+    arguments = spec.binding.arguments((), inputs)
+    cfg = get_config()
+    model = spec.model or cfg.default_model
+    chosen = spec.structured_output or cfg.structured_output
+    info = resolve_client(model).model_info(model) if chosen == "auto" and model else None
+    return build_context(spec, arguments, model, mode=structured_mode(spec, chosen, info), flow=scope.current())
 
 
-def build_context(spec: InferSpec, arguments: Mapping[str, Any], model: str | None) -> ContextObject:
+def build_context(
+    spec: InferSpec, arguments: Mapping[str, Any], model: str | None, *, mode: Mode, flow: scope.FlowScope | None
+) -> ContextObject:
     inline: dict[str, Any] = {}
     hidden: dict[str, Any] = {}
     for param in spec.params:
@@ -190,36 +275,38 @@ def build_context(spec: InferSpec, arguments: Mapping[str, Any], model: str | No
         form = opacity.split(value, param.annotation, param.name, hidden)
         if param.name not in hidden:  # else the whole parameter is opaque (`opaque[T]`, or `opaque[T] | None`)
             inline[param.name] = form
+    inherited = flow.context if flow is not None else ()
     ctx = ContextObject(
         function_name=spec.qualname,
         intent=_render(spec.intent, arguments),
         contract_name=spec.output.name,
         contract_schema=spec.output.schema,
         contract_hash=spec.output.hash,
-        context_annotations=tuple(_render(t, arguments) for t in spec.context),
+        context_annotations=(*inherited, *(_render(t, arguments) for t in spec.context)),
         postconditions=tuple(c.source for c in spec.ensure),
         input_bindings=inline,
         opaque_inputs=hidden,
-        system_prompt=_system_prompt(spec),
+        system_prompt=_system_prompt(spec, mode),
+        response_format=response_format(spec, mode),
         model=model,
     )
     for name, value in hidden.items():
         opacity.remember(value, f"opaque input `{name}` of {spec.qualname}")
     checked(ctx)  # first: the same call's opaque input is the more useful name in the error
     _refuse_tracked(ctx)
-    if os.environ.get("STRATUM_DEBUG") == "1":
-        debug_log(ctx, attempt=0)
     return ctx
 
 
 def debug_log(ctx: ContextObject, attempt: int) -> None:
+    """Dump one attempt's context object as JSON on the ``stratum.compiler`` logger (debug level)."""
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.DEBUG)  # asked for with debug=True / STRATUM_DEBUG=1: not filtered away
     if not log.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         log.addHandler(handler)
-        log.setLevel(logging.DEBUG)
-    label = "compiled" if attempt == 0 else f"attempt {attempt}"
-    log.debug("%s %s prompt %s\n%s", ctx.function_name, label, ctx.prompt_hash(), ctx)
+    dump = {"attempt": attempt, "prompt_hash": ctx.prompt_hash(), "context": ctx.to_dict()}
+    log.debug("%s", json.dumps(dump, ensure_ascii=False, default=str))
 
 
 def checked(ctx: ContextObject) -> ContextObject:

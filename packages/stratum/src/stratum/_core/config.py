@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._observability.records import store
@@ -20,6 +21,8 @@ from .._once import reset_all
 from ..clients._protocol import LLMClient
 from ..exceptions import StratumConfigError
 from . import opacity
+from .journal import DurableRunner
+from .spec import STRUCTURED_OUTPUTS, StructuredOutput
 
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from ..clients._openai_compatible import OpenAICompatible
     from ..hitl._review import ReviewSink
 
-__all__ = ["Config", "configure", "get_config", "reset_defaults", "resolve_client"]
+__all__ = ["Config", "configure", "get_config", "reset_defaults", "resolve_client", "warmup"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,15 @@ class Config:
     max_output_tokens: int | None = None
     #: Most records the in-memory trace store keeps (oldest dropped first).
     trace_capacity: int = 10_000
+    #: USD per input token and per output token, by model name as @infer names it. They win over
+    #: the client's own prices, enforce ``usd`` budgets and price trace records.
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=lambda: MappingProxyType({}))
+    #: How requests ask for JSON: ``auto`` follows the client (LiteLLM's ``supports_response_schema``).
+    structured_output: StructuredOutput = "auto"
+    #: Dump each attempt's context object as JSON on the ``stratum.compiler`` logger (also ``STRATUM_DEBUG=1``).
+    debug: bool = False
+    #: Where ``@flow(durable=True)`` runs are journaled (``stratum.durable.dbos(...)``; None: nowhere).
+    durable: DurableRunner | None = None
 
 
 _config = Config()
@@ -102,6 +114,11 @@ def configure(
     retry_backoff_max_s: float | _Keep | None = _KEEP,
     max_output_tokens: int | _Keep | None = _KEEP,
     trace_capacity: int | _Keep | None = _KEEP,
+    prices: Mapping[str, tuple[float, float]] | _Keep | None = _KEEP,
+    structured_output: StructuredOutput | _Keep | None = _KEEP,
+    debug: bool | _Keep | None = _KEEP,
+    durable: DurableRunner | _Keep | None = _KEEP,
+    warm: bool = False,
 ) -> Config:
     """Change the process-wide defaults and return the new ``Config``.
 
@@ -111,7 +128,13 @@ def configure(
     ``StratumConfigError`` naming the option, and then nothing is changed.
 
     ``client`` may be any object with ``async complete(request)`` (see
-    ``docs/clients.md``), the ``litellm`` module itself, or a LiteLLM Router.
+    ``docs/clients.md``), the ``litellm`` module itself, a LiteLLM Router, or
+    an ``openai.AsyncOpenAI`` / ``anthropic.AsyncAnthropic`` client.
+    ``prices`` replaces the table of ``{model: (usd_per_input_token,
+    usd_per_output_token)}``. ``warm=True`` starts the one-time warm-up of the
+    client for ``default_model`` in the background (see ``stratum.warmup``).
+    ``durable`` is where durable flows are journaled, e.g.
+    ``stratum.durable.dbos()`` (see ``docs/durable.md``).
 
     >>> import stratum
     >>> stratum.configure(default_model="openai/gpt-4o-mini")  # doctest: +ELLIPSIS
@@ -134,6 +157,10 @@ def configure(
         "retry_backoff_max_s": retry_backoff_max_s,
         "max_output_tokens": max_output_tokens,
         "trace_capacity": trace_capacity,
+        "prices": prices,
+        "structured_output": structured_output,
+        "debug": debug,
+        "durable": durable,
     }
     defaults = Config()
     changes: dict[str, Any] = {}
@@ -144,6 +171,10 @@ def configure(
     _config = dataclasses.replace(_config, **changes)
     if "trace_capacity" in changes:
         store().resize(_config.trace_capacity)
+    if warm is True and _config.default_model:
+        from .warmup import start_warming  # threads: loaded only when asked for
+
+        start_warming(resolve_client(_config.default_model), _config.default_model)
     return _config
 
 
@@ -197,6 +228,37 @@ def _seconds(*, zero: bool) -> Callable[[str, Any], float]:
     return check
 
 
+def _choice(*options: str) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if value not in options:
+            listed = ", ".join(map(repr, options))
+            raise StratumConfigError(f"configure({name}=...): one of {listed} or None; got {value!r}")
+        return value
+
+    return check
+
+
+def _prices(name: str, value: Any) -> Mapping[str, tuple[float, float]]:
+    if not isinstance(value, Mapping):
+        raise StratumConfigError(
+            f"configure({name}=...): a mapping of model names to (usd_per_input_token, usd_per_output_token); "
+            f"got {value!r}"
+        )
+    checked: dict[str, tuple[float, float]] = {}
+    for model, pair in value.items():
+        if not isinstance(model, str) or not model:
+            raise StratumConfigError(f"configure({name}=...): a model name must be a non-empty str; got {model!r}")
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2) or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) and p >= 0 for p in pair
+        ):
+            raise StratumConfigError(
+                f"configure({name}=...): the price of {model!r} must be (usd_per_input_token, "
+                f"usd_per_output_token), two numbers >= 0; got {pair!r}"
+            )
+        checked[model] = (float(pair[0]), float(pair[1]))
+    return MappingProxyType(checked)
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "client": _client,
     "default_model": _model,
@@ -211,16 +273,20 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "retry_backoff_max_s": _seconds(zero=True),
     "max_output_tokens": _count(1),
     "trace_capacity": _count(1),
+    "prices": _prices,
+    "structured_output": _choice(*STRUCTURED_OUTPUTS),
+    "debug": _flag,
+    "durable": _has("run_flow", hint="a durable backend runs flows, e.g. stratum.durable.dbos()"),
 }
 
 
 def reset_defaults() -> None:
     """Restore every default (the trace store keeps its records; see ``trace.clear``).
 
-    It also forgets which warnings were given once (an unpriced model, a
-    failing cache store, an unsampled stable function, the gRPC port) and
-    the texts seen as opaque data so far (``opaque[T]`` is tracked by
-    content), so that each test starts as a fresh process would.
+    It also forgets which warnings were given once (a failing cache store,
+    an unsampled stable function) and the texts seen as opaque data so far
+    (``opaque[T]`` is tracked by content), so that each test starts as a
+    fresh process would.
     """
     global _config, _prefixed_client
     _config = Config()
@@ -255,3 +321,33 @@ def resolve_client(model: str | None = None) -> LLMClient:
 
         _default_client = LiteLLMClient()
     return _default_client
+
+
+def warmup(*models: str, timeout_s: float | None = None) -> None:
+    """Warm the configured client up for ``models`` (default: ``default_model``) now, blocking.
+
+    What the first call would otherwise wait for (for LiteLLM: its import,
+    the price lookup, the tokenizer, a rehearsal of its request path that
+    sends nothing) is done here. Calls never pay for it in their budgets
+    either way, but they do wait for it; a server calls this at start-up
+    (inside a running event loop: ``await asyncio.to_thread(stratum.warmup)``),
+    or passes ``configure(..., warm=True)`` to start it in the background. A
+    client without ``warm(model)`` (a scripted one, a direct SDK client) has
+    nothing to do. ``TimeoutError`` if it takes longer than ``timeout_s``.
+
+    >>> import stratum
+    >>> stratum.configure(client=stratum.testing.ScriptedClient(), default_model="test-model")  # doctest: +ELLIPSIS
+    Config(...)
+    >>> stratum.warmup()
+    """
+    from .warmup import wait_warm  # threads: loaded when asked for
+
+    names = models or tuple(m for m in (_config.default_model,) if m)
+    if not names:
+        raise StratumConfigError("stratum.warmup(): name the models, or configure(default_model=...) first")
+    import time
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    for name in names:  # each model's own client: openai-compatible/ names have theirs
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        wait_warm(resolve_client(name), (name,), left)

@@ -22,20 +22,22 @@ import functools
 import inspect
 import typing
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from ..exceptions import StratumCompileError
+from ..exceptions import StratumCompileError, StratumConfigError
 from . import scope, tracing
 from .budget import Budget, Envelope
 from .calls import InferFunction
 from .compiler import parse_template
 from .conditions import describe
 from .contracts import output_spec
+from .journal import DurableFlow, DurableRunner, Journal, TraceParent
+from .journal import register as register_durable
 from .opacity import is_opaque, opaque_paths
-from .spec import CacheScope, InferSpec, Param
+from .spec import STRUCTURED_OUTPUTS, CacheScope, InferSpec, Param, StructuredOutput
 
 __all__ = ["compute", "flow", "infer"]
 
@@ -50,7 +52,15 @@ def _empty_doc() -> None:
     """Docstring only."""
 
 
-_EMPTY_BODIES = {_empty.__code__.co_code, _empty_doc.__code__.co_code}
+async def _empty_async() -> None: ...
+
+
+async def _empty_async_doc() -> None:
+    """Docstring only."""
+
+
+# The bytecode of a body that is only `...` (or a docstring), plain or `async def`.
+_EMPTY_BODIES = {f.__code__.co_code for f in (_empty, _empty_doc, _empty_async, _empty_async_doc)}
 
 
 def infer(
@@ -68,19 +78,23 @@ def infer(
     quorum: int | None = None,
     agree_on: str | None = None,
     threshold: int | None = None,
+    structured_output: StructuredOutput | None = None,
 ) -> Callable[[Callable[..., Any]], InferFunction]:
-    """Declare an LLM call by its typed signature.
+    """Declare an LLM call by its typed signature: ``def`` or ``async def``, body ``...``.
 
+    Either way the call is awaited: ``await classify(text=...)``.
     ``retries`` is the number of extra attempts after the first when the
     output fails to parse or fails an ``ensure``; transient provider errors
     are retried separately (see ``configure(max_transient_retries=...)``).
+    ``structured_output`` (``"auto"``, ``"json_schema"``, ``"json_object"``)
+    overrides ``configure(structured_output=...)`` for this function.
     """
 
     def decorate(fn: Callable[..., Any]) -> InferFunction:
         spec = _build_spec(
             fn, intent=intent, context=context, ensure=ensure, given=given, model=model,
             temperature=temperature, budget=budget, retries=retries, cache=cache, stable=stable,
-            quorum=quorum, agree_on=agree_on, threshold=threshold,
+            quorum=quorum, agree_on=agree_on, threshold=threshold, structured_output=structured_output,
         )  # fmt: skip
         return InferFunction(fn, spec)
 
@@ -111,11 +125,12 @@ def _build_spec(
     quorum: int | None,
     agree_on: str | None,
     threshold: int | None,
+    structured_output: str | None,
 ) -> InferSpec:
     owner = getattr(fn, "__qualname__", repr(fn))
     if not inspect.isfunction(fn):
         raise StratumCompileError(f"@infer expects a function, got {fn!r}")
-    if inspect.iscoroutinefunction(fn) or fn.__code__.co_code not in _EMPTY_BODIES:
+    if fn.__code__.co_code not in _EMPTY_BODIES:
         raise StratumCompileError(
             f"@infer {owner}: the body must be `...` (the model is the implementation); "
             "use @compute for a function with a body"
@@ -137,6 +152,10 @@ def _build_spec(
         raise StratumCompileError(f"@infer {owner}: cache must be one of {_CACHE_SCOPES}, got {cache!r}")
     if budget is not None and not isinstance(budget, Budget):
         raise StratumCompileError(f"@infer {owner}: budget must be a stratum.Budget, got {budget!r}")
+    if structured_output is not None and structured_output not in STRUCTURED_OUTPUTS:
+        raise StratumCompileError(
+            f"@infer {owner}: structured_output must be one of {STRUCTURED_OUTPUTS}, got {structured_output!r}"
+        )
     if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
         raise StratumCompileError(f"@infer {owner}: temperature must be a number in [0, 2], got {temperature!r}")
     _check_quorum(
@@ -170,6 +189,7 @@ def _build_spec(
         quorum=quorum,
         agree_on=agree_on,
         threshold=threshold,
+        structured_output=structured_output,  # type: ignore[arg-type]
     )
 
 
@@ -221,18 +241,46 @@ def compute(fn: F) -> F:
 @overload
 def flow(fn: F, /) -> F: ...
 @overload
-def flow(*, budget: Budget | None = None) -> Callable[[F], F]: ...
+def flow(
+    *, budget: Budget | None = None, context: str | Sequence[str] = (), durable: bool | DurableRunner = False
+) -> Callable[[F], F]: ...
 
 
-def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
+def flow(
+    fn: Any = None,
+    /,
+    *,
+    budget: Budget | None = None,
+    context: str | Sequence[str] = (),
+    durable: bool | DurableRunner = False,
+) -> Any:
     """Open a flow scope (flow id, budget envelope, session cache) for an ``async def``.
 
     Calls inside it, at any depth and in any task it starts, share the scope;
     with ``budget`` set the whole flow stops with ``BudgetExceeded`` when a
-    limit is reached.
+    limit is reached. ``context`` annotations reach the prompt of every
+    @infer call inside, before the function's own; a flow called from a flow
+    adds its own after the caller's.
+
+    ``durable=True`` makes each call a durable run on the backend set with
+    ``configure(durable=stratum.durable.dbos(...))`` (or the backend passed
+    here): every @infer and async @compute call is a checkpoint, so a run
+    recovered after a crash resumes where it stopped (see ``docs/durable.md``).
+    Called inside another durable flow, it runs as part of that run.
+
+    >>> @flow(context="Treat sarcasm as negative.")
+    ... async def triage(text: str) -> bool: ...
     """
     if budget is not None and not isinstance(budget, Budget):
         raise StratumCompileError(f"@flow: budget must be a stratum.Budget, got {budget!r}")
+    if not isinstance(context, (str, Sequence)):
+        raise StratumCompileError(f"@flow: context must be a string or a list of strings, got {context!r}")
+    annotations = _as_tuple(context)
+    for note in annotations:
+        if not isinstance(note, str):
+            raise StratumCompileError(f"@flow: context must be a string or a list of strings, got {note!r}")
+    if not isinstance(durable, bool) and not isinstance(durable, DurableRunner):
+        raise StratumCompileError(f"@flow: durable must be True, False or a durable backend, got {durable!r}")
 
     def decorate(func: Any) -> Any:
         if not inspect.iscoroutinefunction(func):
@@ -241,15 +289,23 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
             )
         name = func.__qualname__
 
-        @functools.wraps(func)
-        async def run_flow(*args: Any, **kwargs: Any) -> Any:
+        async def run_scoped(
+            args: tuple[Any, ...],
+            kwargs: Mapping[str, Any],
+            flow_id: str | None,
+            journal: Journal | None,
+            trace: TraceParent | None,
+        ) -> Any:
             import asyncio  # already loaded by the running loop; deferred for `import stratum`
 
             parent = scope.current()
             envelope = Envelope(budget, name, parent=parent.envelope if parent else None)
-            opened = scope.FlowScope(flow_id=str(uuid.uuid4()), name=name, envelope=envelope, parent=parent)
+            opened = scope.FlowScope(
+                flow_id=flow_id or str(uuid.uuid4()), name=name, envelope=envelope, parent=parent,
+                context=(*parent.context, *annotations) if parent else annotations, journal=journal,
+            )  # fmt: skip
             token = scope.enter(opened)
-            span = tracing.start_flow(name)  # None when no tracer is configured
+            span = tracing.start_flow(name, trace)  # None when no tracer is configured
             try:
                 left = envelope.remaining_seconds()
                 if left is None:
@@ -270,8 +326,41 @@ def flow(fn: Any = None, /, *, budget: Budget | None = None) -> Any:
                 tracing.end_flow(span, opened)
                 scope.leave(token)
 
+        definition: DurableFlow | None = None
+        if durable is not False:
+            definition = DurableFlow(
+                name=f"{func.__module__}.{name}",
+                qualname=name,
+                fn=func,
+                run=lambda args, kwargs, flow_id, journal, trace: run_scoped(args, kwargs, flow_id, journal, trace),
+            )
+            register_durable(definition)  # no backend is loaded here; it learns of the flow when it starts
+
+        @functools.wraps(func)
+        async def run_flow(*args: Any, **kwargs: Any) -> Any:
+            parent = scope.current()
+            inherited = parent.journal if parent is not None else None
+            if definition is not None and inherited is None:
+                return await _runner(durable, name).run_flow(definition, args, kwargs)
+            return await run_scoped(args, kwargs, None, inherited, None)
+
         run_flow.__stratum_flow__ = True  # type: ignore[attr-defined]
+        if definition is not None:
+            run_flow.__stratum_durable__ = definition  # type: ignore[attr-defined]
         return run_flow
 
     return decorate(fn) if fn is not None else decorate
 
+
+def _runner(durable: bool | DurableRunner, name: str) -> DurableRunner:
+    if not isinstance(durable, bool):
+        return durable
+    from .config import get_config
+
+    runner = get_config().durable
+    if runner is None:
+        raise StratumConfigError(
+            f"@flow(durable=True) {name}: no durable backend; call "
+            "stratum.configure(durable=stratum.durable.dbos()) first"
+        )
+    return runner

@@ -4,10 +4,13 @@ For one call, in order:
 
 1. ``given`` predicates see the arguments; False -> ``PreconditionFailed``,
    nothing is sent.
-2. The prompt is compiled to a ``ContextObject`` (``stratum._core.compiler``).
+2. The client is warm for the model (once per process, off the loop and off
+   the budget's clock: ``stratum._core.warmup``), and the prompt is compiled
+   to a ``ContextObject`` (``stratum._core.compiler``).
 3. The client is called with the contract's JSON Schema as structured
    output, under the time budget (``asyncio.timeout``) and with
    ``max_tokens`` capped so the request cannot cost more than what remains.
+   A USD budget the model has no price for is refused before sending.
 4. The output is parsed against the contract; a mismatch is a violation.
 5. ``ensure`` predicates run; each failure is a specific violation.
 6. No violation -> the typed value is returned. Otherwise the next attempt
@@ -20,13 +23,13 @@ Every call, success or failure, leaves a ``TraceRecord``.
 from __future__ import annotations
 
 import collections.abc
+import dataclasses
 import functools
 import json
 import math
 import os
 import re
 import time
-import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +38,6 @@ import pydantic
 
 from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
-from .._once import Once
 from .._retry import pause
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
 from ..exceptions import (
@@ -44,18 +46,17 @@ from ..exceptions import (
     ParseFailure,
     PostconditionFailed,
     StratumConfigError,
-    StratumWarning,
     Violation,
 )
-from . import opacity, scope
+from . import opacity, scope, warmup
 from .budget import Envelope
-from .compiler import ContextObject, build_context, debug_log, jsonable, prompt_hash_of
+from .compiler import ContextObject, build_context, debug_log, hash_prompt, jsonable, structured_mode
 from .conditions import check_ensure, check_given
 from .config import Config, get_config, resolve_client
 from .opacity import opaque_paths
 from .spec import InferSpec
 
-__all__ = ["CallState", "execute", "run"]
+__all__ = ["CallState", "execute", "prompt_hash_of", "run"]
 
 # Bounds on what a hostile or broken model can make the runtime hold.
 _RAW_KEEP_CHARS = 20_000
@@ -63,8 +64,10 @@ _MAX_PARSE_VIOLATIONS = 10
 # Prompt-size margin: token counters and providers disagree by a few percent.
 _PROMPT_MARGIN = 1.05
 _PROMPT_MARGIN_TOKENS = 16
-
-_unpriced_warned = Once()  # models warned about, forgotten by reset_defaults()
+# Prompts longer than this are counted in a worker thread, under the time budget: tokenizing
+# hundreds of kilobytes on the event loop would hold every task (and the deadline) back. (The
+# tokenizer itself is loaded by the client's one-time warm-up.)
+_COUNT_OFF_LOOP_CHARS = 16_000
 
 
 class CallState:
@@ -82,6 +85,7 @@ class CallState:
         "retry_reasons",
         "review_id",
         "transient_retries",
+        "warmup_ms",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -95,6 +99,7 @@ class CallState:
         self.response_model: str | None = None
         self.cache_hit = False
         self.review_id: str | None = None
+        self.warmup_ms = 0.0
         self.impossible_usage = False
 
     def add_usage(self, response: CompletionResponse, cost: float | None) -> None:
@@ -122,6 +127,11 @@ async def execute(
     Composition passes ``envelope`` (one budget shared by refine iterations or
     quorum invocations) and ``record_sink`` (to tag or hold the trace record).
     """
+    journal = scope.active_journal()
+    if journal is not None:  # a durable flow: the call is a checkpointed step (it calls back here)
+        return await journal.infer(
+            spec, args, kwargs, refine_feedback=refine_feedback, envelope=envelope, record_sink=record_sink
+        )
     cfg = get_config()
     arguments = spec.binding.arguments(args, kwargs)
     flow = scope.current()
@@ -143,21 +153,27 @@ async def execute(
             raise StratumConfigError(
                 f"{spec.qualname}: no model; pass @infer(model=...) or stratum.configure(default_model=...)"
             )
-        ctx = build_context(spec, arguments, model)
+        client = resolve_client(model)
+        state.warmup_ms = await warmup.ready(client, model, envelope=envelope, flow=flow)
+        info = _with_configured_prices(client.model_info(model), model, cfg)
+        mode = structured_mode(spec, cfg.structured_output, info)
+        ctx = build_context(spec, arguments, model, mode=mode, flow=flow)
         if refine_feedback:
             ctx = ctx.with_refine_feedback(refine_feedback)
         first = ctx.messages()  # the first attempt's, built once: hashed here and sent below
-        state.prompt_hash = prompt_hash_of(first)
+        state.prompt_hash = hash_prompt(first, ctx.response_format)
+        attempts = functools.partial(
+            _attempts, spec, ctx, client=client, info=info, model=model, envelope=envelope, state=state, cfg=cfg,
+            first=first,
+        )  # fmt: skip
         # Quorum invocations and stability samples must each ask the model:
         # a shared cache entry (or single flight) would make them one vote.
         if spec.cache == "none" or spec.quorum is not None or not spec.stable:
-            value = await _attempts(spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg, first=first)
+            value = await attempts()
         else:
             from .caching import through_cache  # loaded on first cached call: keeps `import stratum` light
 
-            run = functools.partial(
-                _attempts, spec, ctx, model=model, envelope=envelope, state=state, cfg=cfg, first=first
-            )
+            run = attempts
             value, hit = await through_cache(spec, ctx, model, envelope=envelope, run=run)
             if hit:  # no request was sent: nothing was spent
                 state.cache_hit = True
@@ -177,25 +193,58 @@ async def execute(
         (record_sink or store().append)(record)
 
 
+def _with_configured_prices(info: ModelInfo | None, model: str, cfg: Config) -> ModelInfo | None:
+    """The client's word on ``model``, with the prices from ``configure(prices=...)`` winning."""
+    price = cfg.prices.get(model)
+    if price is None:
+        return info
+    base = info if info is not None else ModelInfo()
+    return dataclasses.replace(base, input_usd_per_token=price[0], output_usd_per_token=price[1])
+
+
+async def prompt_hash_of(
+    spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any], refine_feedback: str | None = None
+) -> str | None:
+    """The ``compiled_prompt_hash`` a call would record now, or None if its prompt cannot be built."""
+    cfg = get_config()
+    model = spec.model or cfg.default_model
+    try:
+        arguments = spec.binding.arguments(args, kwargs)
+        if not model:
+            return None
+        client = resolve_client(model)
+        flow = scope.current()
+        # The structured-output mode is part of the prompt and may need the client's model info.
+        await warmup.ready(client, model, envelope=Envelope(None, spec.qualname), flow=flow)
+        info = _with_configured_prices(client.model_info(model), model, cfg)
+        mode = structured_mode(spec, cfg.structured_output, info)
+        ctx = build_context(spec, arguments, model, mode=mode, flow=flow)
+    except Exception:
+        return None
+    return (ctx.with_refine_feedback(refine_feedback) if refine_feedback else ctx).prompt_hash()
+
+
 async def _attempts(
     spec: InferSpec,
     ctx: ContextObject,
     *,
+    client: LLMClient,
+    info: ModelInfo | None,
     model: str,
     envelope: Envelope,
     state: CallState,
     cfg: Config,
     first: list[dict[str, Any]] | None = None,
 ) -> Any:
-    client = resolve_client(model)
-    info = client.model_info(model)
-    response_format = _response_format(spec, info)
+    flow = scope.current()
+    journal = flow.journal if flow is not None else None
+    response_format = ctx.response_format
     history: list[AttemptRecord] = []
     attempt_ctx = ctx
     last_raw: str | None = None
     last_value: Any = None
     violations: list[Violation] = []
-    debug = os.environ.get("STRATUM_DEBUG") == "1"
+    debug = cfg.debug or os.environ.get("STRATUM_DEBUG") == "1"
     # The model read the opaque data, so anything it wrote may carry it: feedback then names, never quotes.
     quote = not ctx.opaque_inputs and not _declares_opaque(spec.output.model)
     for attempt in range(1, spec.retries + 2):
@@ -203,11 +252,17 @@ async def _attempts(
         messages = first if attempt == 1 and first is not None else attempt_ctx.messages()
         if debug:
             debug_log(attempt_ctx, attempt)
-        max_tokens, reserved = _reserve(
+        max_tokens, reserved = await _reserve(
             envelope, client, info=info, model=model, messages=messages, function=spec.qualname,
             ceiling=cfg.max_output_tokens,
         )  # fmt: skip
         state.attempts = attempt  # counts attempts actually sent
+        if journal is not None and envelope.remaining_usd() is not None:
+            try:  # a durable flow under a cost budget: noted before it is sent, so a crash cannot hide its cost
+                await journal.before_request(reserved)
+            except BaseException:
+                envelope.release(reserved)
+                raise
         request = CompletionRequest(
             model=model,
             messages=messages,
@@ -220,7 +275,7 @@ async def _attempts(
             response = await _send(client, request, envelope=envelope, state=state, cfg=cfg, function=spec.qualname)
         finally:
             envelope.release(reserved)
-        cost = _cost(response, info)
+        cost = _cost(response, info, configured=model in cfg.prices)
         if cost:
             envelope.charge(cost)
         state.add_usage(response, cost)
@@ -241,7 +296,7 @@ async def _attempts(
         )
         spans.attempt_failed(attempt, violations, prompt_hash or "")
         state.retry_reasons.append("; ".join(v.message for v in violations))
-        attempt_ctx = ctx.with_feedback([v.message for v in violations])
+        attempt_ctx = attempt_ctx.with_feedback([v.message for v in violations])
     failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed
     raise failure(spec.qualname, violations, history, raw_output=last_raw, output=last_value)
 
@@ -423,15 +478,7 @@ def _checked(response: Any, request: CompletionRequest) -> CompletionResponse:
     raise MalformedResponse(request.function, reason, model=request.model)
 
 
-def _response_format(spec: InferSpec, info: ModelInfo | None) -> dict[str, Any]:
-    if info is not None and not info.supports_json_schema:
-        # The schema is in the system prompt already; JSON mode keeps it parseable.
-        return {"type": "json_object"}
-    name = re.sub(r"[^a-zA-Z0-9_-]", "_", spec.output.name)[:64] or "result"
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": spec.output.strict, "strict": True}}
-
-
-def _reserve(
+async def _reserve(
     envelope: Envelope,
     client: LLMClient,
     *,
@@ -444,21 +491,21 @@ def _reserve(
     """Cap ``max_tokens`` so this request's worst case fits the remaining USD.
 
     The worst case is reserved on the envelope until the response arrives, so
-    concurrent calls sharing a budget cannot overshoot it together.
+    concurrent calls sharing a budget cannot overshoot it together. A USD
+    limit on a model without a price cannot be enforced: refused, before
+    anything is sent.
     """
     remaining = envelope.remaining_usd()
     if remaining is None:
         return ceiling, 0.0
     if info is None or not info.priced:
-        if _unpriced_warned.first(model):
-            warnings.warn(
-                f"no price known for model {model!r}: its cost budget is enforced after each "
-                "response instead of before the request",
-                StratumWarning,
-                stacklevel=4,
-            )
-        return ceiling, 0.0
-    counted = client.count_tokens(model, messages)
+        binding = envelope.cost_binding() or envelope
+        raise StratumConfigError(
+            f"{function}: model {model!r} has no known price, so the USD budget of {binding.name} cannot be "
+            f"enforced; give its price with stratum.configure(prices={{{model!r}: (usd_per_input_token, "
+            "usd_per_output_token)}), or drop the usd limit"
+        )
+    counted = await _count_tokens(client, model, messages, envelope, function)
     if counted is None:
         counted = sum(len(str(m.get("content", ""))) for m in messages) // 3
     prompt_tokens = math.ceil(counted * _PROMPT_MARGIN) + _PROMPT_MARGIN_TOKENS
@@ -485,10 +532,33 @@ def _reserve(
     return cap, worst
 
 
-def _cost(response: CompletionResponse, info: ModelInfo | None) -> float | None:
+async def _count_tokens(
+    client: LLMClient, model: str, messages: Any, envelope: Envelope, function: str
+) -> int | None:
+    """The client's count of the prompt's tokens; a long prompt is counted off the loop, within the deadline."""
+    size = sum(len(str(m.get("content", ""))) for m in messages)
+    if size <= _COUNT_OFF_LOOP_CHARS:
+        return client.count_tokens(model, messages)
+    import asyncio
+
+    left = envelope.remaining_seconds()
+    try:
+        async with asyncio.timeout(left) as deadline:
+            return await asyncio.to_thread(client.count_tokens, model, messages)
+    except TimeoutError:
+        if deadline.expired():
+            raise envelope.exceeded("time", function, detail="counting the prompt's tokens") from None
+        raise
+
+
+def _cost(response: CompletionResponse, info: ModelInfo | None, configured: bool) -> float | None:
+    # Prices the user configured win over what the client computed (a negotiated rate, a missing one).
+    counted = response.input_tokens is not None and response.output_tokens is not None
+    if configured and info is not None and counted:
+        return response.input_tokens * info.input_usd_per_token + response.output_tokens * info.output_usd_per_token  # type: ignore[operator]
     if response.cost_usd is not None:
         return response.cost_usd
-    if info is not None and info.priced and response.input_tokens is not None and response.output_tokens is not None:
+    if info is not None and info.priced and counted:
         return response.input_tokens * info.input_usd_per_token + response.output_tokens * info.output_usd_per_token  # type: ignore[operator]
     return None
 
@@ -542,6 +612,7 @@ def _record(
         transient_retries=state.transient_retries,
         response_model=state.response_model,
         temperature=spec.temperature,
+        warmup_ms=state.warmup_ms,
         impossible_usage=state.impossible_usage,
     )
 

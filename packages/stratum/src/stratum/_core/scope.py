@@ -5,6 +5,10 @@ cache, the ``asyncio.Timeout`` of its time budget) in a ``ContextVar``. Tasks
 copy their context when created, so concurrent branches of one flow see the
 same scope and never another flow's. While a flow waits on a person,
 ``clock_stopped(flow)`` holds the time budget of it and of every flow around it.
+
+A durable flow's scope also carries a ``Journal`` (``stratum._core.journal``),
+inherited by the flows it calls; ``active_journal()`` is what the executor
+asks, and ``journal_suspended()`` hides it inside a step.
 """
 
 from __future__ import annotations
@@ -21,7 +25,20 @@ from .budget import Envelope
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["FlowScope", "clock_stopped", "current", "current_review_id", "enter", "leave", "note_review"]
+    from .journal import Journal
+
+__all__ = [
+    "FlowScope",
+    "active_journal",
+    "clock_stopped",
+    "current",
+    "current_review_id",
+    "enter",
+    "journal_suspended",
+    "leave",
+    "note_review",
+    "restore_elapsed",
+]
 
 SESSION_CACHE_LIMIT = 1024
 
@@ -42,11 +59,15 @@ class FlowScope:
     name: str
     envelope: Envelope
     parent: FlowScope | None = None
+    #: Context annotations of this flow and every flow around it, outermost first.
+    context: tuple[str, ...] = ()
     #: Memoised results for cache="session"; bounded, least recently used dropped.
     session_cache: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
     #: The flow's time budget as the ``asyncio.Timeout`` it runs under (None
     #: without a time budget); ``clock_stopped`` holds it while a human decides.
     timeout: asyncio.Timeout | None = None
+    #: Set in a durable flow (and the flows it calls): steps and reviews are journaled.
+    journal: Journal | None = None
     _pause: _Pause = field(default_factory=_Pause, init=False, repr=False)
 
 
@@ -64,6 +85,27 @@ def enter(scope: FlowScope) -> contextvars.Token[FlowScope | None]:
 
 def leave(token: contextvars.Token[FlowScope | None]) -> None:
     _current.reset(token)
+
+
+_suspended: contextvars.ContextVar[bool] = contextvars.ContextVar("stratum_journal_suspended", default=False)
+
+
+def active_journal() -> Journal | None:
+    """The journal calls made here go through: the flow's, unless inside a step."""
+    flow = _current.get()
+    if flow is None or flow.journal is None or _suspended.get():
+        return None
+    return flow.journal
+
+
+@contextmanager
+def journal_suspended() -> Iterator[None]:
+    """Inside, calls run as in a plain flow: the step around them is what is journaled."""
+    token = _suspended.set(True)
+    try:
+        yield
+    finally:
+        _suspended.reset(token)
 
 
 # (flow_id, review_id) of the latest human decision in this line of execution
@@ -89,13 +131,15 @@ def current_review_id(flow: FlowScope | None) -> str | None:
 
 # -- a flow's clock stands still while it waits on a person ----------------------
 @contextmanager
-def clock_stopped(flow: FlowScope | None) -> Iterator[None]:
+def clock_stopped(flow: FlowScope | None, envelope: Envelope | None = None) -> Iterator[None]:
     """Inside, the time budget of ``flow`` and of every enclosing flow does not run.
 
     A flow waiting on a human (``await_human``) is not spending its time budget:
     the envelope's start and deadline and the flow's ``asyncio.Timeout`` move
-    later by the time spent inside. Waits overlapping in one flow stop its
-    clock once. Must be entered on the event loop the flow runs on.
+    later by the time spent inside. ``envelope`` (a call's own, and those it is
+    nested in) stops too: a call waiting for the one-time warm-up is not
+    spending its budget either. Waits overlapping in one flow stop its clock
+    once. Must be entered on the event loop the flow runs on.
     """
     stopped: list[FlowScope] = []
     node = flow
@@ -103,9 +147,13 @@ def clock_stopped(flow: FlowScope | None) -> Iterator[None]:
         _stop(node)
         stopped.append(node)
         node = node.parent
+    held = {id(n.envelope) for n in stopped}
+    restarts = [env.pause() for env in (envelope.chain() if envelope else ()) if id(env) not in held]
     try:
         yield
     finally:
+        for restart in reversed(restarts):
+            restart()
         for node in reversed(stopped):
             _restart(node)
 
@@ -145,3 +193,30 @@ def _restart(node: FlowScope) -> None:
         shift = asyncio.get_running_loop().time() - pause.paused_at
         with suppress(RuntimeError):  # the flow already returned
             timer.reschedule(pause.timer_when + shift)
+
+
+def restore_elapsed(flow: FlowScope, seconds: float) -> None:
+    """Count ``seconds`` of the flow's own time as spent already (a run recovered after a crash).
+
+    The envelope's start and deadline, and the flow's ``asyncio.Timeout``, move
+    earlier so that at least ``seconds`` have elapsed; time already counted
+    is not counted twice.
+    """
+    import asyncio
+
+    envelope = flow.envelope
+    shift = seconds - (asyncio.get_running_loop().time() - envelope.started)
+    if shift <= 0:
+        return
+    envelope.started -= shift
+    if envelope.deadline is not None:
+        envelope.deadline -= shift
+    pause = flow._pause
+    if pause.count > 0:
+        if pause.timer_when is not None:
+            pause.timer_when -= shift
+        return
+    timer = flow.timeout
+    if timer is not None and timer.when() is not None:
+        with suppress(RuntimeError):  # the flow already returned
+            timer.reschedule(timer.when() - shift)  # type: ignore[operator]

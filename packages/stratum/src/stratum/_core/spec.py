@@ -11,9 +11,12 @@ from .budget import Budget
 from .conditions import Condition
 from .contracts import OutputSpec
 
-__all__ = ["Binding", "CacheScope", "InferSpec", "Param", "Template"]
+__all__ = ["Binding", "CacheScope", "InferSpec", "Param", "StructuredOutput", "Template"]
 
 CacheScope = Literal["none", "session", "global"]
+#: How a request asks for JSON: ``auto`` follows the client's word on the model.
+StructuredOutput = Literal["auto", "json_schema", "json_object"]
+STRUCTURED_OUTPUTS: tuple[StructuredOutput, ...] = ("auto", "json_schema", "json_object")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +107,8 @@ class InferSpec:
     quorum: int | None
     agree_on: str | None
     threshold: int | None
+    #: None: the configured default (``configure(structured_output=...)``).
+    structured_output: StructuredOutput | None = None
     #: The defining module: with ``qualname`` it names the function in cache keys.
     module: str = ""
     #: ``signature``'s binding plan (see ``Binding``).

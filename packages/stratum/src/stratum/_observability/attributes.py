@@ -13,7 +13,9 @@ Honeycomb, Grafana) looks for::
 and Stratum's own facts: ``stratum.function``, ``stratum.model`` (the route
 as configured, e.g. ``openai/gpt-4o-mini``), ``stratum.contract_hash``,
 ``stratum.compiled_prompt_hash``, ``stratum.attempts``, ``stratum.cost_usd``,
-``stratum.cache_hit``, ``stratum.flow_id``.
+``stratum.cache_hit``, ``stratum.flow_id``; ``stratum.checkpoint.restored``
+(true) on a step of a durable flow whose outcome was restored from its
+checkpoint instead of being sent again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from .records import TraceRecord
 
-__all__ = ["error_type", "flow_attributes", "infer_attributes", "provider_and_model"]
+__all__ = ["RESTORED", "error_type", "flow_attributes", "infer_attributes", "provider_and_model"]
 
 # LiteLLM route prefixes whose GenAI provider name differs from the prefix.
 _PROVIDER_NAMES = {
@@ -43,6 +45,8 @@ _BARE_PREFIXES = (
     ("claude", "anthropic"), ("gemini", "gcp.gemini"), ("mistral", "mistral_ai"), ("codestral", "mistral_ai"),
     ("command", "cohere"), ("deepseek", "deepseek"), ("grok", "x_ai"),
 )  # fmt: skip
+#: Set (true) on the span of a durable step restored from its checkpoint, not re-sent.
+RESTORED = "stratum.checkpoint.restored"
 #: What the conventions ask for when the provider is not known.
 OTHER = "_OTHER"
 
@@ -106,6 +110,8 @@ def infer_attributes(record: TraceRecord) -> dict[str, Any]:
         out["stratum.transient_retries"] = record.transient_retries
     if record.impossible_usage:
         out["stratum.impossible_usage"] = True
+    if record.extra.get("restored"):
+        out[RESTORED] = True
     return out
 
 

@@ -1,21 +1,25 @@
-"""Trace records: one per @infer call, success or failure, always kept.
+"""Trace records: one per @infer call, @compute step in a flow and review, success or failure, always kept.
 
 Records live in a bounded in-memory store (default 10,000, oldest dropped),
 whatever the export settings::
 
     stratum.trace.all_records()             # every record, oldest first
-    stratum.trace.records(function="classify", flow_id=fid)
+    stratum.trace.records(function="classify", flow_id=fid, kind="infer")
     stratum.trace.clear()
+
+``record.to_json()`` uses the execution-model spec's field names (``input``
+for the ``inputs`` attribute), in its order, then the rest.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["ErrorInfo", "TraceRecord", "TraceStore", "all_records", "clear", "records", "store"]
 
@@ -26,16 +30,31 @@ class ErrorInfo:
     message: str
 
 
+#: What made a record: an @infer call, a @compute step inside a flow, or an ``await_human`` review.
+RecordKind = Literal["infer", "compute", "review"]
+
+#: The execution-model spec's fields, in its order: ``to_dict()`` starts with them.
+SPEC_FIELDS = (
+    "function", "model", "input", "compiled_prompt_hash", "contract_hash", "attempts", "output", "duration_ms",
+    "cost_usd", "cache_hit",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraceRecord:
-    """What one @infer call did. ``error`` is set when the call failed."""
+    """What one call did. ``error`` is set when it failed.
+
+    An @infer call fills every field; a @compute step (``kind="compute"``)
+    has no model, prompt, attempts or cost. ``warmup_ms`` is the time the
+    call waited for the client's one-time warm-up, which its budget did not count.
+    """
 
     function: str
     model: str | None
     inputs: Mapping[str, Any]
     opaque_inputs: tuple[str, ...]
     compiled_prompt_hash: str | None
-    contract_hash: str
+    contract_hash: str | None
     attempts: int
     output: Any
     duration_ms: float
@@ -51,6 +70,8 @@ class TraceRecord:
     transient_retries: int = 0
     response_model: str | None = None
     temperature: float | None = None
+    kind: RecordKind = "infer"
+    warmup_ms: float = 0.0
     #: The provider reported usage no honest one would: more output tokens
     #: than the request's ``max_tokens``, or negative tokens or cost.
     impossible_usage: bool = False
@@ -61,12 +82,16 @@ class TraceRecord:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (timestamps as ISO 8601)."""
+        """A JSON-serialisable dict: the spec's fields first, by its names (``input``), then ours."""
         data = asdict(self)
+        data["input"] = dict(data.pop("inputs"))
         data["started_at"] = self.started_at.isoformat()
-        data["inputs"] = dict(self.inputs)
         data["extra"] = dict(self.extra)
-        return data
+        return {**{name: data.pop(name) for name in SPEC_FIELDS}, **data}
+
+    def to_json(self) -> str:
+        """``to_dict()`` as JSON text."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
 
 
 class TraceStore:
@@ -110,13 +135,16 @@ class TraceStore:
         with self._lock:
             return list(self._records)
 
-    def query(self, function: str | None = None, flow_id: str | None = None) -> list[TraceRecord]:
+    def query(
+        self, function: str | None = None, flow_id: str | None = None, kind: RecordKind | None = None
+    ) -> list[TraceRecord]:
         with self._lock:
             return [
                 r
                 for r in self._records
                 if (function is None or r.function == function or r.function.endswith("." + function))
                 and (flow_id is None or r.flow_id == flow_id)
+                and (kind is None or r.kind == kind)
             ]
 
     def clear(self) -> None:
@@ -140,9 +168,11 @@ def all_records() -> list[TraceRecord]:
     return _store.all()
 
 
-def records(function: str | None = None, flow_id: str | None = None) -> list[TraceRecord]:
-    """Records filtered by function (qualified or bare name) and/or flow id."""
-    return _store.query(function=function, flow_id=flow_id)
+def records(
+    function: str | None = None, flow_id: str | None = None, kind: RecordKind | None = None
+) -> list[TraceRecord]:
+    """Records filtered by function (qualified or bare name), flow id and/or kind (infer, compute, review)."""
+    return _store.query(function=function, flow_id=flow_id, kind=kind)
 
 
 def clear() -> None:

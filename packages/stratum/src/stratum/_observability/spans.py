@@ -52,6 +52,7 @@ __all__ = [
     "attempt_failed",
     "current",
     "end_infer",
+    "new_trace_id",
     "start_infer",
 ]
 
@@ -116,10 +117,19 @@ class Span:
 
     __slots__ = ("_token", "_tracer", "events", "kind", "name", "parent_span_id", "span_id", "start_ns", "trace_id")
 
-    def __init__(self, name: str, kind: int, tracer: Tracer) -> None:
-        parent = _current.get()
-        self.trace_id: str = parent.trace_id if parent is not None else _new_id(16)
-        self.parent_span_id: str | None = parent.span_id if parent is not None else None
+    def __init__(
+        self,
+        name: str,
+        kind: int,
+        tracer: Tracer,
+        *,
+        trace_id: str | None = None,
+        parent_span_id: str | None = None,
+    ) -> None:
+        # An explicit trace_id continues a recorded trace (a durable run recovered elsewhere).
+        parent = _current.get() if trace_id is None else None
+        self.trace_id: str = trace_id or (parent.trace_id if parent is not None else _new_id(16))
+        self.parent_span_id: str | None = parent.span_id if parent is not None else parent_span_id
         self.span_id: str = _new_id(8)
         self.name = name
         self.kind = kind
@@ -181,6 +191,11 @@ def _clip(text: str) -> str:
 # -- hooks used by the executor --------------------------------------------------
 def start_infer(qualname: str, tracer: Tracer) -> Span:
     return Span(f"infer {qualname}", KIND_CLIENT, tracer)
+
+
+def new_trace_id() -> str:
+    """A fresh W3C trace id (32 hex chars)."""
+    return _new_id(16)
 
 
 def end_infer(span: Span, record: TraceRecord, error: BaseException | None) -> None:

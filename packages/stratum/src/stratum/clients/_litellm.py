@@ -1,16 +1,22 @@
 """The default client: LiteLLM. The only module that imports ``litellm``.
 
 ``litellm`` is imported on first use, not at ``import stratum``, so a program
-that never calls a model does not pay its start-up cost (about a second).
-Stratum owns retries, so LiteLLM's and the OpenAI SDK's own are switched off.
-Before that import, LiteLLM's per-host connection cap is raised from 500 to
-``CONNECTIONS_PER_HOST`` (unless the environment sets it).
+that never calls a model does not pay its start-up cost (seconds). That first
+use is ``warm(model)``, which the runtime runs once per model in a worker
+thread before the first request (see ``stratum._core.warmup``): the import,
+the price lookup, the tokenizer, and a rehearsal of LiteLLM's request path
+with a mock response, so that the real first request does no set-up work on
+the event loop. Stratum owns retries, so LiteLLM's and the OpenAI SDK's own
+are switched off. Before that import, LiteLLM's per-host connection cap is
+raised from 500 to ``CONNECTIONS_PER_HOST`` (unless the environment sets it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +35,10 @@ __all__ = ["CONNECTIONS_PER_HOST", "LiteLLMClient", "loaded_model_cost"]
 #: set (unless the user set it) before Stratum first imports LiteLLM; a program that imported
 #: LiteLLM earlier keeps LiteLLM's own defaults (see docs/clients.md).
 CONNECTIONS_PER_HOST = 1000
+
+_REHEARSAL_MODEL = "openai/gpt-4o-mini"  # any model LiteLLM knows: the rehearsal sends nothing
+_rehearsed: set[str] = set()  # providers whose request path has been rehearsed in this process
+_rehearsal_lock = threading.Lock()
 
 
 def _litellm() -> Any:
@@ -119,6 +129,15 @@ class LiteLLMClient:
             refusal=getattr(message, "refusal", None),
         )
 
+    def warm(self, model: str) -> None:
+        """Do once, in the calling (worker) thread, what the first request for ``model`` would do on the loop."""
+        litellm = _litellm()
+        self.model_info(model)
+        # Loads the model's tokenizer (tiktoken's files; for some models a Hugging Face download,
+        # which LITELLM_OFFLINE_MODE=true skips): cost budgets count every prompt.
+        self.count_tokens(model, [{"role": "user", "content": "warm-up"}])
+        _rehearse(litellm, model)
+
     def cache_identity(self) -> str:
         """The endpoint and sampling defaults every request carries, for cache keys.
 
@@ -138,16 +157,16 @@ class LiteLLMClient:
             self._info[model] = self._lookup(model)
         return self._info[model]
 
-    def _lookup(self, model: str) -> ModelInfo | None:
+    def _lookup(self, model: str) -> ModelInfo:
         litellm = _litellm()
-        try:
-            info = litellm.get_model_info(model)
-        except Exception:  # LiteLLM raises for models missing from its map
-            return None
         try:
             schema = bool(litellm.supports_response_schema(model=model))
         except Exception:
             schema = False
+        try:
+            info = litellm.get_model_info(model)
+        except Exception:  # missing from LiteLLM's map: no price, but its word on schemas still stands
+            return ModelInfo(supports_json_schema=schema)
         return ModelInfo(
             input_usd_per_token=info.get("input_cost_per_token"),
             output_usd_per_token=info.get("output_cost_per_token"),
@@ -160,6 +179,31 @@ class LiteLLMClient:
             return int(_litellm().token_counter(model=model, messages=list(messages)))
         except Exception:
             return None
+
+
+def _rehearse(litellm: Any, model: str) -> None:
+    """Run LiteLLM's request path once with a mock response, in this (worker) thread.
+
+    Its first request builds pydantic schemas and imports provider modules (a
+    few hundred milliseconds of blocking work); rehearsed here, the real one
+    does not. Nothing is sent. The synchronous ``completion`` is used: it walks
+    the same path without starting an event loop, to which LiteLLM's logging
+    worker would bind itself. Once per provider per process.
+    """
+    try:
+        provider = str(litellm.get_llm_provider(model)[1])
+    except Exception:
+        provider, model = "openai", _REHEARSAL_MODEL  # an alias (a Router's): rehearse the common path
+    with _rehearsal_lock:
+        if provider in _rehearsed:
+            return
+        _rehearsed.add(provider)
+    # A rehearsal that fails leaves the real first request a little slower, nothing more.
+    with contextlib.suppress(Exception):
+        litellm.completion(
+            model=model, messages=[{"role": "user", "content": "warm-up"}], mock_response="{}",
+            response_format={"type": "json_object"}, max_tokens=1, num_retries=0, max_retries=0,
+        )  # fmt: skip
 
 
 def _message(response: Any) -> Any:

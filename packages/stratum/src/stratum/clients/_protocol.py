@@ -16,6 +16,12 @@ class stands for it.
 ``configure(client=...)`` also accepts any object with just ``async
 complete(request)`` and supplies the two answers itself.
 
+A client may also have ``warm(model) -> None``: the blocking, one-time work
+its first request for ``model`` would otherwise do (imports, tokenizers,
+schema building). The runtime runs it once per model in a worker thread,
+before the first request, with the call's budget clock stopped
+(``LiteLLMClient`` has one; ``stratum.warmup()`` runs it ahead of time).
+
 A client signals a failure worth retrying (rate limit, 5xx, dropped
 connection) by raising ``TransientError``; anything else it raises reaches the
 caller unchanged.

@@ -6,6 +6,10 @@ pydantic can validate and describe as JSON Schema (``list[T]``,
 ``T | None``, an ``Enum``). Values are checked in pydantic's lax mode, the
 way they arrive from a form or a JSON body: ``"3"`` is accepted for ``int``
 and a dict for a contract, and the typed value is what the flow receives.
+
+A review read back from a durable store in another process knows its type
+only as JSON Schema: ``DecisionType.from_schema`` validates against the schema
+(the flow validates again with pydantic when it receives the decision).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from .._core.contracts import contract_hash
 from .._json import canonical_hash
 from ..exceptions import InvalidDecision, StratumCompileError
 
-__all__ = ["DecisionType", "decision_type_of"]
+__all__ = ["DecisionType", "decision_type_of", "known_decision_type"]
 
 _MAX_ERRORS = 10
+_KNOWN_LIMIT = 256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,13 +44,41 @@ class DecisionType:
     schema: dict[str, Any]
     #: Content hash of the schema: a change means reviewers see a new shape.
     hash: str
+    #: Known only by its JSON Schema (a review stored by another process): values stay JSON.
+    schema_only: bool = False
+
+    @classmethod
+    def from_schema(cls, name: str, schema: dict[str, Any], content_hash: str) -> DecisionType:
+        """A decision type known by its JSON Schema alone: validates JSON values against it."""
+        return cls(
+            annotation=Any, name=name, adapter=_any_adapter(), schema=schema, hash=content_hash, schema_only=True
+        )
 
     def validate(self, value: Any, review_id: str | None = None) -> Any:
         """The typed value, or ``InvalidDecision`` listing what does not fit."""
+        if self.schema_only:
+            return self._validate_schema(value, review_id)
         try:
             return self.adapter.validate_python(value)
         except pydantic.ValidationError as exc:
             raise InvalidDecision(review_id, self.name, value, errors=_messages(exc)) from None
+
+    def _validate_schema(self, value: Any, review_id: str | None) -> Any:
+        import jsonschema  # only a review stored elsewhere needs it (installed with the durable extra)
+
+        try:
+            plain = _any_adapter().dump_python(value, mode="json")
+        except Exception:
+            raise InvalidDecision(review_id, self.name, value, errors=["not JSON-serialisable"]) from None
+        validator = jsonschema.Draft202012Validator(self.schema)
+        problems = sorted(validator.iter_errors(plain), key=lambda e: list(e.absolute_path))[:_MAX_ERRORS]
+        if problems:
+            errors = [
+                f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" if e.absolute_path else e.message
+                for e in problems
+            ]
+            raise InvalidDecision(review_id, self.name, value, errors=errors)
+        return plain
 
     def parse_text(self, text: str, review_id: str | None = None) -> Any:
         """Cast a line a human typed: first as the value itself, then as JSON.
@@ -53,6 +86,17 @@ class DecisionType:
         ``approve`` fits ``Literal["approve", "reject"]``, ``42`` fits ``int``,
         and ``{"action": "edit"}`` fits a contract.
         """
+        if self.schema_only:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                return self.validate(text, review_id)
+            try:
+                return self.validate(parsed, review_id)
+            except InvalidDecision:
+                if text.lstrip()[:1] in ("{", "[", '"'):
+                    raise
+                return self.validate(text, review_id)
         try:
             return self.adapter.validate_python(text)
         except pydantic.ValidationError as first:
@@ -71,11 +115,29 @@ class DecisionType:
 def decision_type_of(annotation: Any) -> DecisionType:
     """Build (once per type) the ``DecisionType`` for ``annotation``, or raise."""
     try:
-        return _cached(annotation)
+        kind = _cached(annotation)
     except TypeError as exc:
         if "unhashable" not in str(exc):
             raise
-        return _build(annotation)
+        kind = _build(annotation)
+    _known.setdefault(kind.hash, kind)
+    if len(_known) > _KNOWN_LIMIT:
+        _known.pop(next(iter(_known)))
+    return kind
+
+
+_known: dict[str, DecisionType] = {}
+
+
+def known_decision_type(content_hash: str) -> DecisionType | None:
+    """The decision type with this hash, if this process has declared it (bounded, most recent kept)."""
+    return _known.get(content_hash)
+
+
+def _any_adapter() -> pydantic.TypeAdapter[Any]:
+    from .._json import any_adapter
+
+    return any_adapter()
 
 
 @functools.lru_cache(maxsize=256)

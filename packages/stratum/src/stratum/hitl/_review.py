@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -140,6 +140,11 @@ class PendingReview:
     is the JSON form they send. A decision comes back through ``resolve``::
 
         await review.resolve(HumanDecision("approve", reviewer="ana"))
+
+    A review kept in a store (a durable flow's) is built with ``deliver``:
+    ``resolve`` validates, then awaits ``deliver(decision)``, which records it
+    exactly once or raises ``ReviewNotPending``; ``created_at``, ``state``
+    and ``decision`` describe a review read back from the store.
     """
 
     def __init__(
@@ -151,9 +156,14 @@ class PendingReview:
         expires_at: datetime | None,
         decision_type: Any,
         flow_id: str | None = None,
+        created_at: datetime | None = None,
+        deliver: Callable[[HumanDecision[Any]], Awaitable[HumanDecision[Any]]] | None = None,
+        state: ReviewState = "pending",
+        decision: HumanDecision[Any] | None = None,
     ) -> None:
-        if expires_at is not None and expires_at.utcoffset() is None:
-            raise ValueError(f"PendingReview.expires_at must be timezone-aware, got {expires_at!r}")
+        for name, moment in (("expires_at", expires_at), ("created_at", created_at)):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError(f"PendingReview.{name} must be timezone-aware, got {moment!r}")
         self.review_id = review_id
         self.context = context
         self.decision_type = (
@@ -163,10 +173,11 @@ class PendingReview:
         self.options = None if options is None else tuple(self.decision_type.validate(o, review_id) for o in options)
         self.expires_at = expires_at
         self.flow_id = flow_id
-        self.created_at = _utcnow()
+        self.created_at = created_at.astimezone(UTC) if created_at is not None else _utcnow()
+        self._store_decision = deliver
         self._lock = threading.Lock()
-        self._state: ReviewState = "pending"
-        self._decision: HumanDecision[Any] | None = None
+        self._state: ReviewState = state
+        self._decision: HumanDecision[Any] | None = decision
         self._waiter: asyncio.Future[HumanDecision[Any]] | None = None
 
     def __repr__(self) -> str:
@@ -223,8 +234,13 @@ class PendingReview:
             )  # fmt: skip
         value = self.decision_type.validate(decision.value, self.review_id)
         accepted = replace(decision, value=value, review_id=self.review_id)
+        if self._store_decision is not None:
+            with self._lock:
+                if self._state != "pending":
+                    raise ReviewNotPending(self.review_id, self._state)
+            accepted = await self._store_decision(accepted)  # the store decides, exactly once
         with self._lock:
-            if self._state != "pending":
+            if self._state != "pending" and self._store_decision is None:
                 raise ReviewNotPending(self.review_id, self._state)
             self._state = "resolved"
             self._decision = accepted
@@ -245,6 +261,16 @@ class PendingReview:
             waiter = self._waiter
         # Shielded: a cancelled waiter must not swallow a decision landing at the same moment.
         return await asyncio.shield(waiter)
+
+    def settle(self, decision: HumanDecision[Any]) -> None:
+        """Record a decision accepted elsewhere (a store shared by processes) and wake any waiter."""
+        with self._lock:
+            if self._state == "pending":
+                self._state = "resolved"
+                self._decision = decision
+            waiter = self._waiter
+        if waiter is not None:
+            _deliver(waiter, decision)
 
     def close(self, state: Literal["timed_out", "cancelled"]) -> ReviewState:
         """Stop accepting decisions; returns the state before (``"resolved"`` if one won the race)."""

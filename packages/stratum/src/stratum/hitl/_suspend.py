@@ -5,6 +5,10 @@ the coroutine on an ``asyncio.Future``. Nothing blocks: the event loop keeps
 serving other tasks, other flows and other reviews meanwhile. While it waits,
 the time budget of every enclosing flow is paused (a reviewer who takes an
 hour does not exhaust a 30-second flow budget), and no money is drawn.
+
+In a durable flow the review is asked through the flow's journal instead
+(``stratum.durable``): it is stored, survives the process, and can be
+resolved from any process with ``stratum.reviews.resolve``.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any, TypeVar, overload
 
 from .._core import scope
 from .._core.config import get_config
+from .._core.journal import Journal
 from .._observability.records import store
 from ..exceptions import HITLTimeoutError, StratumConfigError
-from ._decision import decision_type_of
+from ._decision import DecisionType, decision_type_of
 from ._review import HumanDecision, HumanReviewContext, PendingReview, ReviewSink
 from ._tracking import review_record
 
@@ -88,6 +93,10 @@ async def await_human(
     if not isinstance(context, HumanReviewContext):
         raise TypeError(f"await_human: context must be a HumanReviewContext or a str, got {type(context).__name__}")
     kind = decision_type_of(decision_type)
+    journal = scope.active_journal()
+    if journal is not None:
+        return await _ask_durably(journal, context, kind, options=options, timeout=timeout, on_timeout=on_timeout,
+                                  sink=sink)  # fmt: skip
     review_id = str(uuid.uuid4())
     # Options and the fallback are checked before anyone is asked: a typo here
     # must fail the call, not surface hours later when the review times out.
@@ -121,6 +130,34 @@ async def await_human(
                 review, decision, error=error, flow=flow, started_at=started_at, t0=t0, timeout_s=seconds
             )
         )
+
+
+async def _ask_durably(
+    journal: Journal,
+    context: HumanReviewContext,
+    kind: DecisionType,
+    *,
+    options: Iterable[Any] | None,
+    timeout: float | timedelta | None,  # noqa: ASYNC109 -- await_human's own argument, passed on
+    on_timeout: Any,
+    sink: ReviewSink | None,
+) -> HumanDecision[Any]:
+    """The same checks up front; then the journal stores the review and waits for it durably."""
+    seconds = _seconds(timeout)
+    auto = on_timeout != "raise" if isinstance(on_timeout, str) else True
+    fallback = kind.validate(on_timeout) if auto else None
+    chosen = sink if sink is not None else get_config().review_sink  # no console default: the store is the inbox
+    if chosen is not None and not callable(getattr(chosen, "emit", None)):
+        raise StratumConfigError(f"review sink {chosen!r} has no emit(review) method; see stratum.hitl.ReviewSink")
+    flow = scope.current()
+    assert flow is not None  # a journal only exists inside a durable flow's scope
+    choices = None if options is None else tuple(kind.validate(o) for o in _options(options))
+    decision = await journal.ask_human(
+        context, kind, options=choices, timeout_s=seconds, fallback=(auto, fallback), sink=chosen, flow=flow
+    )
+    if decision.review_id is not None:
+        scope.note_review(flow, decision.review_id)
+    return decision
 
 
 async def _ask(

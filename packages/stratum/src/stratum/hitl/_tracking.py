@@ -71,5 +71,6 @@ def review_record(
         review_id=review.review_id,
         error=None if error is None else ErrorInfo(type(error).__name__, str(error)[:2000]),
         started_at=started_at,
+        kind="review",
         extra=extra,
     )

@@ -22,11 +22,13 @@ attachment included); ``AwaitableQueueSink`` lets a test wait for the review
 a flow asks for and answer it. Real servers on 127.0.0.1 for the HTTP paths:
 ``stratum.testing.openai_server`` (an OpenAI-compatible endpoint for the
 LiteLLM path) and ``stratum.testing.otlp_receiver`` (an OTLP/HTTP receiver for
-the exporter). See ``docs/testing.md``.
+the exporter). ``LocalPostgres`` starts a throwaway PostgreSQL server on
+127.0.0.1 (durable flows on Postgres). See ``docs/testing.md``.
 """
 
 import typing as _typing
 
+from .._faces import lazy_exports as _lazy_exports
 from ..clients._protocol import TransientError
 from ._prompts import prompt_text
 from ._scripted import Reply, ScriptedClient, ScriptExhausted
@@ -34,36 +36,24 @@ from ._virtual_time import VirtualTimeLoop, virtual_time
 
 if _typing.TYPE_CHECKING:
     from . import openai_server, otlp_receiver
+    from ._postgres import LocalPostgres
     from ._reviews import AwaitableQueueSink
 
 # Loaded on first use: the servers bring threads and an HTTP stack, the sink
 # the human-review layer.
 _LAZY = {
     "AwaitableQueueSink": "._reviews",
+    "LocalPostgres": "._postgres",
     "openai_server": ".openai_server",
     "otlp_receiver": ".otlp_receiver",
 }
 
 
-def __getattr__(name: str) -> object:
-    path = _LAZY.get(name)
-    if path is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    module = importlib.import_module(path, __name__)
-    value = module if path == f".{name}" else getattr(module, name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    # The exports, loaded or not, and the module's dunders (__file__, __version__...); never the private rest.
-    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
-
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "AwaitableQueueSink",
+    "LocalPostgres",
     "Reply",
     "ScriptExhausted",
     "ScriptedClient",

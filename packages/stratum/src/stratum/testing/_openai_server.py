@@ -315,6 +315,9 @@ class LocalOpenAIServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.get("model", "unknown"),
+            # Sent by OpenAI (and Groq) on every completion; LiteLLM's Groq path reads it unconditionally.
+            "service_tier": "default",
+            "system_fingerprint": "fp_local",
             "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
             ],

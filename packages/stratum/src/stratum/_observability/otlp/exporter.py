@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..._retry import pause, retry_after
+from ...exceptions import StratumConfigError
 from ..spans import SpanData
 from .encoding import encode_request, resource_attributes
 
@@ -116,6 +117,7 @@ class OTLPExporter:
             raise ValueError(f"max_queue_size must be an int >= 1, got {max_queue_size!r}")
         if not (isinstance(max_batch_size, int) and max_batch_size >= 1):
             raise ValueError(f"max_batch_size must be an int >= 1, got {max_batch_size!r}")
+        _refuse_grpc_port(endpoint)
         self.url = endpoint
         self._headers = {"Content-Type": "application/json", **dict(headers or {})}
         self._resource = resource_attributes(service_name, resource)
@@ -344,6 +346,21 @@ class OTLPExporter:
         if kind not in self._warned:
             self._warned.add(kind)
             log.warning(message, *args)
+
+
+def _refuse_grpc_port(endpoint: str) -> None:
+    """Port 4317 is OTLP/gRPC by convention: posting OTLP/HTTP there drops every span. Refused up front."""
+    import urllib.parse
+
+    try:
+        port = urllib.parse.urlsplit(endpoint).port
+    except ValueError:
+        return  # not a URL this check can read; sending will say what is wrong
+    if port == 4317:
+        raise StratumConfigError(
+            f"OTLP endpoint {endpoint}: 4317 is OTLP/gRPC, and this exporter speaks OTLP/HTTP (JSON); "
+            "use http://localhost:4318 (the collector's OTLP/HTTP port)"
+        )
 
 
 def shutdown_all(timeout_s: float = 5.0) -> bool:

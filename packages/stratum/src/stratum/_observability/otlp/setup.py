@@ -8,19 +8,15 @@ as is), ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``/v1/traces`` appended),
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from ..._once import Once
-from ...exceptions import StratumWarning
 from .exporter import OTLPExporter
 
 __all__ = ["otel"]
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
 _TRACES_PATH = "/v1/traces"
-_grpc_port_warned = Once()  # reset_defaults() forgets it
 
 
 def otel(
@@ -66,13 +62,6 @@ def _checked(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"OTLP endpoint must be an http(s) URL with a host, got {url!r}")
-    if parts.port == 4317 and _grpc_port_warned.first(4317):
-        warnings.warn(
-            f"OTLP endpoint {url} uses port 4317, the OTLP/gRPC port; this exporter speaks OTLP/HTTP, "
-            "which receivers usually serve on 4318",
-            StratumWarning,
-            stacklevel=3,
-        )
     return url
 
 

@@ -1,0 +1,82 @@
+"""The ``stratum`` command: operators' access to durable flows and reviews.
+
+::
+
+    stratum reviews list [--json]            open reviews
+    stratum reviews show ID [--json]         one review, any state
+    stratum reviews resolve ID VALUE [--reviewer NAME] [--rationale TEXT]
+    stratum flows list [--status S] [--json] runs, newest first
+    stratum flows show FLOW_ID [--json]      one run and its steps
+    stratum flows cancel FLOW_ID
+
+``--db URL`` (or ``$STRATUM_DURABLE_URL``; default ``.stratum/durable.sqlite``)
+and ``--app NAME`` pick the database, as ``stratum.durable.dbos()`` would.
+Tables for people by default, ``--json`` for scripts. Exit codes: 0 done,
+1 unexpected error, 2 bad usage, 3 not found, 4 not possible in its current
+state (a review already decided, timed out or cancelled; a run already
+finished), 5 a decision value that does not fit the review's type.
+
+Each command group is a module here with ``register(commands)``; a new group
+(``worker``, ``jobs``, ``check``) joins ``GROUPS``, a new command of a group
+(``reviews serve``) joins that module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from ..exceptions import FlowNotFound, InvalidDecision, ReviewNotPending, StratumError
+from . import _output, flows, reviews
+from ._output import EXIT_ERROR, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_NOT_POSSIBLE, EXIT_USAGE
+
+__all__ = ["main", "run"]
+
+GROUPS = (reviews, flows)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="stratum", description="Operate Stratum's durable flows and reviews.")
+    top.add_argument("--db", metavar="URL", help="durable database (default: $STRATUM_DURABLE_URL or "
+                     ".stratum/durable.sqlite)")  # fmt: skip
+    top.add_argument("--app", metavar="NAME", help="application name within the database (default: stratum)")
+    groups = top.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    for group in GROUPS:
+        group.register(groups)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (the console script exits with it)."""
+    args = parser().parse_args(argv)
+    from .._core.config import configure
+    from ..durable._backend import dbos
+
+    try:
+        configure(durable=dbos(args.db, args.app))
+    except StratumError as exc:
+        _output.error(str(exc))
+        return EXIT_USAGE
+    try:
+        return int(asyncio.run(args.run(args)))
+    except ReviewNotPending as exc:
+        _output.error(str(exc))
+        return EXIT_NOT_FOUND if exc.state == "unknown" else EXIT_NOT_POSSIBLE
+    except FlowNotFound as exc:
+        _output.error(str(exc))
+        return EXIT_NOT_FOUND
+    except InvalidDecision as exc:
+        _output.error(f"{exc}")
+        return EXIT_INVALID
+    except (StratumError, ValueError) as exc:
+        _output.error(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> None:
+    """The console script's entry point."""
+    sys.exit(main())

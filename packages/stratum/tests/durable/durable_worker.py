@@ -1,0 +1,197 @@
+"""A preloaded host that forks worker processes for the crash tests (run as a script, never imported).
+
+Importing LiteLLM and DBOS takes seconds on a loaded machine; the crash
+tests start tens of worker processes and kill them with SIGKILL. The host
+imports everything once, then forks one child per command it reads on stdin
+(a JSON line ``{"role": ..., "args": {...}}``) and answers ``{"pid": N}``;
+``{"wait": N}`` reaps child N and answers ``{"exit": code}``. Each child
+is a real process: it configures Stratum (LiteLLM to the test's local
+server, DBOS on the given database), runs its role, writes its result as
+JSON to ``args["out"]`` and exits.
+
+The flows are defined here at module level, so every child registers them
+under the same names (``__main__.<name>``) before DBOS launches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import traceback
+from typing import Any, Literal
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import dbos  # noqa: F401 -- preloaded in the host, so forked children start at once
+import litellm
+from pydantic import BaseModel
+
+import stratum
+from stratum import Budget, HumanReviewContext, await_human, contract, flow, infer
+from stratum.clients import LiteLLMClient
+
+
+@contract
+class Draft(BaseModel):
+    text: str
+
+
+@infer(intent="Draft a reply to the ticket {ticket}, in a {tone} tone")
+def draft_reply(ticket: str, tone: str) -> Draft: ...
+
+
+@infer(intent="Polish the approved reply {text}")
+def polish_reply(text: str) -> Draft: ...
+
+
+@flow(durable=True)
+async def review_flow(ticket: str) -> dict[str, Any]:
+    # DRAFT_TONE stands for an edit of the code: it changes the compiled prompt.
+    draft = await draft_reply(ticket=ticket, tone=os.environ.get("DRAFT_TONE", "plain"))
+    decision = await await_human(
+        HumanReviewContext("Send this reply?", artifacts={"draft": draft}),
+        Literal["approve", "reject"],
+        options=["approve", "reject"],
+        timeout=float(os.environ.get("REVIEW_TIMEOUT_S", "600")),
+        on_timeout="reject",
+    )
+    if decision.value != "approve":
+        return {"sent": None, "reviewer": decision.reviewer}
+    final = await polish_reply(text=draft.text)
+    return {"sent": final.text, "reviewer": decision.reviewer}
+
+
+@infer(intent="Step {k} of run {run}")
+def step(run: str, k: int) -> str: ...
+
+
+#: Five steps cost about 5 x 3.2e-5 USD; the rest covers one request lost in flight at its worst case.
+BUDGETS = {"five_steps": 0.00028, "spend": 0.00012}
+
+
+@flow(durable=True, budget=Budget(usd=BUDGETS["five_steps"]))
+async def five_steps(run: str) -> list[str]:
+    return [await step(run=run, k=k) for k in range(1, 6)]
+
+
+@flow(durable=True, budget=Budget(usd=BUDGETS["spend"]))
+async def spend(run: str) -> list[str]:
+    out: list[str] = []
+    try:
+        for k in range(1, 50):
+            out.append(await step(run=run, k=k))
+    except stratum.BudgetExceeded as exc:
+        out.append(f"stopped at {k}: spent {exc.spent:.8f} of {exc.limit:.8f}")
+    return out
+
+
+class FileTracer:
+    """Spans as JSON lines in a file, written as each span ends (a SIGKILL loses nothing ended)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def export(self, span: Any) -> None:
+        line = json.dumps(
+            {"trace_id": span.trace_id, "span_id": span.span_id, "parent": span.parent_span_id, "name": span.name,
+             "attributes": dict(span.attributes), "pid": os.getpid()}, default=str
+        )  # fmt: skip
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def configure(args: dict[str, Any]) -> None:
+    stratum.configure(
+        client=LiteLLMClient(api_base=args["server"], api_key="sk-local-test"),
+        default_model="openai/gpt-4o-mini",
+        max_output_tokens=64,
+        max_transient_retries=0,
+        durable=stratum.durable.dbos(args["db"], poll_interval_s=0.05, recovery_poll_s=0.1),
+    )
+    if args.get("spans"):
+        stratum.configure(tracer=FileTracer(args["spans"]))
+
+
+async def role_review_start(args: dict[str, Any]) -> Any:
+    handle = await stratum.durable.start(review_flow, args["ticket"], flow_id=args["flow_id"])
+    return await handle.result(timeout_s=120)  # killed while the review waits
+
+
+async def role_review_recover(args: dict[str, Any]) -> Any:
+    handle = await stratum.durable.start(review_flow, args["ticket"], flow_id=args["flow_id"])
+    return await handle.result(timeout_s=60)
+
+
+async def role_chain(args: dict[str, Any]) -> Any:
+    """Finish every earlier run (recovered at launch, or started if it never was), then run a new one."""
+    results = {}
+    for run in args["runs"]:
+        handle = await stratum.durable.start(five_steps, run, flow_id=run)
+        results[run] = await handle.result(timeout_s=60)
+    return results
+
+
+async def role_spend(args: dict[str, Any]) -> Any:
+    handle = await stratum.durable.start(spend, args["run"], flow_id=args["run"])
+    return await handle.result(timeout_s=60)
+
+
+ROLES = {
+    "review_start": role_review_start,
+    "review_recover": role_review_recover,
+    "chain": role_chain,
+    "spend": role_spend,
+}
+
+
+def child(role: str, args: dict[str, Any]) -> int:
+    for name, value in (args.get("env") or {}).items():
+        os.environ[name] = str(value)
+    configure(args)
+
+    async def main() -> Any:
+        try:
+            return await ROLES[role](args)
+        finally:
+            await stratum.durable.shutdown()
+            stratum.shutdown()
+
+    try:
+        result: Any = {"ok": asyncio.run(main())}
+        code = 0
+    except BaseException as exc:
+        result = {"error": type(exc).__name__, "fields": {k: str(v) for k, v in vars(exc).items()},
+                  "trace": traceback.format_exc()}  # fmt: skip
+        code = 1
+    with open(args["out"], "w") as f:
+        json.dump(result, f, default=str)
+    return code
+
+
+def host() -> None:
+    # LiteLLM loads its tokenizer on the first count (a second, here): once, before any fork.
+    litellm.token_counter(model="gpt-4o-mini", messages=[{"role": "user", "content": "warm-up"}])
+    print(json.dumps({"ready": True, "budgets": BUDGETS}), flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        if "wait" in command:
+            _, status = os.waitpid(command["wait"], 0)
+            print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), flush=True)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            sys.stdin.close()
+            code = 1
+            try:
+                code = child(command["role"], command["args"])
+            finally:
+                os._exit(code)
+        print(json.dumps({"pid": pid}), flush=True)
+
+
+if __name__ == "__main__":
+    host()
