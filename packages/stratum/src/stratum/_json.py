@@ -8,7 +8,6 @@ disagree on what "the same value" means.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from typing import Any
 
@@ -41,4 +40,6 @@ def canonical_json(value: Any) -> str:
 
 def canonical_hash(value: Any) -> str:
     """First 12 hex chars of SHA-256 of ``canonical_json(value)``."""
+    import hashlib  # deferred: OpenSSL's start-up is a tenth of `import stratum`; the first contract pays it
+
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:12]

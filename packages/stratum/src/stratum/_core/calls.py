@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import random
 import types
 import typing
 import uuid
@@ -159,6 +158,8 @@ class Probabilistic(Generic[T]):
 
     def sample(self) -> T:
         """One of the samples, drawn uniformly at random."""
+        import random  # deferred: only sampling needs it
+
         return random.choice(self.samples)
 
     @property

@@ -20,10 +20,7 @@ content part of the user turn, referenced in the instruction by name only
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
@@ -40,8 +37,9 @@ __all__ = [
     "ContextObject", "RetryRecord", "build_context", "compile_prompt", "debug_log", "parse_template", "hash_prompt",
 ]
 
-# Documented name (debug dumps go here): it stays "stratum.compiler".
-log = logging.getLogger("stratum.compiler")
+# Documented name (debug dumps go here): it stays "stratum.compiler". The logging module loads
+# with the first dump, and string (for templates) with the first template: not with `import stratum`.
+LOGGER = "stratum.compiler"
 
 SYSTEM_PREAMBLE = "You are executing a typed function."
 JSON_MODE_PREAMBLE = f"{SYSTEM_PREAMBLE} Your output must conform to the specified contract."
@@ -177,6 +175,8 @@ def hash_prompt(messages: Sequence[Mapping[str, Any]], response_format: Mapping[
             base = _system_hashes.get(system["content"])
             if base is None:
                 head = '{"messages":[{"content":' + canonical_json(system["content"]) + ',"role":"system"},{"content":'
+                import hashlib  # deferred, as in stratum._json
+
                 base = hashlib.sha256(head.encode("utf-8"))
                 if len(_system_hashes) < 4096:
                     _system_hashes[system["content"]] = base
@@ -299,6 +299,9 @@ def build_context(
 
 def debug_log(ctx: ContextObject, attempt: int) -> None:
     """Dump one attempt's context object as JSON on the ``stratum.compiler`` logger (debug level)."""
+    import logging
+
+    log = logging.getLogger(LOGGER)
     if log.level == logging.NOTSET:
         log.setLevel(logging.DEBUG)  # asked for with debug=True / STRATUM_DEBUG=1: not filtered away
     if not log.handlers and not logging.getLogger().handlers:
@@ -361,6 +364,8 @@ def _render(template: Template, arguments: Mapping[str, Any]) -> str:
     if not template.fields:
         return template.text
     out: list[str] = []
+    import string
+
     for literal, name, _spec, _conv in string.Formatter().parse(template.text):
         out.append(literal)
         if name is not None:
@@ -376,6 +381,8 @@ def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str)
     by_name = {p.name: p for p in params}
     fields: list[str] = []
     try:
+        import string
+
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise StratumCompileError(

@@ -16,7 +16,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._observability.records import store
-from .._observability.spans import Tracer
 from .._once import reset_all
 from ..clients._protocol import LLMClient
 from ..exceptions import StratumConfigError
@@ -26,6 +25,7 @@ from .spec import STRUCTURED_OUTPUTS, StructuredOutput
 
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
+    from .._observability.spans import Tracer
     from ..cache._stores import CacheStore
     from ..clients._openai_compatible import OpenAICompatible
     from ..hitl._review import ReviewSink

@@ -36,7 +36,6 @@ from typing import Any
 
 import pydantic
 
-from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
 from .._retry import pause
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
@@ -145,7 +144,11 @@ async def execute(
     ctx: ContextObject | None = None
     output: Any = None
     error: BaseException | None = None
-    span = spans.start_infer(spec.qualname, cfg.tracer) if cfg.tracer is not None else None
+    span = None
+    if cfg.tracer is not None:  # the span machinery loads with the first tracer
+        from .._observability import spans
+
+        span = spans.start_infer(spec.qualname, cfg.tracer)
     try:
         if spec.given:
             await check_given(spec.qualname, spec.given, arguments)
@@ -294,7 +297,10 @@ async def _attempts(
         history.append(
             AttemptRecord(attempt=attempt, prompt_hash=prompt_hash or "", raw_output=kept, violations=tuple(violations))
         )
-        spans.attempt_failed(attempt, violations, prompt_hash or "")
+        if cfg.tracer is not None:  # without a tracer there are no spans to add the event to
+            from .._observability import spans
+
+            spans.attempt_failed(attempt, violations, prompt_hash or "")
         state.retry_reasons.append("; ".join(v.message for v in violations))
         attempt_ctx = attempt_ctx.with_feedback([v.message for v in violations])
     failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed

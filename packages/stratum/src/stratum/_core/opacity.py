@@ -37,7 +37,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import hashlib
 import json
 import threading
 import types
@@ -260,6 +259,8 @@ _seen: collections.OrderedDict[bytes, str] = collections.OrderedDict()
 
 
 def _digest(text: str) -> bytes:
+    import hashlib  # deferred, as in stratum._json
+
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
