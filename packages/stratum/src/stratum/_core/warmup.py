@@ -42,6 +42,9 @@ def start_warming(client: Any, model: str) -> Future[None] | None:
     if not callable(warm):
         return None
     key = (id(client), model)
+    found = _started.get(key)  # every call asks: the common answer needs no lock (a dict read is atomic)
+    if found is not None and found[0] is client:
+        return found[1]
     with _lock:
         found = _started.get(key)
         if found is not None and found[0] is client:
