@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
@@ -137,6 +139,85 @@ async def test_extra_body_goes_with_every_request_but_never_over_what_the_call_s
     await classify(text="x")
     body = server.requests[0]
     assert (body["seed"], body["top_p"], body["model"]) == (7, 0.5, "gpt-4o-mini")
+
+
+# -- prices: the hard-budget rule, configured prices, where the map comes from ----------------
+async def test_a_usd_budget_on_a_model_without_a_price_is_refused_before_anything_is_sent(
+    via_direct: LocalOpenAIServer,
+) -> None:
+    @infer(intent="Classify the tone", model="my-finetune-v3", budget=Budget(usd=0.01))
+    def unknown(text: str) -> Sentiment: ...
+
+    with pytest.raises(stratum.StratumConfigError, match="my-finetune-v3"):
+        await unknown(text="x")
+    assert len(via_direct.requests) == 0
+
+
+async def test_prices_given_to_configure_price_the_calls_and_enforce_a_usd_budget(
+    via_direct: LocalOpenAIServer,
+) -> None:
+    stratum.configure(prices={"my-finetune-v3": (1e-5, 1e-4)})
+
+    @infer(intent="Classify the tone", model="my-finetune-v3", budget=Budget(usd=0.01))
+    def unknown(text: str) -> Sentiment: ...
+
+    via_direct.respond = lambda body: Served(content=GOOD, prompt_tokens=100, completion_tokens=10)
+    await unknown(text="x")
+    assert stratum.trace.all_records()[-1].cost_usd == pytest.approx(100 * 1e-5 + 10 * 1e-4)
+    assert via_direct.requests[0]["max_tokens"] < 100  # the budget caps the answer: ~$0.01 / $1e-4
+
+
+_PRICED_IN_A_FRESH_PROCESS = """
+import asyncio, sys
+{before}
+from typing import Literal
+from pydantic import BaseModel
+import stratum
+from stratum.clients import OpenAICompatible
+from stratum.testing.openai_server import LocalOpenAIServer, Served
+
+@stratum.contract
+class Sentiment(BaseModel):
+    label: Literal["positive", "negative", "neutral"]
+    confidence: float
+
+async def main() -> None:
+    with LocalOpenAIServer() as server:
+        server.respond = lambda body: Served(content={{"label": "positive", "confidence": 0.9}},
+                                             prompt_tokens=1000, completion_tokens=100)
+        client = OpenAICompatible(server.url, "sk-local-test")
+        stratum.configure(client=client, default_model={model!r})
+        @stratum.infer(intent="Classify the tone")
+        def classify(text: str) -> Sentiment: ...
+        await classify(text="x")
+        await client.aclose()
+    print(stratum.trace.all_records()[-1].cost_usd)
+
+asyncio.run(main())
+"""
+
+
+def _cost_in_a_fresh_process(before: str, model: str) -> str:
+    code = _PRICED_IN_A_FRESH_PROCESS.format(before=before, model=model)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+def test_without_litellm_installed_a_call_has_tokens_but_no_cost() -> None:
+    hide = "sys.modules['litellm'] = None  # as if it were not installed"
+    assert _cost_in_a_fresh_process(hide, "gpt-4o-mini") == "None"
+
+
+def test_with_litellm_imported_its_live_price_map_prices_the_calls() -> None:
+    # LiteLLM's live map (its shipped copy, its remote one, register_model entries) is the module's
+    # model_cost. A stand-in module holds it here: importing LiteLLM itself costs seconds of CPU.
+    live = (
+        "import types; litellm = sys.modules['litellm'] = types.ModuleType('litellm')\n"
+        "litellm.model_cost = {'house-model': {'input_cost_per_token': 1e-06, 'output_cost_per_token': 2e-06,"
+        " 'mode': 'chat'}}"
+    )  # an entry only the live map has, not the copy LiteLLM ships
+    assert float(_cost_in_a_fresh_process(live, "house-model")) == pytest.approx(1000 * 1e-6 + 100 * 2e-6)
 
 
 # -- the attempt loop, as on the LiteLLM path ---------------------------------------

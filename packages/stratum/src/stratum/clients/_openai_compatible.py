@@ -131,7 +131,7 @@ class OpenAICompatible(BaseClient):
             import importlib.util
 
             if importlib.util.find_spec("h2") is None:
-                raise StratumConfigError("OpenAICompatible(http2=True) needs h2: pip install 'httpx[http2]'")
+                raise StratumConfigError("OpenAICompatible(http2=True) needs h2: pip install 'stratum-py[http2]'")
         self._http2 = http2
         self._pool: Pool | HttpxPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -206,7 +206,13 @@ class OpenAICompatible(BaseClient):
         return None  # no tokenizer on this path: the runtime estimates from the prompt's length
 
     def warm(self, model: str) -> None:
-        """Load LiteLLM's price map now (the runtime calls this once, in a worker thread)."""
+        """Load LiteLLM's price map now, and httpx if this client sends through it.
+
+        The runtime calls this once per model, in a worker thread and off every budget's clock:
+        neither import then blocks the event loop or eats into a first call's time budget.
+        """
+        if self._httpx:
+            import httpx  # noqa: F401
         _prices.wait()
 
     def cache_identity(self) -> str:
