@@ -21,9 +21,9 @@ SRC = Path(stratum.__file__).resolve().parent
 
 #: The public faces: they may import anything, and no other module imports them.
 FACES = {
-    "stratum", "stratum.cache", "stratum.clients", "stratum.durable", "stratum.exporters", "stratum.hitl",
-    "stratum.reviews", "stratum.testing", "stratum.testing.openai_server", "stratum.testing.otlp_receiver",
-    "stratum.trace", "stratum.types",
+    "stratum", "stratum.cache", "stratum.checks", "stratum.clients", "stratum.durable", "stratum.exporters",
+    "stratum.hitl", "stratum.reviews", "stratum.testing", "stratum.testing.openai_server",
+    "stratum.testing.otlp_receiver", "stratum.trace", "stratum.types",
 }  # fmt: skip
 
 #: Module prefix -> (layer, rank). A module imports modules of its own layer or
@@ -43,6 +43,7 @@ LAYERS = [
     ("stratum.hitl", "hitl", 3),
     ("stratum.durable", "durable", 4),
     ("stratum.testing", "testing", 4),
+    ("stratum.checks", "checks", 4),
     ("stratum._cli", "cli", 5),
     ("stratum.__main__", "cli", 5),
 ]

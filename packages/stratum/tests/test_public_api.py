@@ -31,12 +31,13 @@ EXPECTED = {
         "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ProviderError",
         "QueueReviewSink", "ReplayMismatch", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
         "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
-        "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key", "clients",
-        "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate", "durable",
-        "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race", "refine",
-        "reset_defaults", "reviews", "run", "shutdown", "testing", "trace", "types", "warmup",
+        "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key", "checks",
+        "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
+        "durable", "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race",
+        "refine", "reset_defaults", "reviews", "run", "shutdown", "testing", "trace", "types", "warmup",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
+    "stratum.checks": {"Finding", "Report", "check"},
     "stratum.clients": {
         "AnthropicClient", "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient",
         "ModelInfo", "OpenAIClient", "OpenAICompatible", "TransientError",
@@ -170,12 +171,26 @@ def test_import_stratum_loads_only_the_core() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     loaded = set(json.loads(out.stdout))
     optional = (
-        "asyncio", "stratum._composition", "stratum._core.branches", "stratum._core.caching",
-        "stratum.clients._http", "stratum.clients._litellm", "stratum.clients._openai_compatible",
-        "stratum.clients._prices",
+        "asyncio", "stratum._cli", "stratum._composition", "stratum._core.analysis", "stratum._core.branches",
+        "stratum._core.caching", "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache",
+        "stratum.checks", "stratum.clients._anthropic", "stratum.clients._http", "stratum.clients._litellm",
+        "stratum.clients._openai", "stratum.clients._openai_compatible", "stratum.clients._prices", "stratum.durable",
+        "stratum.exporters", "stratum.hitl", "stratum.reviews", "stratum.testing", "stratum.types",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module
+
+
+def test_the_declaration_checks_load_with_the_first_declaration_and_the_check_command_only_when_run() -> None:
+    code = (
+        "import json, sys, stratum\n"
+        "before = 'stratum._core.analysis' in sys.modules\n"
+        "@stratum.infer(intent='Say hello')\n"
+        "def hello(name: str) -> str: ...\n"
+        "print(json.dumps([before, 'stratum._core.analysis' in sys.modules, 'stratum.checks' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout) == [False, True, False]
 
 
 def test_lazily_loaded_names_are_the_real_objects() -> None:

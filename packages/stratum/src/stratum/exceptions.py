@@ -127,7 +127,34 @@ class StratumUsageError(StratumError):
 
 
 class StratumCompileError(StratumUsageError):
-    """A decorator, contract or prompt template cannot be compiled."""
+    """A decorator, contract or prompt template cannot be compiled.
+
+    Raised at decoration (or at first use, when an annotation names a class
+    defined later). ``function`` is the declaration (``classify``,
+    ``Agent.step``, a contract's name), ``source`` the offending expression's
+    source text when there is one, ``rule`` the check that failed (see
+    docs/checks.md), ``suggestion`` a close name that exists, and
+    ``filename``/``lineno`` where the mistake is written.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str | None = None,
+        function: str | None = None,
+        source: str | None = None,
+        suggestion: str | None = None,
+        filename: str | None = None,
+        lineno: int | None = None,
+    ) -> None:
+        self.rule = rule
+        self.function = function
+        self.source = source
+        self.suggestion = suggestion
+        self.filename = filename
+        self.lineno = lineno
+        super().__init__(message)
 
 
 class StratumConfigError(StratumUsageError):
@@ -464,4 +491,27 @@ class FlowFailed(StratumRuntimeError):
 
 
 class StratumWarning(UserWarning):
-    """Something worth knowing that does not stop the call."""
+    """Something worth knowing that does not stop the call.
+
+    Warnings from the declaration checks carry the same fields as
+    ``StratumCompileError`` (``rule``, ``function``, ``source``, ``filename``,
+    ``lineno``) and are attributed to the line they are about, so
+    ``warnings.filterwarnings`` can silence one by message, module or line.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        rule: str | None = None,
+        function: str | None = None,
+        source: str | None = None,
+        filename: str | None = None,
+        lineno: int | None = None,
+    ) -> None:
+        self.rule = rule
+        self.function = function
+        self.source = source
+        self.filename = filename
+        self.lineno = lineno
+        super().__init__(message)

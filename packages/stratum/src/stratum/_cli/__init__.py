@@ -1,7 +1,8 @@
-"""The ``stratum`` command: operators' access to durable flows and reviews.
+"""The ``stratum`` command: a program's declarations checked; operators' access to durable flows and reviews.
 
 ::
 
+    stratum check TARGET...                  mistakes in declarations (docs/checks.md)
     stratum reviews list [--json]            open reviews
     stratum reviews show ID [--json]         one review, any state
     stratum reviews resolve ID VALUE [--reviewer NAME] [--rationale TEXT]
@@ -15,6 +16,8 @@ Tables for people by default, ``--json`` for scripts. Exit codes: 0 done,
 1 unexpected error, 2 bad usage, 3 not found, 4 not possible in its current
 state (a review already decided, timed out or cancelled; a run already
 finished), 5 a decision value that does not fit the review's type.
+``stratum check`` reads code, not the database: 0 no error, 1 at least one
+error, 2 a target that does not exist.
 
 Each command group is a module here with ``register(commands)``; a new group
 (``worker``, ``jobs``, ``check``) joins ``GROUPS``, a new command of a group
@@ -29,16 +32,18 @@ import sys
 from collections.abc import Sequence
 
 from ..exceptions import FlowNotFound, InvalidDecision, ReviewNotPending, StratumError
-from . import _output, flows, reviews
+from . import _output, check, flows, reviews
 from ._output import EXIT_ERROR, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_NOT_POSSIBLE, EXIT_USAGE
 
 __all__ = ["main", "run"]
 
-GROUPS = (reviews, flows)
+GROUPS = (check, reviews, flows)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="stratum", description="Operate Stratum's durable flows and reviews.")
+    top = argparse.ArgumentParser(
+        prog="stratum", description="Check a program's Stratum declarations; operate durable flows and reviews."
+    )
     top.add_argument("--db", metavar="URL", help="durable database (default: $STRATUM_DURABLE_URL or "
                      ".stratum/durable.sqlite)")  # fmt: skip
     top.add_argument("--app", metavar="NAME", help="application name within the database (default: stratum)")
@@ -51,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (the console script exits with it)."""
     args = parser().parse_args(argv)
+    if not getattr(args, "durable", True):  # a command that needs no durable backend (check)
+        return int(args.run(args))
     from .._core.config import configure
     from ..durable._backend import dbos
 

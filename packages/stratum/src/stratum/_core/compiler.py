@@ -324,7 +324,9 @@ def checked(ctx: ContextObject) -> ContextObject:
             raise StratumCompileError(
                 f"@infer {ctx.function_name}: the value of opaque input `{name}` appears in the "
                 "instruction text (through another input or a context string); opaque data "
-                "must only travel in the attachment"
+                "must only travel in the attachment",
+                rule="opaque-interpolation",
+                function=ctx.function_name,
             )
     return ctx
 
@@ -339,7 +341,9 @@ def _refuse_tracked(ctx: ContextObject) -> None:
             raise StratumCompileError(
                 f"@infer {ctx.function_name}: input `{path}` carries a text seen before as {seen}; "
                 "declare the parameter opaque[...] (or pass the contract that declares the field) "
-                "so that it travels in the attachment, never in instruction text"
+                "so that it travels in the attachment, never in instruction text",
+                rule="opaque-interpolation",
+                function=ctx.function_name,
             )
 
 
@@ -377,7 +381,9 @@ def _render(template: Template, arguments: Mapping[str, Any]) -> str:
 def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str) -> Template:
     """Check an intent/context string at decoration; ``{name}`` must name a plain parameter."""
     if not isinstance(text, str):
-        raise StratumCompileError(f"@infer {owner}: {role} must be a string, got {type(text).__name__}")
+        raise StratumCompileError(
+            f"@infer {owner}: {role} must be a string, got {type(text).__name__}", rule="template", function=owner
+        )
     by_name = {p.name: p for p in params}
     fields: list[str] = []
     try:
@@ -386,7 +392,9 @@ def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str)
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise StratumCompileError(
-            f"@infer {owner}: {role} is not a valid template ({exc}); write literal braces as {{{{ and }}}}"
+            f"@infer {owner}: {role} is not a valid template ({exc}); write literal braces as {{{{ and }}}}",
+            rule="template",
+            function=owner,
         ) from exc
     for _literal, name, spec, conv in parsed:
         if name is None:
@@ -394,23 +402,38 @@ def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str)
         if not name.isidentifier() or spec or conv:
             raise StratumCompileError(
                 f"@infer {owner}: {role} placeholder {{{name}}} must be a bare parameter name "
-                "(no attribute, index, conversion or format spec)"
+                "(no attribute, index, conversion or format spec)",
+                rule="template",
+                function=owner,
+                source=f"{{{name}}}",
             )
         if name not in by_name:
             import difflib  # only on this error path
 
             close = difflib.get_close_matches(name, list(by_name), n=1)
             hint = f"; did you mean `{close[0]}`?" if close else ""
-            raise StratumCompileError(f"@infer {owner}: {role} names unknown parameter `{name}`{hint}")
+            raise StratumCompileError(
+                f"@infer {owner}: {role} names unknown parameter `{name}`{hint}",
+                rule="template",
+                function=owner,
+                source=f"{{{name}}}",
+                suggestion=close[0] if close else None,
+            )
         if by_name[name].opaque:
             raise StratumCompileError(
                 f"@infer {owner}: {role} interpolates opaque parameter `{name}`; opaque values may "
-                "only travel as data in the attachment, never in instruction text"
+                "only travel as data in the attachment, never in instruction text",
+                rule="opaque-interpolation",
+                function=owner,
+                source=f"{{{name}}}",
             )
         if by_name[name].opaque_fields:
             hidden = ", ".join(sorted(by_name[name].opaque_fields))
             raise StratumCompileError(
-                f"@infer {owner}: {role} interpolates `{name}`, whose type declares opaque field(s) {hidden}"
+                f"@infer {owner}: {role} interpolates `{name}`, whose type declares opaque field(s) {hidden}",
+                rule="opaque-interpolation",
+                function=owner,
+                source=f"{{{name}}}",
             )
         fields.append(name)
     return Template(text=text, fields=tuple(fields))
