@@ -227,3 +227,15 @@ def test_importing_and_building_the_direct_client_loads_neither_httpx_nor_litell
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_a_client_sending_through_httpx_loads_it_in_the_warm_up_not_in_its_first_call() -> None:
+    # The runtime warms a client in a worker thread, off every budget's clock: importing httpx there
+    # neither blocks the event loop nor eats into the first call's time budget.
+    code = (
+        "import sys; from stratum.clients import OpenAICompatible; "
+        "client = OpenAICompatible('http://127.0.0.1:9/v1', http2=True); before = 'httpx' in sys.modules; "
+        "client.warm('gpt-4o-mini'); print(before, 'httpx' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False True"
