@@ -28,8 +28,8 @@ EXPECTED = {
         "ContextObject", "ContractFailure", "ConvergenceFailure", "Failure", "FlowCancelled", "FlowConflict",
         "FlowFailed", "FlowNotFound", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
         "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed", "ParseFailure",
-        "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "QueueReviewSink",
-        "ReplayMismatch", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
+        "PendingReview", "PostconditionFailed", "PreconditionFailed", "Probabilistic", "ProviderError",
+        "QueueReviewSink", "ReplayMismatch", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
         "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
         "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key", "checks",
         "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
@@ -41,7 +41,7 @@ EXPECTED = {
     "stratum.checks": {"Finding", "Report", "check"},
     "stratum.clients": {
         "AnthropicClient", "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient",
-        "ModelInfo", "OpenAIClient", "TransientError",
+        "ModelInfo", "OpenAIClient", "OpenAICompatible", "TransientError",
     },
     "stratum.durable": {
         "DBOSBackend", "FlowHandle", "FlowStatus", "FlowStep", "attach", "cancel", "dbos", "list_flows", "shutdown",
@@ -51,8 +51,8 @@ EXPECTED = {
         "AttemptRecord", "BudgetExceeded", "CheckpointError", "ConsensusFailure", "ContractFailure",
         "ConvergenceFailure", "FlowCancelled", "FlowConflict", "FlowFailed", "FlowNotFound", "HITLDeliveryError",
         "HITLTimeoutError", "InvalidDecision", "MalformedResponse", "ParallelFailure", "ParallelValidationFailed",
-        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ReplayMismatch", "ReviewNotPending",
-        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
+        "ParseFailure", "PostconditionFailed", "PreconditionFailed", "ProviderError", "ReplayMismatch",
+        "ReviewNotPending", "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
         "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
@@ -137,6 +137,7 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
         "StabilityAssertionError", "MalformedResponse", "ReplayMismatch", "FlowCancelled", "FlowFailed",
+        "ProviderError",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -183,8 +184,9 @@ def test_import_stratum_loads_only_the_core() -> None:
     optional = (
         "asyncio", "stratum._cli", "stratum._composition", "stratum._core.analysis", "stratum._core.branches",
         "stratum._core.caching", "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache",
-        "stratum.checks", "stratum.clients._anthropic", "stratum.clients._litellm", "stratum.clients._openai",
-        "stratum.durable", "stratum.exporters", "stratum.hitl", "stratum.reviews", "stratum.testing", "stratum.types",
+        "stratum.checks", "stratum.clients._anthropic", "stratum.clients._http", "stratum.clients._litellm",
+        "stratum.clients._openai", "stratum.clients._openai_compatible", "stratum.clients._prices", "stratum.durable",
+        "stratum.exporters", "stratum.hitl", "stratum.reviews", "stratum.testing", "stratum.types",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module

@@ -77,7 +77,7 @@ def _key(spec: InferSpec, ctx: ContextObject, model: str) -> str:
         model=model,
         function=f"{spec.module}.{spec.qualname}",
         temperature=spec.temperature,
-        client=client_identity(resolve_client()),
+        client=client_identity(resolve_client(model)),
     )
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
-import random
 import types
 import typing
 import uuid
@@ -183,6 +182,8 @@ class Probabilistic(Generic[T]):
 
     def sample(self) -> T:
         """One of the samples, drawn uniformly at random."""
+        import random  # deferred: only sampling needs it
+
         return random.choice(self.samples)
 
     @property

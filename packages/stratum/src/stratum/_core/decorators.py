@@ -223,7 +223,8 @@ def _param(name: str, p: inspect.Parameter, *, hints: dict[str, Any], owner: str
     annotation = hints.get(name, Any)
     whole = is_opaque(annotation)
     hidden = frozenset() if whole else opaque_paths(annotation)
-    return Param(name=name, annotation=annotation, opaque=whole, opaque_fields=hidden)
+    plain = annotation in (str, int, float, bool)
+    return Param(name=name, annotation=annotation, opaque=whole, opaque_fields=hidden, plain=plain)
 
 
 def compute(fn: F) -> F:
