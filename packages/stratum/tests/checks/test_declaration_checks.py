@@ -548,6 +548,18 @@ def test_a_flow_awaiting_independent_infer_calls_one_after_another_warns_once(no
         return f"{ticket.label}: {line}"
 
 
+def test_after_reset_defaults_a_flow_warning_already_shown_is_shown_again() -> None:
+    async def triage(text: str) -> str:
+        ticket = await classify(text=text)
+        line = await headline(text=text)
+        return f"{ticket.label}: {line}"
+
+    for _ in range(2):
+        stratum.reset_defaults()
+        with pytest.warns(StratumWarning, match="could run together"):
+            flow(triage)
+
+
 def test_a_flow_warning_is_silenced_by_a_filter_on_its_message() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*could run together", category=StratumWarning)

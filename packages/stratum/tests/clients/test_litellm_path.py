@@ -168,11 +168,12 @@ async def test_rate_limit_then_success_honours_retry_after(via_litellm: LocalOpe
 
 async def test_a_retry_after_beyond_the_backoff_cap_waits_only_the_cap(via_litellm: LocalOpenAIServer) -> None:
     stratum.configure(retry_backoff_max_s=0.05)
-    via_litellm.push(Served(status=429, headers={"retry-after": "3600"}), GOOD)
-    # Not a speed assertion: uncapped, the call would sleep for the hour the server asked.
+    asks = [Served(status=429, headers={"retry-after": "3600"})] * 4  # as often as the retry limit allows
+    via_litellm.push(*asks, GOOD)
+    # Not a speed assertion: uncapped, the call would sleep for the hour the server asked, four times.
     async with asyncio.timeout(30):
         assert (await classify(text="x")).label == "positive"
-    assert stratum.trace.all_records()[-1].transient_retries == 1
+    assert stratum.trace.all_records()[-1].transient_retries == 4
 
 
 async def test_a_retry_after_the_budget_cannot_wait_for_stops_the_call_at_once(

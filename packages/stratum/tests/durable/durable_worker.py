@@ -29,7 +29,7 @@ import litellm
 from pydantic import BaseModel
 
 import stratum
-from stratum import Budget, HumanReviewContext, await_human, contract, flow, infer
+from stratum import Budget, HumanReviewContext, await_human, compute, contract, flow, infer
 from stratum.clients import LiteLLMClient
 
 
@@ -61,6 +61,31 @@ async def review_flow(ticket: str) -> dict[str, Any]:
         return {"sent": None, "reviewer": decision.reviewer}
     final = await polish_reply(text=draft.text)
     return {"sent": final.text, "reviewer": decision.reviewer}
+
+
+@contract
+class Tally(BaseModel):
+    words: int
+
+
+@contract
+class TallyV2(BaseModel):
+    """What ``Tally`` becomes after an edit of the code (TALLY_CONTRACT=v2 rebinds the name)."""
+
+    words: int
+    distinct: int = 0
+
+
+@compute
+async def count_words(ticket: str) -> Tally:
+    return Tally(words=len(ticket.split()))
+
+
+@flow(durable=True)
+async def tally_flow(ticket: str) -> dict[str, Any]:
+    tally = await count_words(ticket)
+    decision = await await_human(f"{tally.words} words: right?", bool, timeout=600)
+    return {"words": tally.words, "right": decision.value}
 
 
 @infer(intent="Step {k} of run {run}")
@@ -140,7 +165,13 @@ async def role_spend(args: dict[str, Any]) -> Any:
     return await handle.result(timeout_s=60)
 
 
+async def role_tally(args: dict[str, Any]) -> Any:
+    handle = await stratum.durable.start(tally_flow, args["ticket"], flow_id=args["flow_id"])
+    return await handle.result(timeout_s=120)
+
+
 ROLES = {
+    "tally": role_tally,
     "review_start": role_review_start,
     "review_recover": role_review_recover,
     "chain": role_chain,
@@ -151,6 +182,8 @@ ROLES = {
 def child(role: str, args: dict[str, Any]) -> int:
     for name, value in (args.get("env") or {}).items():
         os.environ[name] = str(value)
+    if os.environ.get("TALLY_CONTRACT") == "v2":
+        globals()["Tally"] = TallyV2  # the step's return annotation now names another contract
     configure(args)
 
     async def main() -> Any:
@@ -162,6 +195,11 @@ def child(role: str, args: dict[str, Any]) -> int:
 
     try:
         result: Any = {"ok": asyncio.run(main())}
+        # Steps executed again after a crash say how many of their requests the crash lost.
+        result["lost"] = [
+            {"function": r.function, "attempts": r.extra["lost_attempts"], "usd": r.extra["lost_usd_reserved"]}
+            for r in stratum.trace.records() if "lost_attempts" in r.extra
+        ]  # fmt: skip
         code = 0
     except BaseException as exc:
         result = {"error": type(exc).__name__, "fields": {k: str(v) for k, v in vars(exc).items()},
