@@ -29,6 +29,7 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from _report import row
 from pydantic import BaseModel
 
 import stratum
@@ -128,6 +129,8 @@ async def tracing_overhead(endpoint: str) -> None:
             f"  {label:<15} off {off:7.1f} us | spans built, discarded {spans_only:7.1f} us (+{spans_only - off:5.1f})"
             f" | OTLP exporter {on:7.1f} us (+{on - off:5.1f} us/call)"
         )
+        row("tracing", f"{label}: OTLP exporter overhead", f"+{on - off:.0f} us/call", "< 20 us",
+            f"spans only +{spans_only - off:.0f} us; off {off:.0f} us")  # fmt: skip
     await asyncio.to_thread(exporter.shutdown, 30.0)
     stats = exporter.stats()
     print(f"  exporter: {stats.exported} spans exported, {stats.dropped} dropped, {stats.retries} retries")

@@ -40,6 +40,9 @@ def installed_from_site_packages() -> None:
     for dist, marker in (("stratum-py", "stratum/py.typed"), ("stratum-mcp", "stratum_mcp/py.typed")):
         files = {str(f) for f in importlib.metadata.files(dist) or ()}
         check(marker in files, f"{dist} ships {marker}")
+    core_files = {str(f) for f in importlib.metadata.files("stratum-py") or ()}
+    for page in ("inbox.html", "review.html", "closed.html", "inbox.css"):
+        check(f"stratum/inbox/templates/{page}" in core_files, f"stratum-py ships the inbox's {page}")
     mcp_files = {str(f) for f in importlib.metadata.files("stratum-mcp") or ()}
     skills = sorted(f for f in mcp_files if f.endswith("/SKILL.md"))
     check(len(skills) == 7, f"stratum-mcp ships the seven skills ({len(skills)} found)")

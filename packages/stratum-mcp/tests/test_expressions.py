@@ -209,6 +209,19 @@ def test_a_comparison_of_huge_nested_constants_is_rejected_at_validate_time() ->
 
 
 ROWS = [[0] * 100 for _ in range(2_000)]  # 202,001 values: over the default 100,000 one operation may visit
+# Two equal strings of 100,000 four-byte characters that are not the same object (so no identity shortcut).
+LONG, LONG_TOO = "\U0001f600" * 100_000, "".join(["\U0001f600"] * 100_000)
+
+
+def nested_lists(depth: int) -> list[Any]:
+    """``[[[...[]...]]]``, ``depth`` lists deep."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP, DEEP_TOO = nested_lists(5_000), nested_lists(5_000)  # deeper than the recursion limit
 
 #: Exhaustion cases, each driven by data so that validation cannot catch it: (expression, result, the bound).
 #: The clock is stopped, so only a bound checked *before* the expensive operation can end these; one checked
@@ -233,6 +246,45 @@ EXHAUSTION = [
     ("len(result.s + result.s) > 0", {"s": "a" * 60_000}, "string length"),
     ("result.n * result.n > 0", {"n": 10**1000}, "integer bits"),
     ("result.n ** 2 > 0", {"n": 10**1000}, "integer bits"),
+    # What a careful attacker tries next. Huge integers, by every route that makes or keeps one:
+    ("result.n ** result.a > 0", {"n": 3, "a": 1024}, "integer bits"),  # 1,624 bits: more than the cheap estimate
+    ("sum([x ** 100 for x in range(result.n)]) > 0", {"n": 10_000}, "integer bits"),
+    ("int(result.s * 400) > 0", {"s": "9"}, "integer bits"),
+    ("int(result.confidence) * 1024 > 0", {"confidence": 1e308}, "integer bits"),
+    ("round(result.n) > 0", {"n": 10**1000}, "integer bits"),
+    ("sum([result.n, result.n]) > 0", {"n": 10**1000}, "integer bits"),
+    # Repetition and concatenation chains, of strings, lists and tuples, in either order:
+    ("len(result.n * result.s) > 0", {"n": 10**10, "s": "ab"}, "string length"),
+    ("len(result.s + result.s + result.s) > 0", {"s": "a" * 40_000}, "string length"),
+    ("len(lower(result.s) + upper(result.s)) > 0", {"s": "a" * 60_000}, "string length"),
+    ("len(str(result.n) * 1000) > 0", {"n": 10**4000}, "string length"),
+    ("len([0] * result.n * result.n) > 0", {"n": 101}, "collection items"),
+    ("len(result.row * 50 + result.row * 50 + result.row) > 0", {"row": [0] * 100}, "collection items"),
+    ("len((result.row,) * 2000) > 0", {"row": [0] * 100}, "nested items"),
+    ("[result.row] * 99 in [[result.row] * 99] * 11", {"row": [0] * 100}, "nested items"),
+    # Comprehensions, nested and over ranges, and what consumes them:
+    ("len(range(result.n)) > 0", {"n": 10**6}, "collection items"),
+    ("len({x for x in range(result.n) for y in range(result.n)}) > 0", {"n": 10_000}, "collection items"),
+    ("max(x for x in range(result.n) for y in range(result.n)) > 0", {"n": 10_000}, "collection items"),
+    ("sum(x for x in range(result.n) for y in range(result.n) if y < 0) > 0", {"n": 10_000}, "evaluation steps"),
+    ("len(sorted(range(result.n))) > 0", {"n": 10_000}, "evaluation steps"),
+    ("len([result.s * 50000 for x in range(100)]) > 0", {"s": "ab"}, "evaluation steps"),
+    # Operations each within the bounds, repeated until the steps run out:
+    ("all(result.a == result.b for x in range(100))", {"a": ROWS[:900], "b": ROWS[:900]}, "evaluation steps"),
+    (" == ".join(["result.a", "result.b"] * 5), {"a": ROWS[:900], "b": [list(r) for r in ROWS[:900]]},
+     "evaluation steps"),
+    # Slicing makes new lists, which are weighed like any other:
+    ("result.rows[::-1] == result.rows[::1]", {"rows": ROWS}, "values visited by one operation"),
+    # Deep structures: the comparison recurses in C, and stops at the nesting bound instead of crashing.
+    ("result.a == result.b", {"a": DEEP, "b": DEEP_TOO}, "nesting depth"),
+    # Long strings: comparing two equal ones compares every character, so each weighs by its length.
+    ("[result.a] * 10000 == [result.b] * 10000", {"a": LONG, "b": LONG_TOO}, "nested items"),
+    ("[[result.s * 100000] * 9] * 9999 == [[result.s * 100000] * 9] * 9999", {"s": "\U0001f600"}, "nested items"),
+    ("result.s in result.b", {"s": LONG, "b": [LONG_TOO] * 10_000}, "values visited by one operation"),
+    ("max(result.b) != ''", {"b": [LONG, LONG_TOO] * 5000}, "values visited by one operation"),
+    ("len(sorted(result.b)) > 0", {"b": [LONG, LONG_TOO] * 1000}, "values visited by one operation"),
+    ("result.a == result.b", {"a": [{LONG: 1}] * 10_000, "b": [{LONG_TOO: 1}] * 10_000},
+     "values visited by one operation"),
 ]
 
 
@@ -245,11 +297,62 @@ def test_data_that_would_make_one_operation_huge_is_refused_before_it_runs(
     assert caught.value.limit == bound
 
 
+def test_the_exhaustion_cases_are_distinct_and_at_least_29() -> None:
+    assert len({source for source, _, _ in EXHAUSTION}) >= 29
+    assert {bound for _, _, bound in EXHAUSTION} == {
+        "integer bits", "string length", "collection items", "nested items", "values visited by one operation",
+        "evaluation steps", "nesting depth"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "1 << result.n > 0",  # shifts: the other way to a huge integer
+        "result.n >> 1 == 0",
+        "~result.n > 0",
+        "result.n | result.n > 0",
+        "pow(2, result.n) > 0",
+        "'-'.join(result.items) == ''",  # string methods that grow text
+        "result.s.replace('a', 'aa') == ''",
+        "result.s.center(10**9) == ''",
+        "result.s.ljust(10**9) == ''",
+        "'{:>999999999}'.format(1) == ''",
+        "format(1, '>999999999') == ''",
+        "{x: x for x in range(10000)} != {}",  # dict comprehensions
+        "[*range(10**9)] == []",
+        "bytes(10**9) == b''",
+        "sum(result.items, start=0) > 0",
+        " or ".join(["result.n"] * 120),  # long chains of `and`/`or`: by length, then by node count
+        "0<1 and " * 115 + "1",
+        "len([0] * 10**9) > 0",  # constant parts are computed at validate time, within the same bounds
+    ],
+)
+def test_what_the_grammar_does_not_allow_is_refused_at_validate_time(source: str) -> None:
+    rejected(source)
+
+
+def test_reading_a_large_file_over_and_over_runs_out_of_steps(tmp_path: Path) -> None:
+    # Each call searches 4 MiB for a handful of interpreter steps; charged a step per KiB read, a dozen calls
+    # spend the 50,000 steps (uncharged, a hundred calls took 400 steps, and ten thousand, 40 GB of reading).
+    (tmp_path / "big.txt").write_bytes(b"a" * (4 * 1024 * 1024))
+    (tmp_path / "small.txt").write_text("def main(): ...")
+    files = ProjectFiles(tmp_path)
+    with pytest.raises(LimitExceeded) as caught:
+        run("not any(file_contains('big.txt', 'zz') for x in range(100))", files=files)
+    assert caught.value.limit == "evaluation steps"
+    # A small file costs a few steps a call: fifty calls fit in a thousand steps.
+    assert run("all(file_contains('small.txt', 'def main') for x in range(50))", files=files, limits=FAST).passed
+
+
 def test_values_within_the_bounds_still_compare_sort_and_repeat() -> None:
     rows = ROWS[:900]  # 90,901 values
     assert run("result.a == result.b", result={"a": rows, "b": [list(r) for r in rows]}).passed
     assert run("len(sorted(result.a)) == 90", result={"a": rows[:90]}).passed  # 9,091 values, 7 rounds
     assert run("len([[0] * result.n] * 9) == 9", result={"n": 10_000}).passed
+    # Strings weigh a value more per 64 characters: a thousand ordinary ones still compare and sort.
+    words = [f"word number {i} of a longer list of words that a result may well hold" for i in range(1000)]
+    assert run("result.a == result.b and sorted(result.a) == sorted(result.b)",
+               result={"a": words, "b": list(words)}).passed
 
 
 def test_nested_comprehensions_beyond_two_loops_are_rejected() -> None:

@@ -12,7 +12,7 @@ import contextlib
 import ipaddress
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 # LiteLLM downloads its price map at import time unless told to use the
@@ -25,7 +25,7 @@ os.environ.pop("STRATUM_DEBUG", None)
 import pytest
 
 import stratum
-from stratum.clients import LiteLLMClient
+from stratum.clients import LiteLLMClient, OpenAICompatible
 from stratum.testing import ScriptedClient
 from stratum.testing.openai_server import LocalOpenAIServer
 
@@ -115,6 +115,20 @@ def via_litellm(server: LocalOpenAIServer) -> LocalOpenAIServer:
         default_model="openai/gpt-4o-mini",
     )
     return server
+
+
+@pytest.fixture
+async def via_direct(server: LocalOpenAIServer) -> AsyncIterator[LocalOpenAIServer]:
+    """Route calls through Stratum's own OpenAICompatible client to the local server, as gpt-4o-mini.
+
+    LiteLLM's price map is loaded first (the runtime's warm-up does this
+    off the loop), so the first call already knows the model's prices.
+    """
+    client = OpenAICompatible(server.url, "sk-local-test")
+    await asyncio.to_thread(client.warm, "gpt-4o-mini")
+    stratum.configure(client=client, default_model="gpt-4o-mini")
+    yield server
+    await client.aclose()
 
 
 # -- helpers of the composition tests, as fixtures ------------------------------

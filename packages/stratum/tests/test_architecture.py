@@ -21,9 +21,9 @@ SRC = Path(stratum.__file__).resolve().parent
 
 #: The public faces: they may import anything, and no other module imports them.
 FACES = {
-    "stratum", "stratum.cache", "stratum.clients", "stratum.durable", "stratum.exporters", "stratum.hitl",
-    "stratum.reviews", "stratum.testing", "stratum.testing.openai_server", "stratum.testing.otlp_receiver",
-    "stratum.trace", "stratum.types",
+    "stratum", "stratum.cache", "stratum.checks", "stratum.clients", "stratum.durable", "stratum.exporters",
+    "stratum.hitl", "stratum.inbox", "stratum.reviews", "stratum.testing", "stratum.testing.openai_server",
+    "stratum.testing.otlp_receiver", "stratum.trace", "stratum.types",
 }  # fmt: skip
 
 #: Module prefix -> (layer, rank). A module imports modules of its own layer or
@@ -43,8 +43,10 @@ LAYERS = [
     ("stratum.hitl", "hitl", 3),
     ("stratum.durable", "durable", 4),
     ("stratum.testing", "testing", 4),
-    ("stratum._cli", "cli", 5),
-    ("stratum.__main__", "cli", 5),
+    ("stratum.checks", "checks", 4),
+    ("stratum.inbox", "inbox", 5),
+    ("stratum._cli", "cli", 6),
+    ("stratum.__main__", "cli", 6),
 ]
 
 
@@ -203,6 +205,11 @@ def test_only_the_litellm_client_imports_litellm() -> None:
 def test_only_the_durable_layer_imports_dbos() -> None:
     importers = {i.source for i in IMPORTS if i.target.split(".")[0] == "dbos"}
     assert importers and all(source.startswith("stratum.durable.") for source in importers)
+
+
+def test_only_the_inbox_imports_the_web_stack() -> None:
+    importers = {i.source for i in IMPORTS if i.target.split(".")[0] in ("starlette", "uvicorn", "jinja2")}
+    assert importers and all(source.startswith("stratum.inbox.") for source in importers)
 
 
 def test_the_job_modules_form_a_dag() -> None:

@@ -29,18 +29,20 @@ EXPECTED = {
         "FlowFailed", "FlowNotFound", "HITLDeliveryError", "HITLTimeoutError", "HumanDecision", "HumanReviewContext",
         "InvalidDecision", "InvalidItem", "JobConflict", "JobNotFound", "MalformedResponse", "ParallelFailure",
         "ParallelValidationFailed", "ParseFailure", "PendingReview", "PostconditionFailed", "PreconditionFailed",
-        "Probabilistic", "QueueReviewSink",
-        "ReplayMismatch", "RetryRecord", "ReviewNotPending", "ReviewSink", "StabilityAssertionError",
+        "Probabilistic", "ProviderError", "QueueReviewSink", "ReplayMismatch", "RetryRecord", "ReviewNotPending",
+        "ReviewSink", "StabilityAssertionError",
         "StratumCompileError", "StratumConfigError", "StratumError", "StratumRuntimeError", "StratumUsageError",
-        "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key",
+        "StratumWarning", "Success", "TraceRecord", "WebhookReviewSink", "await_human", "cache", "cache_key", "checks",
         "clients", "compile_prompt", "compute", "configure", "contract", "contract_hash", "contract_schema", "debate",
-        "durable", "exceptions", "exporters", "flow", "get_config", "hitl", "infer", "opaque", "parallel", "race",
+        "durable", "exceptions", "exporters", "flow", "get_config", "hitl", "inbox", "infer", "opaque", "parallel",
+        "race",
         "refine", "reset_defaults", "reviews", "run", "shutdown", "testing", "trace", "types", "warmup",
     },
     "stratum.cache": {"CacheStore", "RedisCacheStore", "SQLiteCacheStore", "default_store"},
+    "stratum.checks": {"Finding", "Report", "check"},
     "stratum.clients": {
         "AnthropicClient", "BaseClient", "CompletionRequest", "CompletionResponse", "LLMClient", "LiteLLMClient",
-        "ModelInfo", "OpenAIClient", "TransientError",
+        "ModelInfo", "OpenAIClient", "OpenAICompatible", "TransientError",
     },
     "stratum.durable": {
         "DBOSBackend", "FlowHandle", "FlowStatus", "FlowStep", "JobHandle", "JobProgress", "Queue", "attach", "cancel",
@@ -51,12 +53,13 @@ EXPECTED = {
         "ConvergenceFailure", "FlowCancelled", "FlowConflict", "FlowFailed", "FlowNotFound", "HITLDeliveryError",
         "HITLTimeoutError", "InvalidDecision", "InvalidItem", "JobConflict", "JobNotFound", "MalformedResponse",
         "ParallelFailure", "ParallelValidationFailed", "ParseFailure", "PostconditionFailed", "PreconditionFailed",
-        "ReplayMismatch", "ReviewNotPending",
-        "StabilityAssertionError", "StratumCompileError", "StratumConfigError", "StratumError",
+        "ProviderError", "ReplayMismatch", "ReviewNotPending", "StabilityAssertionError", "StratumCompileError",
+        "StratumConfigError", "StratumError",
         "StratumRuntimeError", "StratumUsageError", "StratumWarning", "Violation",
     },
     "stratum.exporters": {"ExportStats", "OTLPExporter", "otel", "shutdown"},
-    "stratum.reviews": {"get", "pending", "resolve"},
+    "stratum.inbox": {"app"},
+    "stratum.reviews": {"closed", "get", "pending", "resolve"},
     "stratum.hitl": {
         "ConsoleReviewSink", "DecisionType", "HumanDecision", "HumanReviewContext", "PendingReview",
         "QueueReviewSink", "ReviewSink", "ReviewState", "WebhookReviewSink", "await_human",
@@ -137,6 +140,7 @@ def test_error_tree_separates_usage_errors_from_runtime_failures() -> None:
         "PreconditionFailed", "PostconditionFailed", "ParseFailure", "BudgetExceeded", "ConvergenceFailure",
         "ConsensusFailure", "ParallelValidationFailed", "HITLTimeoutError", "HITLDeliveryError",
         "StabilityAssertionError", "MalformedResponse", "ReplayMismatch", "FlowCancelled", "FlowFailed",
+        "ProviderError",
     ):  # fmt: skip
         cls = getattr(stratum, name)
         assert issubclass(cls, stratum.StratumRuntimeError) and not issubclass(cls, stratum.StratumUsageError)
@@ -158,6 +162,15 @@ def test_import_stratum_does_not_import_dbos_or_sqlalchemy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_importing_the_inbox_does_not_import_the_web_stack() -> None:
+    code = (
+        "import sys, stratum, stratum.reviews, stratum.inbox; "
+        "print([m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_import_stratum_does_not_import_httpx() -> None:
     code = "import sys, stratum, stratum.hitl; print('httpx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
@@ -172,11 +185,26 @@ def test_import_stratum_loads_only_the_core() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     loaded = set(json.loads(out.stdout))
     optional = (
-        "asyncio", "stratum._composition", "stratum._core.branches", "stratum._core.caching",
-
+        "asyncio", "stratum._cli", "stratum._composition", "stratum._core.analysis", "stratum._core.branches",
+        "stratum._core.caching", "stratum._core.quorum", "stratum._observability.otlp", "stratum.cache",
+        "stratum.checks", "stratum.clients._anthropic", "stratum.clients._http", "stratum.clients._litellm",
+        "stratum.clients._openai", "stratum.clients._openai_compatible", "stratum.clients._prices", "stratum.durable",
+        "stratum.exporters", "stratum.hitl", "stratum.reviews", "stratum.testing", "stratum.types",
     )  # fmt: skip
     for module in loaded:
         assert not module.startswith(optional), module
+
+
+def test_the_declaration_checks_load_with_the_first_declaration_and_the_check_command_only_when_run() -> None:
+    code = (
+        "import json, sys, stratum\n"
+        "before = 'stratum._core.analysis' in sys.modules\n"
+        "@stratum.infer(intent='Say hello')\n"
+        "def hello(name: str) -> str: ...\n"
+        "print(json.dumps([before, 'stratum._core.analysis' in sys.modules, 'stratum.checks' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout) == [False, True, False]
 
 
 def test_lazily_loaded_names_are_the_real_objects() -> None:

@@ -19,14 +19,15 @@ runtime owns targeted retry, hard budgets and trace records::
 
 This module is the whole public face: every name a program uses is in
 ``__all__``, and the public subpackages are ``stratum.cache``,
-``stratum.clients``, ``stratum.durable``, ``stratum.exceptions``,
-``stratum.exporters``, ``stratum.hitl``, ``stratum.reviews``,
-``stratum.testing``, ``stratum.trace`` and ``stratum.types`` (the value types,
-where code written for the original stratum-py imports them). Everything whose
-name starts with an underscore is private. Importing stratum does not import
-LiteLLM, DBOS or asyncio; composition, human review, durable flows, export and
-the cache load on first use. ``stratum.warmup()`` does the client's one-time
-start-up work ahead of the first call.
+``stratum.checks``, ``stratum.clients``, ``stratum.durable``,
+``stratum.exceptions``, ``stratum.exporters``, ``stratum.hitl``,
+``stratum.reviews``, ``stratum.testing``, ``stratum.trace`` and
+``stratum.types`` (the value types, where code written for the original
+stratum-py imports them). Everything whose name starts with an underscore is
+private. Importing stratum does not import LiteLLM, DBOS or asyncio;
+composition, human review, durable flows, export and the cache load on first
+use. ``stratum.warmup()`` does the client's one-time start-up work ahead of
+the first call.
 """
 
 import typing as _typing
@@ -65,6 +66,7 @@ from .exceptions import (
     ParseFailure,
     PostconditionFailed,
     PreconditionFailed,
+    ProviderError,
     ReplayMismatch,
     ReviewNotPending,
     StabilityAssertionError,
@@ -77,7 +79,7 @@ from .exceptions import (
 )
 
 if _typing.TYPE_CHECKING:
-    from . import cache, durable, exporters, hitl, reviews, testing, types
+    from . import cache, checks, durable, exporters, hitl, reviews, testing, types
     from ._composition.debate import debate
     from ._composition.parallel import parallel
     from ._composition.race import race
@@ -111,10 +113,12 @@ _LAZY = {
     "await_human": ".hitl",
     "cache": ".cache",
     "cache_key": "._core.caching",
+    "checks": ".checks",
     "debate": "._composition.debate",
     "durable": ".durable",
     "exporters": ".exporters",
     "hitl": ".hitl",
+    "inbox": ".inbox",
     "parallel": "._composition.parallel",
     "race": "._composition.race",
     "refine": "._composition.refine",
@@ -157,6 +161,7 @@ __all__ = [
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
+    "ProviderError",
     "QueueReviewSink",
     "ReplayMismatch",
     "RetryRecord",
@@ -175,6 +180,7 @@ __all__ = [
     "await_human",
     "cache",
     "cache_key",
+    "checks",
     "clients",
     "compile_prompt",
     "compute",
@@ -189,6 +195,7 @@ __all__ = [
     "flow",
     "get_config",
     "hitl",
+    "inbox",
     "infer",
     "opaque",
     "parallel",

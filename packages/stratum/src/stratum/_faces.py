@@ -27,7 +27,9 @@ def lazy_exports(
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         import importlib
 
-        module = importlib.import_module(path, module_name)
+        # Relative to the face's package, as an import statement in it would be (trace.py is a module).
+        anchor = sys.modules[module_name].__package__ or module_name
+        module = importlib.import_module(path, anchor)
         value = module if path == f".{name}" else getattr(module, name)
         sys.modules[module_name].__dict__[name] = value  # later lookups skip __getattr__
         return value

@@ -8,7 +8,6 @@ disagree on what "the same value" means.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from typing import Any
 
@@ -30,11 +29,17 @@ def json_value(value: Any) -> Any:
     return any_adapter().dump_python(value, mode="json")
 
 
+# Built once: json.dumps with these options would build an encoder on every call.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, compact separators: the form every hash is taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _canonical(value)
 
 
 def canonical_hash(value: Any) -> str:
     """First 12 hex chars of SHA-256 of ``canonical_json(value)``."""
+    import hashlib  # deferred: OpenSSL's start-up is a tenth of `import stratum`; the first contract pays it
+
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:12]

@@ -24,7 +24,6 @@ soon``) are no advice, never an error.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -62,6 +61,8 @@ def ceiling(attempt: int, *, base_s: float, cap_s: float) -> float:
 
 def full_jitter(attempt: int, *, base_s: float, cap_s: float) -> float:
     """A pause drawn uniformly below ``ceiling``: concurrent clients do not retry in step."""
+    import random  # deferred: only a retry needs it
+
     return random.uniform(0, ceiling(attempt, base_s=base_s, cap_s=cap_s))
 
 
@@ -69,6 +70,8 @@ def pause(
     attempt: int, advised: float | None, *, base_s: float, cap_s: float, left_s: float | None = None
 ) -> float | None:
     """Seconds to wait before retry number ``attempt`` (see the module docstring), or None to give up."""
+    import random
+
     top = ceiling(attempt, base_s=base_s, cap_s=cap_s)
     wait = random.uniform(0, top) if advised is None else min(cap_s, max(advised, top / 2))
     if left_s is not None and wait >= left_s:

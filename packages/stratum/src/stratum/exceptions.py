@@ -23,6 +23,7 @@ out), so code can catch the second kind without hiding the first::
         │   └── PostconditionFailed    ... the last attempt failed `ensure`
         ├── BudgetExceeded             a hard time or cost limit was reached
         ├── MalformedResponse          the provider's reply held no usable completion
+        ├── ProviderError              the provider refused the request or could not be reached
         ├── ConvergenceFailure         @refine ran out of iterations
         ├── ConsensusFailure           quorum/debate did not agree
         ├── ParallelFailure            parallel() could not meet `require` (also an ExceptionGroup)
@@ -37,7 +38,9 @@ out), so code can catch the second kind without hiding the first::
     StratumWarning (a UserWarning)     something worth knowing that does not stop the call
 
 Provider errors that are not transient (authentication, bad request) are not
-wrapped: they surface as the client library raised them.
+wrapped: they surface as the client library raised them (LiteLLM's, an SDK's).
+Stratum's own HTTP client, ``stratum.clients.OpenAICompatible``, raises
+``ProviderError``.
 
 Every error carries structured fields; tests and handlers should read those
 rather than parse messages.
@@ -78,6 +81,7 @@ __all__ = [
     "ParseFailure",
     "PostconditionFailed",
     "PreconditionFailed",
+    "ProviderError",
     "ReplayMismatch",
     "ReviewNotPending",
     "StabilityAssertionError",
@@ -129,7 +133,34 @@ class StratumUsageError(StratumError):
 
 
 class StratumCompileError(StratumUsageError):
-    """A decorator, contract or prompt template cannot be compiled."""
+    """A decorator, contract or prompt template cannot be compiled.
+
+    Raised at decoration (or at first use, when an annotation names a class
+    defined later). ``function`` is the declaration (``classify``,
+    ``Agent.step``, a contract's name), ``source`` the offending expression's
+    source text when there is one, ``rule`` the check that failed (see
+    docs/checks.md), ``suggestion`` a close name that exists, and
+    ``filename``/``lineno`` where the mistake is written.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str | None = None,
+        function: str | None = None,
+        source: str | None = None,
+        suggestion: str | None = None,
+        filename: str | None = None,
+        lineno: int | None = None,
+    ) -> None:
+        self.rule = rule
+        self.function = function
+        self.source = source
+        self.suggestion = suggestion
+        self.filename = filename
+        self.lineno = lineno
+        super().__init__(message)
 
 
 class StratumConfigError(StratumUsageError):
@@ -222,6 +253,28 @@ class MalformedResponse(StratumRuntimeError):
         self.reason = reason
         self.model = model
         super().__init__(f"{function}: the provider's reply was malformed: {reason}")
+
+
+class ProviderError(StratumRuntimeError):
+    """The provider refused the request, or could not be reached (``stratum.clients.OpenAICompatible``).
+
+    ``status_code`` is the HTTP status of its answer, None when none came
+    (connection refused or reset, timed out); ``message`` is the provider's
+    own error message when it gave one. Rate limits (429), 408, 409, 5xx and
+    connection failures are retried first; this is what reaches the caller
+    when the retries run out, or at once for an error that retrying cannot
+    fix (401, 400, 404).
+    """
+
+    def __init__(
+        self, function: str, message: str, *, status_code: int | None = None, model: str | None = None
+    ) -> None:
+        self.function = function
+        self.message = message
+        self.status_code = status_code
+        self.model = model
+        status = "no answer" if status_code is None else f"HTTP {status_code}"
+        super().__init__(f"{function}: the provider failed ({status}): {message}")
 
 
 class ConvergenceFailure(StratumRuntimeError):
@@ -481,4 +534,27 @@ class FlowFailed(StratumRuntimeError):
 
 
 class StratumWarning(UserWarning):
-    """Something worth knowing that does not stop the call."""
+    """Something worth knowing that does not stop the call.
+
+    Warnings from the declaration checks carry the same fields as
+    ``StratumCompileError`` (``rule``, ``function``, ``source``, ``filename``,
+    ``lineno``) and are attributed to the line they are about, so
+    ``warnings.filterwarnings`` can silence one by message, module or line.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        rule: str | None = None,
+        function: str | None = None,
+        source: str | None = None,
+        filename: str | None = None,
+        lineno: int | None = None,
+    ) -> None:
+        self.rule = rule
+        self.function = function
+        self.source = source
+        self.filename = filename
+        self.lineno = lineno
+        super().__init__(message)

@@ -8,6 +8,8 @@ worker or an operator lists and answers them::
     for review in await stratum.reviews.pending():
         print(review.review_id, review.context.question, review.options)
     decision = await stratum.reviews.resolve(review_id, "approve", reviewer="ana")
+    for review in await stratum.reviews.closed():     # decided, timed out, cancelled
+        print(review.state, review.decision)
 
 ``resolve`` validates before it delivers, delivers exactly once, and raises
 ``InvalidDecision`` (the review stays pending) or ``ReviewNotPending``
@@ -16,6 +18,6 @@ worker or an operator lists and answers them::
 ``.stratum/durable.sqlite``. See ``docs/durable.md``.
 """
 
-from .durable._reviews import get, pending, resolve
+from .durable._reviews import closed, get, pending, resolve
 
-__all__ = ["get", "pending", "resolve"]
+__all__ = ["closed", "get", "pending", "resolve"]

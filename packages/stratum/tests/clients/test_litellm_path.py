@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from typing import Literal
 
@@ -166,11 +168,12 @@ async def test_rate_limit_then_success_honours_retry_after(via_litellm: LocalOpe
 
 async def test_a_retry_after_beyond_the_backoff_cap_waits_only_the_cap(via_litellm: LocalOpenAIServer) -> None:
     stratum.configure(retry_backoff_max_s=0.05)
-    via_litellm.push(Served(status=429, headers={"retry-after": "3600"}), GOOD)
-    # Not a speed assertion: uncapped, the call would sleep for the hour the server asked.
+    asks = [Served(status=429, headers={"retry-after": "3600"})] * 4  # as often as the retry limit allows
+    via_litellm.push(*asks, GOOD)
+    # Not a speed assertion: uncapped, the call would sleep for the hour the server asked, four times.
     async with asyncio.timeout(30):
         assert (await classify(text="x")).label == "positive"
-    assert stratum.trace.all_records()[-1].transient_retries == 1
+    assert stratum.trace.all_records()[-1].transient_retries == 4
 
 
 async def test_a_retry_after_the_budget_cannot_wait_for_stops_the_call_at_once(
@@ -334,3 +337,38 @@ async def test_a_client_returning_non_text_content_is_reported_typed() -> None:
     assert info.value.function == "classify"
     record = stratum.trace.all_records()[-1]
     assert record.error is not None and record.error.type == "MalformedResponse"
+
+
+_MANY_AT_ONCE = """
+import asyncio, os, sys
+os.environ.pop("AIOHTTP_CONNECTOR_LIMIT_PER_HOST", None)
+import stratum
+from stratum.clients import LiteLLMClient
+from stratum.testing.openai_server import LocalOpenAIServer
+
+@stratum.infer(intent="x")
+def ping(text: str) -> bool: ...
+
+async def main() -> None:
+    with LocalOpenAIServer(respond=lambda body: {"result": True}) as server:
+        stratum.configure(client=LiteLLMClient(api_base=server.url, api_key="sk"), default_model="openai/gpt-4o-mini")
+        await ping(text="warm-up")
+        server.hold()
+        calls = asyncio.gather(*(ping(text=str(i)) for i in range(520)))
+        async with asyncio.timeout(40):
+            while server.in_flight < 520:
+                await asyncio.sleep(0.02)
+        server.release()
+        await calls
+        print(server.max_in_flight)
+
+asyncio.run(main())
+"""
+
+
+def test_more_than_500_concurrent_calls_through_litellm_are_in_flight_at_once() -> None:
+    # LiteLLM's own cap is 500 connections per host: the 501st call would wait for one of the first.
+    # A fresh process: this one imported LiteLLM before Stratum could raise the cap.
+    out = subprocess.run([sys.executable, "-c", _MANY_AT_ONCE], capture_output=True, text=True, timeout=50)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "520"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import json
 from typing import Literal
 
 import pytest
 from pydantic import BaseModel
 
+import stratum
 from stratum import ContextObject, StratumCompileError, compile_prompt, contract, infer, opaque
 from stratum.testing import ScriptedClient
 
@@ -161,3 +164,66 @@ def test_declaring_opaque_fields_leaves_the_contract_hash_alone() -> None:
         reasoning: opaque[str]
 
     assert stratum.contract_schema(Marked)["properties"] == stratum.contract_schema(Plain)["properties"]
+
+
+def _canonical_hash(messages: object) -> str:
+    text = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"request": "refund", "prior": Handoff(summary="ok", reasoning="r")},
+        {"request": "remboursé — ¿por qué? 退款 \u2028", "prior": Handoff(summary="é", reasoning="r")},
+        {"request": "x", "prior": Handoff(summary="s", reasoning="r"), "note": "an opaque note, as an attachment"},
+    ],
+)
+def test_the_prompt_hash_is_the_sha256_of_the_canonical_request(inputs: dict[str, object]) -> None:
+    ctx = compile_prompt(decide, **inputs)  # type: ignore[arg-type]
+    sent = {"messages": ctx.messages(), "response_format": dict(ctx.response_format)}
+    assert ctx.prompt_hash() == _canonical_hash(sent)
+    retried = ctx.with_feedback(["ensure `r.confidence > 0.7` failed (actual: confidence=0.2)"])
+    again = {"messages": retried.messages(), "response_format": dict(retried.response_format)}
+    assert retried.prompt_hash() == _canonical_hash(again) != ctx.prompt_hash()
+
+
+@infer(intent="Judge {text}")
+def judge(text: str, strictness: int = 2, *, tone: str = "dry") -> Verdict: ...
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("a",), {}),
+        ((), {"text": "a"}),
+        (("a", 3), {"tone": "warm"}),
+        ((), {"tone": "warm", "strictness": 3, "text": "a"}),
+    ],
+)
+async def test_arguments_bind_as_the_signature_says_with_defaults_filled_in(
+    args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    client = ScriptedClient([{"label": "approve", "confidence": 0.9}])
+    stratum.configure(client=client, default_model="m")
+    await judge(*args, **kwargs)
+    expected = inspect.signature(judge).bind(*args, **kwargs)
+    expected.apply_defaults()
+    record = stratum.trace.all_records()[-1]
+    assert dict(record.inputs) == dict(expected.arguments)
+    assert list(record.inputs) == ["text", "strictness", "tone"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {}), (("a", 1, "warm"), {}), (("a",), {"text": "b"}), ((), {"text": "a", "colour": "red"})],
+)
+async def test_arguments_that_do_not_fit_the_signature_raise_what_python_raises(
+    args: tuple[object, ...], kwargs: dict[str, object], scripted: ScriptedClient
+) -> None:
+    with pytest.raises(TypeError) as ours:
+        await judge(*args, **kwargs)
+    with pytest.raises(TypeError) as pythons:
+        inspect.signature(judge).bind(*args, **kwargs)
+    assert str(ours.value) == str(pythons.value)
+    assert len(scripted.requests) == 0

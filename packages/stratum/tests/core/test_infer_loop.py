@@ -260,7 +260,7 @@ def test_infer_with_a_body_is_a_compile_error() -> None:
 
 
 def test_given_naming_an_unknown_parameter_is_a_compile_error() -> None:
-    with pytest.raises(StratumCompileError, match="not parameters"):
+    with pytest.raises(StratumCompileError, match="not a parameter of f"):
 
         @infer(intent="x", given=lambda txt: bool(txt))
         def f(text: str) -> Sentiment: ...

@@ -230,7 +230,7 @@ def test_agree_on_may_be_declared_without_quorum_but_threshold_may_not() -> None
         @infer(intent="x", agree_on="mood")
         def unknown(text: str) -> Sentiment: ...
 
-    with pytest.raises(StratumCompileError, match="threshold needs quorum"):
+    with pytest.raises(StratumCompileError, match="needs `quorum=N`"):
 
         @infer(intent="x", agree_on="label", threshold=2)
         def lonely(text: str) -> Sentiment: ...

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import runpy
 import sys
 import traceback
 from typing import Any, Literal
@@ -30,10 +31,10 @@ import litellm
 from pydantic import BaseModel
 
 import stratum
-import stratum._cli  # preloaded: the workers' command
-import stratum.durable._jobs  # preloaded: bulk jobs (SQLAlchemy)
-from stratum import Budget, HumanReviewContext, await_human, contract, flow, infer
+from stratum import Budget, HumanReviewContext, await_human, compute, contract, flow, infer
 from stratum.clients import LiteLLMClient
+
+stratum.durable.map  # noqa: B018 -- preloaded in the host: bulk jobs (SQLAlchemy)
 
 
 @contract
@@ -64,6 +65,31 @@ async def review_flow(ticket: str) -> dict[str, Any]:
         return {"sent": None, "reviewer": decision.reviewer}
     final = await polish_reply(text=draft.text)
     return {"sent": final.text, "reviewer": decision.reviewer}
+
+
+@contract
+class Tally(BaseModel):
+    words: int
+
+
+@contract
+class TallyV2(BaseModel):
+    """What ``Tally`` becomes after an edit of the code (TALLY_CONTRACT=v2 rebinds the name)."""
+
+    words: int
+    distinct: int = 0
+
+
+@compute
+async def count_words(ticket: str) -> Tally:
+    return Tally(words=len(ticket.split()))
+
+
+@flow(durable=True)
+async def tally_flow(ticket: str) -> dict[str, Any]:
+    tally = await count_words(ticket)
+    decision = await await_human(f"{tally.words} words: right?", bool, timeout=600)
+    return {"words": tally.words, "right": decision.value}
 
 
 @infer(intent="Step {k} of run {run}")
@@ -164,6 +190,11 @@ async def role_spend(args: dict[str, Any]) -> Any:
     return await handle.result(timeout_s=60)
 
 
+async def role_tally(args: dict[str, Any]) -> Any:
+    handle = await stratum.durable.start(tally_flow, args["ticket"], flow_id=args["flow_id"])
+    return await handle.result(timeout_s=120)
+
+
 async def role_bulk_submit(args: dict[str, Any]) -> Any:
     """Submit (or attach to) a job of ``n`` items and wait for its results; runs them too unless ``queues=[]``."""
     queue = QUEUES[args["queue"]]
@@ -174,13 +205,19 @@ async def role_bulk_submit(args: dict[str, Any]) -> Any:
 
 
 def role_bulk_worker(args: dict[str, Any]) -> int:
-    """``stratum worker --queue NAME`` itself (its exit code), in this preloaded process; its output to a file."""
-    queue = QUEUES[args["queue"]].name
+    """``python -m stratum worker --queue NAME`` itself (its exit code), in this preloaded process; its output to a
+    file."""
+    sys.argv = ["stratum", "--db", args["db"], "worker", "--queue", QUEUES[args["queue"]].name, "--grace", "5"]
     with open(args["out"] + ".stdout", "w", buffering=1) as out, contextlib.redirect_stdout(out):
-        return stratum._cli.main(["--db", args["db"], "worker", "--queue", queue, "--grace", "5"])
+        try:
+            runpy.run_module("stratum", run_name="__main__")
+        except SystemExit as exc:
+            return int(exc.code or 0)
+    return 0
 
 
 ROLES = {
+    "tally": role_tally,
     "review_start": role_review_start,
     "review_recover": role_review_recover,
     "chain": role_chain,
@@ -194,6 +231,8 @@ SYNC_ROLES = {"bulk_worker": role_bulk_worker}
 def child(role: str, args: dict[str, Any]) -> int:
     for name, value in (args.get("env") or {}).items():
         os.environ[name] = str(value)
+    if os.environ.get("TALLY_CONTRACT") == "v2":
+        globals()["Tally"] = TallyV2  # the step's return annotation now names another contract
     configure(args)
 
     async def main() -> Any:
@@ -209,6 +248,11 @@ def child(role: str, args: dict[str, Any]) -> int:
             result: Any = {"ok": code}
         else:
             result = {"ok": asyncio.run(main())}
+            # Steps executed again after a crash say how many of their requests the crash lost.
+            result["lost"] = [
+                {"function": r.function, "attempts": r.extra["lost_attempts"], "usd": r.extra["lost_usd_reserved"]}
+                for r in stratum.trace.records() if "lost_attempts" in r.extra
+            ]  # fmt: skip
             code = 0
     except BaseException as exc:
         result = {"error": type(exc).__name__, "fields": {k: str(v) for k, v in vars(exc).items()},

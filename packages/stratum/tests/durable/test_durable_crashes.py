@@ -230,6 +230,31 @@ def test_a_recovered_run_spends_only_what_its_budget_has_left(worker_host: Any, 
     assert sum(n - 1 for n in counts.values()) <= 1 and sent_before >= 3
 
 
+def test_a_step_in_flight_at_the_crash_is_sent_again_and_its_lost_request_is_counted_and_charged(
+    worker_host: Any, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'durable.sqlite'}"
+    with LocalOpenAIServer(respond=answer) as server:
+        server.hold()  # the first request stays in flight: the crash comes before its answer
+        out = tmp_path / "run.json"
+        pid = worker_host.fork("spend", server=server.url, db=database, run="held", out=str(out))
+        wait_for(lambda: server.in_flight >= 1)
+        os.kill(pid, signal.SIGKILL)
+        worker_host.wait(pid)
+        server.release()
+        pid = worker_host.fork("spend", server=server.url, db=database, run="held", out=str(out))
+        assert worker_host.wait(pid) == 0, result_of(out)
+        result = result_of(out)
+        counts = Counter(kind_of(b) for b in list(server.requests))
+
+    assert counts[("step", "held", "1")] == 2  # at least once: the lost request went out again
+    assert all(n == 1 for kind, n in counts.items() if kind != ("step", "held", "1"))
+    (lost,) = result["lost"]
+    assert lost["function"].endswith("step") and lost["attempts"] == 1 and lost["usd"] > 0
+    steps_done = len(result["ok"]) - 1
+    assert steps_done >= 1 and result["ok"][-1].startswith("stopped at")
+
+
 async def wait_for_review(flow_id: str, within_s: float = 60) -> Any:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
@@ -262,4 +287,28 @@ async def test_a_changed_prompt_fails_the_recovered_run_with_replay_mismatch(wor
     assert fields["recorded"] != fields["current"] and fields["flow_id"] == "t-3"
     status = await (await stratum.durable.attach("t-3")).status()
     assert status.status == "error" and status.error is not None and status.error.startswith("ReplayMismatch")
+    await stratum.durable.shutdown()
+
+
+async def test_a_changed_contract_of_a_compute_step_fails_the_recovered_run_with_replay_mismatch(
+    worker_host: Any, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'durable.sqlite'}"
+    stratum.configure(durable=stratum.durable.dbos(database))
+    with LocalOpenAIServer(respond=answer) as server:
+        common = {"server": server.url, "db": database, "ticket": "late parcel again"}
+        first = worker_host.fork("tally", flow_id="t-4", out=str(tmp_path / "a.json"), **common)
+        await wait_for_review("t-4")  # the compute step's checkpoint is committed before the review
+        os.kill(first, signal.SIGKILL)
+        worker_host.wait(first)
+        second = worker_host.fork(
+            "tally", flow_id="t-4", out=str(tmp_path / "b.json"), env={"TALLY_CONTRACT": "v2"}, **common
+        )
+        assert worker_host.wait(second) == 1
+        failure = result_of(tmp_path / "b.json")
+
+    assert failure["error"] == "ReplayMismatch", failure
+    fields = failure["fields"]
+    assert fields["step"].endswith("count_words") and fields["field"] == "contract_hash"
+    assert fields["recorded"] != fields["current"] and fields["flow_id"] == "t-4"
     await stratum.durable.shutdown()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,6 +145,38 @@ async def test_an_unknown_flow_id_is_flow_not_found(durable_sqlite: str, client:
 async def test_without_a_backend_a_durable_flow_is_a_config_error() -> None:
     with pytest.raises(stratum.StratumConfigError):
         await digest("text")
+
+
+async def test_without_a_url_runs_are_kept_under_dot_stratum_readable_by_the_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: ScriptedClient
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STRATUM_DURABLE_URL", raising=False)
+    monkeypatch.delenv("STRATUM_CACHE_DIR", raising=False)
+    stratum.configure(durable=stratum.durable.dbos(poll_interval_s=0.05, recovery_poll_s=0.1))
+    try:
+        assert await digest("text") == "SHORT"
+    finally:
+        await stratum.durable.shutdown()
+    home = tmp_path / ".stratum"
+    assert (home / "durable.sqlite").is_file()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+async def test_stratum_durable_url_in_the_environment_chooses_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: ScriptedClient
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STRATUM_DURABLE_URL", f"sqlite:///{tmp_path / 'from-env.sqlite'}")
+    stratum.configure(durable=stratum.durable.dbos(poll_interval_s=0.05, recovery_poll_s=0.1))
+    try:
+        await (await stratum.durable.start(digest, "text", flow_id="env")).result(timeout_s=30)
+    finally:
+        await stratum.durable.shutdown()
+    assert (tmp_path / "from-env.sqlite").is_file()
+    assert not (tmp_path / ".stratum" / "durable.sqlite").exists()
+    listed = await asyncio.to_thread(run_cli, f"sqlite:///{tmp_path / 'from-env.sqlite'}", "flows", "list", "--json")
+    assert [run["flow_id"] for run in json.loads(listed.stdout)] == ["env"]
 
 
 def test_a_bad_backend_setting_is_refused_at_once() -> None:

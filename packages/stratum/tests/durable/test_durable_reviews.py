@@ -36,6 +36,12 @@ async def ask(question: str, timeout_s: float | None = None) -> dict[str, Any]:
     return {"action": decision.value.action, "note": decision.value.note, "reviewer": decision.reviewer}
 
 
+@flow(durable=True)
+async def ask_strictly(question: str, timeout_s: float) -> str:
+    decision = await await_human(question, bool, timeout=timeout_s)  # no on_timeout: expiry is an error
+    return "yes" if decision.value else "no"
+
+
 #: Set by a test once the review is stored: the flow then stops waiting and finishes without it.
 MOVE_ON: dict[str, asyncio.Event] = {}
 
@@ -136,6 +142,20 @@ async def test_a_resolve_racing_the_timeout_gives_one_outcome_never_both_or_none
             assert await handle.result(timeout_s=10) == {"action": "send", "note": "ana", "reviewer": "ana"}
 
 
+async def test_a_review_without_an_on_timeout_value_fails_its_flow_with_hitl_timeout_error_when_it_expires(
+    durable_sqlite: str,
+) -> None:
+    handle = await stratum.durable.start(ask_strictly, "Ship it?", 0.5, flow_id="strict")
+    review = await next_pending("strict")
+    with pytest.raises(stratum.HITLTimeoutError):
+        await handle.result(timeout_s=30)
+    with pytest.raises(stratum.ReviewNotPending) as late:
+        await stratum.reviews.resolve(review.review_id, True, reviewer="ana")
+    assert late.value.state == "timed_out"  # the expiry is recorded: nothing is delivered after it
+    status = await handle.status()
+    assert status.status == "error" and status.error is not None and status.error.startswith("HITLTimeoutError")
+
+
 async def test_a_configured_sink_is_told_and_its_resolve_goes_through_the_store(durable_sqlite: str) -> None:
     sink = QueueReviewSink()
     stratum.configure(review_sink=sink)
@@ -177,6 +197,10 @@ async def test_the_reviews_command_lists_shows_and_resolves_with_documented_exit
     assert twice.returncode == 4
     shown = await asyncio.to_thread(cli, "reviews", "show", review.review_id, "--json")
     assert json.loads(shown.stdout)["decision"]["reviewer"] == "ops"
+    closed = await asyncio.to_thread(cli, "reviews", "list", "--closed", "--json")
+    assert [(r["review_id"], r["state"], r["decision"]["reviewer"]) for r in json.loads(closed.stdout)] == [
+        (review.review_id, "resolved", "ops")
+    ]
     unknown = await asyncio.to_thread(cli, "reviews", "resolve", "nope", "true")
     assert unknown.returncode == 3
 

@@ -443,9 +443,10 @@ def test_standard_environment_variables_configure_the_exporter(
 
 @pytest.mark.parametrize("endpoint", ["http://localhost:4317", "https://collector.example:4317/v1/traces"])
 def test_the_grpc_port_is_refused_when_the_exporter_is_built(endpoint: str) -> None:
-    with pytest.raises(stratum.StratumConfigError):
+    says = r"4317 is OTLP/gRPC.*use http://localhost:4318"
+    with pytest.raises(stratum.StratumConfigError, match=says):
         stratum.exporters.otel(endpoint)
-    with pytest.raises(stratum.StratumConfigError):
+    with pytest.raises(stratum.StratumConfigError, match=says):
         stratum.exporters.OTLPExporter(endpoint)
 
 

@@ -29,7 +29,9 @@ class FileProbe(Protocol):
 
     def exists(self, path: str) -> bool: ...
 
-    def contains(self, path: str, text: str) -> bool: ...
+    def contains(self, path: str, text: str, *, charge: Callable[[int], None] | None = None) -> bool:
+        """Whether the file contains ``text``; ``charge`` is told the steps each read cost."""
+        ...
 
 
 class Meter(Protocol):
@@ -215,7 +217,8 @@ def _file_exists(it: Meter, args: Sequence[Any]) -> bool:
 
 
 def _file_contains(it: Meter, args: Sequence[Any]) -> bool:
-    return it.files().contains(_str_arg(args[0], "file_contains"), _str_arg(args[1], "file_contains"))
+    return it.files().contains(_str_arg(args[0], "file_contains"), _str_arg(args[1], "file_contains"),
+                               charge=it.charge)
 
 
 FUNCTIONS: dict[str, Function] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from stratum_mcp._limits import DEFAULT_LIMITS, Limits
@@ -19,6 +20,8 @@ from stratum_mcp.errors import EvaluationError
 __all__ = ["ProjectFiles"]
 
 _CHUNK = 64 * 1024
+#: Bytes read and searched for each evaluation step charged: about the time of an interpreter step each.
+BYTES_PER_STEP = 1024
 
 
 class ProjectFiles:
@@ -49,8 +52,12 @@ class ProjectFiles:
         """True when ``path`` names an existing file or directory inside the root."""
         return self._resolve(path).exists()
 
-    def contains(self, path: str, text: str) -> bool:
-        """True when the regular file ``path`` contains ``text`` within its first ``file_read_bytes``."""
+    def contains(self, path: str, text: str, *, charge: Callable[[int], None] | None = None) -> bool:
+        """True when the regular file ``path`` contains ``text`` within its first ``file_read_bytes``.
+
+        ``charge`` is told, as each chunk is read, how many evaluation steps it cost (one per
+        :data:`BYTES_PER_STEP`), so an expression that reads large files over and over runs out of steps.
+        """
         resolved = self._resolve(path)
         if not text:
             raise EvaluationError("file_contains needs non-empty text to look for")
@@ -68,6 +75,8 @@ class ProjectFiles:
             budget, tail = self._limits.file_read_bytes, b""
             while budget > 0:
                 chunk = handle.read(min(_CHUNK, budget))
+                if charge is not None:  # a chunk is at most 64 KiB: well under a millisecond before it is counted
+                    charge(1 + len(chunk) // BYTES_PER_STEP)
                 if not chunk:
                     return False
                 window = tail + chunk

@@ -6,7 +6,11 @@ interpreter lock, so no step or time check runs until it is over (and one
 more level of nesting makes it half an hour). A value's *weight* counts every
 value reachable from it, itself included, once per path: a scalar weighs 1,
 ``[1, 2]`` weighs 3, ``{"a": 1}`` weighs 3 (keys count), and a list that repeats one inner list 10,000 times
-weighs 10,000 times the inner list. Shared parts are what repetition makes,
+weighs 10,000 times the inner list. A string weighs one more for every
+:data:`CHARS_PER_VALUE` characters it holds: comparing two equal strings is a
+``memcmp`` of their whole length, so ``[[s] * 9] * 9999 == [[t] * 9] * 9999``
+with ``s == t`` of 100,000 characters each would otherwise be 90,000 "values"
+and 36 GB of memory compared, for about a second in one C call. Shared parts are what repetition makes,
 and the interpreter records the weight of what it builds, so weighing a built
 value looks its parts up instead of walking them again.
 
@@ -20,12 +24,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CONTAINERS", "Weights"]
+__all__ = ["CHARS_PER_VALUE", "CONTAINERS", "Weights"]
 
 #: Values that hold other values. Strings and ranges are single values: comparing them costs no nested walk.
 CONTAINERS = (list, tuple, dict, set, frozenset)
+#: Characters of a string that count as one value: comparing them costs about as much as visiting a value.
+CHARS_PER_VALUE = 64
 #: Items of a container scanned per step charged while weighing.
 _SCAN_PER_STEP = 64
+
+
+def _scalar(value: Any) -> int:
+    """The weight of a value that holds no others: 1, and for a string one more per ``CHARS_PER_VALUE`` characters."""
+    return 1 + len(value) // CHARS_PER_VALUE if isinstance(value, str) else 1
 
 
 class Weights:
@@ -49,7 +60,7 @@ class Weights:
     def of(self, value: Any) -> int:
         """The weight of ``value``, or ``cap + 1`` for anything heavier (then weighing stopped early)."""
         if not isinstance(value, CONTAINERS):
-            return 1
+            return _scalar(value)
         known = self._lookup(value)
         if known is not None:
             return known
@@ -66,9 +77,13 @@ class Weights:
                 total = self.cap + 1  # every member weighs at least 1: over the cap without looking further
                 break
             members = list(item.values()) if isinstance(item, dict) else item
-            self._charge(1 + len(members) // _SCAN_PER_STEP)
+            self._charge(1 + (keys + len(members)) // _SCAN_PER_STEP)
             nested = [m for m in members if isinstance(m, CONTAINERS)]
-            total += 1 + keys + len(members) - len(nested)
+            strings = [m for m in members if isinstance(m, str)]
+            if keys:  # keys are compared too, when a lookup finds an equal hash
+                strings += [k for k in item if isinstance(k, str)]
+            extra = sum([len(m) // CHARS_PER_VALUE for m in strings])
+            total += 1 + keys + len(members) - len(nested) + extra
             pending.extend(nested)
         weight = min(total, self.cap + 1)
         self.record(value, weight)

@@ -1,10 +1,14 @@
-"""The ``stratum`` command: operators' access to durable flows, reviews and bulk jobs.
+"""The ``stratum`` command: a program's declarations checked; operators' access to durable flows, reviews and
+bulk jobs.
 
 ::
 
+    stratum check TARGET...                  mistakes in declarations (docs/checks.md)
     stratum reviews list [--json]            open reviews
     stratum reviews show ID [--json]         one review, any state
     stratum reviews resolve ID VALUE [--reviewer NAME] [--rationale TEXT]
+    stratum reviews serve [--host H] [--port P] [--token-file PATH | --no-token]
+                                             the review inbox (a web page)
     stratum flows list [--status S] [--json] runs, newest first
     stratum flows show FLOW_ID [--json]      one run and its steps
     stratum flows cancel FLOW_ID
@@ -20,10 +24,12 @@ Tables for people by default, ``--json`` for scripts. Exit codes: 0 done,
 state (a review already decided, timed out or cancelled; a run already
 finished), 5 a decision value that does not fit the review's type.
 ``stratum worker`` runs until SIGTERM or SIGINT and then exits 0.
+``stratum check`` reads code, not the database: 0 no error, 1 at least one
+error, 2 a target that does not exist.
 
 Each command group is a module here with ``register(commands)``; a new group
 (``worker``, ``jobs``, ``check``) joins ``GROUPS``, a new command of a group
-(``reviews serve``) joins that module.
+(``reviews serve``) joins that module; the inbox's web app is ``stratum.inbox``.
 """
 
 from __future__ import annotations
@@ -34,16 +40,19 @@ import sys
 from collections.abc import Sequence
 
 from ..exceptions import FlowNotFound, InvalidDecision, JobNotFound, ReviewNotPending, StratumError
-from . import _output, flows, jobs, reviews, worker
+from . import _output, check, flows, jobs, reviews, worker
 from ._output import EXIT_ERROR, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_NOT_POSSIBLE, EXIT_USAGE
 
 __all__ = ["main", "run"]
 
-GROUPS = (reviews, flows, jobs, worker)
+GROUPS = (check, reviews, flows, jobs, worker)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="stratum", description="Operate Stratum's durable flows, reviews and bulk jobs.")
+    top = argparse.ArgumentParser(
+        prog="stratum",
+        description="Check a program's Stratum declarations; operate durable flows, reviews and bulk jobs.",
+    )
     top.add_argument("--db", metavar="URL", help="durable database (default: $STRATUM_DURABLE_URL or "
                      ".stratum/durable.sqlite)")  # fmt: skip
     top.add_argument("--app", metavar="NAME", help="application name within the database (default: stratum)")
@@ -56,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (the console script exits with it)."""
     args = parser().parse_args(argv)
+    if not getattr(args, "durable", True):  # a command that needs no durable backend (check)
+        return int(args.run(args))
     from .._core.config import configure
     from ..durable._backend import dbos
 

@@ -70,16 +70,29 @@ def refine(
         raise StratumCompileError(f"@refine: max_iterations must be an int >= 1, got {max_iterations!r}")
 
     def decorate(target: Any) -> RefineFunction:
-        spec = getattr(target, "spec", None)
-        if isinstance(target, RefineFunction) or not isinstance(spec, InferSpec):
-            raise StratumCompileError(
-                f"@refine must be stacked directly above @infer (put @refine first), got {target!r}"
-            )
-        if not spec.stable:
-            raise StratumCompileError(
-                f"@refine {spec.qualname}: until() needs one result, but stable=False returns a distribution"
-            )
-        return RefineFunction(target, until=until, feedback=feedback, limit=max_iterations)
+        from .._core.analysis import findings, references  # deferred: loaded by decoration only
+
+        if getattr(target, "__stratum_error__", None) is not None:
+            return target  # type: ignore[no-any-return]  # `stratum check` already reported the @infer below
+        try:
+            spec = getattr(target, "spec", None)
+            if isinstance(target, RefineFunction) or not isinstance(spec, InferSpec):
+                raise StratumCompileError(
+                    f"@refine must be stacked directly above @infer (put @refine first), got {target!r}",
+                    rule="declaration",
+                )
+            if not spec.stable:
+                raise StratumCompileError(
+                    f"@refine {spec.qualname}: until() needs one result, but stable=False returns a distribution",
+                    rule="declaration",
+                    function=spec.qualname,
+                )
+            pending = references.check_refine(spec.qualname, until, feedback)
+        except StratumCompileError as exc:
+            if findings.record_error(exc, findings.location(getattr(target, "__wrapped__", target))):
+                return findings.Unbuilt(target, exc)  # type: ignore[return-value]
+            raise
+        return RefineFunction(target, until=until, feedback=feedback, limit=max_iterations, pending=pending)
 
     return decorate
 
@@ -88,7 +101,13 @@ class RefineFunction:
     """An @infer function wrapped in a refine loop. Calling it returns a coroutine."""
 
     def __init__(
-        self, target: Any, *, until: Callable[[Any], Any], feedback: Callable[[Any], Any], limit: int
+        self,
+        target: Any,
+        *,
+        until: Callable[[Any], Any],
+        feedback: Callable[[Any], Any],
+        limit: int,
+        pending: Any = None,
     ) -> None:
         functools.update_wrapper(self, target)
         self.spec: InferSpec = target.spec
@@ -96,8 +115,13 @@ class RefineFunction:
         self.feedback = feedback
         self.max_iterations = limit
         self.__signature__ = self.spec.signature
+        #: the declaration check still due (a name until/feedback load was not defined yet), for `stratum check`
+        self.__stratum_pending__ = pending
 
     def __call__(self, *args: Any, **kwargs: Any) -> typing.Coroutine[Any, Any, Any]:
+        pending = self.__stratum_pending__
+        if pending is not None and pending.due:
+            pending.run()
         if get_config().test_mode:
             warn_if_unsampled(self.spec, stacklevel=3)
         return self._run(args, kwargs)

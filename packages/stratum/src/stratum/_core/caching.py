@@ -77,7 +77,7 @@ def _key(spec: InferSpec, ctx: ContextObject, model: str) -> str:
         model=model,
         function=f"{spec.module}.{spec.qualname}",
         temperature=spec.temperature,
-        client=client_identity(resolve_client()),
+        client=client_identity(resolve_client(model)),
     )
 
 
@@ -116,6 +116,8 @@ async def through_cache(
         store, flight = SessionStore(root.session_cache, scope.SESSION_CACHE_LIMIT), ("session", root.flow_id, key)
     else:
         store = get_config().cache_store or default_store()
+        if getattr(store, "persistent", True) is False:
+            _warn_not_persistent(spec, store)
         flight = ("global", str(id(store)), key)
     flights = _flights.setdefault(asyncio.get_running_loop(), {})
     while True:
@@ -147,6 +149,22 @@ async def through_cache(
             leader.set_result(None)
         if flights.get(flight) is leader:
             del flights[flight]
+
+
+def _warn_not_persistent(spec: InferSpec, store: CacheStore) -> None:
+    if not _warned.first(("not persistent", spec.qualname)):
+        return
+    warnings.warn(
+        StratumWarning(
+            f"{spec.qualname} declares cache=\"global\", but the configured store {store!r} does not persist: "
+            "its results are forgotten when the process ends; configure a persistent one "
+            "(configure(cache_store=SQLiteCacheStore(path)) or RedisCacheStore(url)), or declare cache=\"session\"",
+            rule="cache-not-persistent",
+            function=spec.qualname,
+            source='cache="global"',
+        ),
+        stacklevel=2,
+    )
 
 
 def _root(flow: scope.FlowScope | None) -> scope.FlowScope | None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import enum
 import functools
-import random
+import inspect
 import types
 import typing
 import uuid
@@ -70,12 +70,34 @@ _warned = Once(limit=1 << 16)
 
 
 class InferFunction:
-    """An @infer function. Calling it returns a coroutine; ``spec`` describes it."""
+    """An @infer function. Calling it returns a coroutine; ``spec`` describes it.
 
-    def __init__(self, fn: Callable[..., Any], spec: InferSpec) -> None:
+    ``spec`` is built at decoration, or, when an annotation names a class
+    defined later in the module, on first use (the first call, or anything
+    that reads ``spec``); a name that is still undefined then raises
+    ``StratumCompileError``.
+    """
+
+    spec: InferSpec
+
+    def __init__(self, fn: Callable[..., Any], spec: InferSpec | Callable[[], InferSpec]) -> None:
         functools.update_wrapper(self, fn)
+        if isinstance(spec, InferSpec):
+            self.spec = spec
+            self.__signature__ = spec.signature
+        else:
+            self._build = spec
+            self.__signature__ = inspect.signature(fn)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached while `spec` is not built yet (an attribute that exists never comes here).
+        build = self.__dict__.get("_build")
+        if name != "spec" or build is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        spec = build()
         self.spec = spec
-        self.__signature__ = spec.signature
+        del self._build
+        return spec
 
     def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
         return start(self.spec, args, kwargs)
@@ -85,7 +107,8 @@ class InferFunction:
         return self if instance is None else functools.partial(self, instance)
 
     def __repr__(self) -> str:
-        return f"<infer {self.spec.qualname} -> {self.spec.output.name}>"
+        spec = self.__dict__.get("spec")
+        return f"<infer {spec.qualname} -> {spec.output.name}>" if spec else f"<infer {self.__qualname__}>"
 
 
 def start(spec: InferSpec, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Coroutine[Any, Any, Any]:
@@ -159,6 +182,8 @@ class Probabilistic(Generic[T]):
 
     def sample(self) -> T:
         """One of the samples, drawn uniformly at random."""
+        import random  # deferred: only sampling needs it
+
         return random.choice(self.samples)
 
     @property
@@ -202,9 +227,13 @@ def warn_if_unsampled(spec: InferSpec, stacklevel: int = 3) -> None:
     if name in _sampled or not _warned.first(name):
         return
     warnings.warn(
-        f"{name} is declared stable=True but its stability was never sampled; check it with "
-        f"`(await Probabilistic.collect({spec.name}, ...)).assert_stable()` or declare stable=False",
-        StratumWarning,
+        StratumWarning(
+            f"{name} is declared stable=True but its stability was never sampled; check it with "
+            f"`(await Probabilistic.collect({spec.name}, ...)).assert_stable()` or declare stable=False",
+            rule="stable-unsampled",
+            function=name,
+            source="stable=True",
+        ),
         stacklevel=stacklevel,
     )
 

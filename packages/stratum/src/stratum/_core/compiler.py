@@ -21,8 +21,6 @@ content part of the user turn, referenced in the instruction by name only
 from __future__ import annotations
 
 import json
-import logging
-import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
@@ -35,10 +33,13 @@ from .config import get_config, resolve_client
 from .contract_text import render
 from .spec import InferSpec, Param, StructuredOutput, Template
 
-__all__ = ["ContextObject", "RetryRecord", "build_context", "compile_prompt", "debug_log", "parse_template"]
+__all__ = [
+    "ContextObject", "RetryRecord", "build_context", "compile_prompt", "debug_log", "parse_template", "hash_prompt",
+]
 
-# Documented name (debug dumps go here): it stays "stratum.compiler".
-log = logging.getLogger("stratum.compiler")
+# Documented name (debug dumps go here): it stays "stratum.compiler". The logging module loads
+# with the first dump, and string (for templates) with the first template: not with `import stratum`.
+LOGGER = "stratum.compiler"
 
 SYSTEM_PREAMBLE = "You are executing a typed function."
 JSON_MODE_PREAMBLE = f"{SYSTEM_PREAMBLE} Your output must conform to the specified contract."
@@ -90,7 +91,7 @@ class ContextObject:
         if self.context_annotations:
             parts.append("\n".join(self.context_annotations))
         if self.input_bindings:
-            parts.append("\n".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in self.input_bindings.items()))
+            parts.append("\n".join(f"{k}: {_input_json(v)}" for k, v in self.input_bindings.items()))
         if self.opaque_inputs:
             names = ", ".join(self.opaque_inputs)
             parts.append(
@@ -125,7 +126,7 @@ class ContextObject:
 
     def prompt_hash(self) -> str:
         """12 hex chars over what the request carries: the messages and the structured-output schema."""
-        return canonical_hash({"messages": self.messages(), "response_format": dict(self.response_format)})
+        return hash_prompt(self.messages(), self.response_format)
 
     def with_feedback(self, violations: Sequence[str]) -> ContextObject:
         """The next attempt's context: it shows only these (the latest) violations, and remembers them."""
@@ -151,6 +152,54 @@ class ContextObject:
         return "\n".join(out)
 
 
+_input_json = json.JSONEncoder(ensure_ascii=False).encode  # built once: json.dumps would build one per input
+_SCALARS = (str, int, float, bool)
+
+
+def hash_prompt(messages: Sequence[Mapping[str, Any]], response_format: Mapping[str, Any]) -> str:
+    """``canonical_hash({"messages": messages, "response_format": response_format})``, the same 12 hex chars.
+
+    Without the per-call work that is the same for every call of a function:
+    the canonical JSON is the system turn, the user turn, then the response
+    format, so the hash state after the system turn is kept (one per distinct
+    system prompt) and the response format's JSON is kept with the format
+    object itself (one per function and mode); only the user turn is encoded
+    per call. Bounded, like the system prompts.
+    """
+    if len(messages) == 2:
+        system, user = messages
+        if (
+            system.get("role") == "system" and len(system) == 2 and isinstance(system.get("content"), str)
+            and user.get("role") == "user" and len(user) == 2 and "content" in user
+        ):  # fmt: skip
+            base = _system_hashes.get(system["content"])
+            if base is None:
+                head = '{"messages":[{"content":' + canonical_json(system["content"]) + ',"role":"system"},{"content":'
+                import hashlib  # deferred, as in stratum._json
+
+                base = hashlib.sha256(head.encode("utf-8"))
+                if len(_system_hashes) < 4096:
+                    _system_hashes[system["content"]] = base
+            state = base.copy()
+            tail = f',"role":"user"}}],"response_format":{_format_json(response_format)}}}'
+            state.update((canonical_json(user["content"]) + tail).encode("utf-8"))
+            return state.hexdigest()[:12]
+    return canonical_hash({"messages": messages, "response_format": dict(response_format)})
+
+
+def _format_json(response_format: Mapping[str, Any]) -> str:
+    kept = _format_texts.get(id(response_format))
+    if kept is not None and kept[0] is response_format:
+        return kept[1]
+    text = canonical_json(dict(response_format))
+    if len(_format_texts) < 4096:
+        _format_texts[id(response_format)] = (response_format, text)  # the object is kept: its id stays its own
+    return text
+
+
+_system_hashes: dict[str, Any] = {}
+_format_texts: dict[int, tuple[Mapping[str, Any], str]] = {}
+_formats: dict[tuple[str, str, Mode], dict[str, Any]] = {}
 _system_prompts: dict[tuple[str, Mode], str] = {}
 
 
@@ -176,10 +225,22 @@ def structured_mode(spec: InferSpec, configured: StructuredOutput, info: ModelIn
 
 
 def response_format(spec: InferSpec, mode: Mode) -> dict[str, Any]:
+    """The request's ``response_format``: built once per contract and mode, the same object for every call.
+
+    Shared, like the contract's schema inside it always was: nothing may change it.
+    """
+    key = (spec.output.hash, spec.output.name, mode)
+    found = _formats.get(key)
+    if found is not None:
+        return found
     if mode == "json_object":
-        return {"type": "json_object"}
-    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in spec.output.name)[:64] or "result"
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": spec.output.strict, "strict": True}}
+        made: dict[str, Any] = {"type": "json_object"}
+    else:
+        name = "".join(c if c.isalnum() or c in "_-" else "_" for c in spec.output.name)[:64] or "result"
+        made = {"type": "json_schema", "json_schema": {"name": name, "schema": spec.output.strict, "strict": True}}
+    if len(_formats) < 4096:  # bounded: one entry per distinct contract and mode
+        _formats[key] = made
+    return made
 
 
 def compile_prompt(fn: Any, /, **inputs: Any) -> ContextObject:
@@ -193,13 +254,12 @@ def compile_prompt(fn: Any, /, **inputs: Any) -> ContextObject:
     spec: InferSpec | None = getattr(fn, "spec", None) if not isinstance(fn, InferSpec) else fn
     if not isinstance(spec, InferSpec):
         raise TypeError(f"compile_prompt expects an @infer function, got {fn!r}")
-    bound = spec.signature.bind(**inputs)
-    bound.apply_defaults()
+    arguments = spec.binding.arguments((), inputs)
     cfg = get_config()
     model = spec.model or cfg.default_model
     chosen = spec.structured_output or cfg.structured_output
-    info = resolve_client().model_info(model) if chosen == "auto" and model else None
-    return build_context(spec, bound.arguments, model, mode=structured_mode(spec, chosen, info), flow=scope.current())
+    info = resolve_client(model).model_info(model) if chosen == "auto" and model else None
+    return build_context(spec, arguments, model, mode=structured_mode(spec, chosen, info), flow=scope.current())
 
 
 def build_context(
@@ -208,7 +268,11 @@ def build_context(
     inline: dict[str, Any] = {}
     hidden: dict[str, Any] = {}
     for param in spec.params:
-        form = opacity.split(arguments[param.name], param.annotation, param.name, hidden)
+        value = arguments[param.name]
+        if param.plain and type(value) in _SCALARS:  # the common case, without walking the type
+            inline[param.name] = value
+            continue
+        form = opacity.split(value, param.annotation, param.name, hidden)
         if param.name not in hidden:  # else the whole parameter is opaque (`opaque[T]`, or `opaque[T] | None`)
             inline[param.name] = form
     inherited = flow.context if flow is not None else ()
@@ -235,6 +299,9 @@ def build_context(
 
 def debug_log(ctx: ContextObject, attempt: int) -> None:
     """Dump one attempt's context object as JSON on the ``stratum.compiler`` logger (debug level)."""
+    import logging
+
+    log = logging.getLogger(LOGGER)
     if log.level == logging.NOTSET:
         log.setLevel(logging.DEBUG)  # asked for with debug=True / STRATUM_DEBUG=1: not filtered away
     if not log.handlers and not logging.getLogger().handlers:
@@ -257,20 +324,26 @@ def checked(ctx: ContextObject) -> ContextObject:
             raise StratumCompileError(
                 f"@infer {ctx.function_name}: the value of opaque input `{name}` appears in the "
                 "instruction text (through another input or a context string); opaque data "
-                "must only travel in the attachment"
+                "must only travel in the attachment",
+                rule="opaque-interpolation",
+                function=ctx.function_name,
             )
     return ctx
 
 
 def _refuse_tracked(ctx: ContextObject) -> None:
     """No plain input may be a text already seen as opaque data (``opacity.remember``)."""
+    if not opacity.tracking():
+        return
     for path, text in _texts(ctx.input_bindings, ""):
         seen = opacity.recalled(text)
         if seen is not None:
             raise StratumCompileError(
                 f"@infer {ctx.function_name}: input `{path}` carries a text seen before as {seen}; "
                 "declare the parameter opaque[...] (or pass the contract that declares the field) "
-                "so that it travels in the attachment, never in instruction text"
+                "so that it travels in the attachment, never in instruction text",
+                rule="opaque-interpolation",
+                function=ctx.function_name,
             )
 
 
@@ -295,6 +368,8 @@ def _render(template: Template, arguments: Mapping[str, Any]) -> str:
     if not template.fields:
         return template.text
     out: list[str] = []
+    import string
+
     for literal, name, _spec, _conv in string.Formatter().parse(template.text):
         out.append(literal)
         if name is not None:
@@ -306,14 +381,20 @@ def _render(template: Template, arguments: Mapping[str, Any]) -> str:
 def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str) -> Template:
     """Check an intent/context string at decoration; ``{name}`` must name a plain parameter."""
     if not isinstance(text, str):
-        raise StratumCompileError(f"@infer {owner}: {role} must be a string, got {type(text).__name__}")
+        raise StratumCompileError(
+            f"@infer {owner}: {role} must be a string, got {type(text).__name__}", rule="template", function=owner
+        )
     by_name = {p.name: p for p in params}
     fields: list[str] = []
     try:
+        import string
+
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise StratumCompileError(
-            f"@infer {owner}: {role} is not a valid template ({exc}); write literal braces as {{{{ and }}}}"
+            f"@infer {owner}: {role} is not a valid template ({exc}); write literal braces as {{{{ and }}}}",
+            rule="template",
+            function=owner,
         ) from exc
     for _literal, name, spec, conv in parsed:
         if name is None:
@@ -321,23 +402,38 @@ def parse_template(text: Any, params: Sequence[Param], *, role: str, owner: str)
         if not name.isidentifier() or spec or conv:
             raise StratumCompileError(
                 f"@infer {owner}: {role} placeholder {{{name}}} must be a bare parameter name "
-                "(no attribute, index, conversion or format spec)"
+                "(no attribute, index, conversion or format spec)",
+                rule="template",
+                function=owner,
+                source=f"{{{name}}}",
             )
         if name not in by_name:
             import difflib  # only on this error path
 
             close = difflib.get_close_matches(name, list(by_name), n=1)
             hint = f"; did you mean `{close[0]}`?" if close else ""
-            raise StratumCompileError(f"@infer {owner}: {role} names unknown parameter `{name}`{hint}")
+            raise StratumCompileError(
+                f"@infer {owner}: {role} names unknown parameter `{name}`{hint}",
+                rule="template",
+                function=owner,
+                source=f"{{{name}}}",
+                suggestion=close[0] if close else None,
+            )
         if by_name[name].opaque:
             raise StratumCompileError(
                 f"@infer {owner}: {role} interpolates opaque parameter `{name}`; opaque values may "
-                "only travel as data in the attachment, never in instruction text"
+                "only travel as data in the attachment, never in instruction text",
+                rule="opaque-interpolation",
+                function=owner,
+                source=f"{{{name}}}",
             )
         if by_name[name].opaque_fields:
             hidden = ", ".join(sorted(by_name[name].opaque_fields))
             raise StratumCompileError(
-                f"@infer {owner}: {role} interpolates `{name}`, whose type declares opaque field(s) {hidden}"
+                f"@infer {owner}: {role} interpolates `{name}`, whose type declares opaque field(s) {hidden}",
+                rule="opaque-interpolation",
+                function=owner,
+                source=f"{{{name}}}",
             )
         fields.append(name)
     return Template(text=text, fields=tuple(fields))

@@ -14,15 +14,13 @@ in the host process and are never sent to the model.
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
-import linecache
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import PreconditionFailed, StratumCompileError, Violation
-from . import opacity
+from . import opacity, source
 
 __all__ = ["Condition", "check_ensure", "check_given", "describe"]
 
@@ -36,6 +34,8 @@ class Condition:
     params: tuple[str, ...]
     #: attribute paths read from the first parameter, e.g. (("confidence",),)
     reads: tuple[tuple[str, ...], ...]
+    #: the lambda or def the predicate was made from, when its source is readable
+    node: ast.AST | None = field(default=None, repr=False, compare=False)
 
 
 def describe(fn: Callable[..., Any], role: str) -> Condition:
@@ -45,11 +45,11 @@ def describe(fn: Callable[..., Any], role: str) -> Condition:
         params = tuple(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         params = ()
-    node, source = _locate(fn)
+    node, text = _locate(fn)
     reads: tuple[tuple[str, ...], ...] = ()
     if node is not None and params:
         reads = _attribute_reads(node, params[0])
-    return Condition(fn=fn, source=source, params=params, reads=reads)
+    return Condition(fn=fn, source=text, params=params, reads=reads, node=node)
 
 
 # -- evaluation ---------------------------------------------------------------
@@ -121,73 +121,22 @@ def _short(value: Any) -> str:
 def _locate(fn: Callable[..., Any]) -> tuple[ast.AST | None, str]:
     """Find the predicate's AST node and the text to show for it."""
     fallback = getattr(fn, "__qualname__", None) or repr(fn)
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None, fallback
-    tree = _module_ast(code.co_filename)
-    if tree is None:
-        return None, fallback
-    if fn.__name__ == "<lambda>":
-        lam = _find_lambda(tree, code)
+    if getattr(fn, "__name__", None) == "<lambda>":
+        lam = source.find_lambda(fn)
         if lam is None:
             return None, fallback
-        return lam, _segment(code.co_filename, lam.body) or fallback
-    node = _find_def(tree, code)
-    if node is None:
+        return lam[1], lam[0].segment(lam[1].body) or fallback
+    found = source.find_def(fn)
+    if found is None:
         return None, fallback
+    file, node = found
     doc = inspect.getdoc(fn)
     if doc:
         return node, doc.strip().splitlines()[0]
     body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
     if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
-        return node, _segment(code.co_filename, body[0].value) or fallback
+        return node, file.segment(body[0].value) or fallback
     return node, fallback
-
-
-@functools.lru_cache(maxsize=128)
-def _parsed(filename: str, text: str) -> ast.AST | None:
-    try:
-        return ast.parse(text, filename)
-    except (SyntaxError, ValueError):
-        return None
-
-
-def _module_ast(filename: str) -> ast.AST | None:
-    lines = linecache.getlines(filename)
-    return _parsed(filename, "".join(lines)) if lines else None
-
-
-def _segment(filename: str, node: ast.AST) -> str | None:
-    text = ast.get_source_segment("".join(linecache.getlines(filename)), node)
-    return " ".join(text.split()) if text else None
-
-
-def _find_lambda(tree: ast.AST, code: Any) -> ast.Lambda | None:
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno]
-    if len(found) <= 1:
-        return found[0] if found else None
-    # Several lambdas on one line: the code's own column positions pick it.
-    # (RESUME and the implicit return carry an empty 0..0 span; skip those.)
-    cols = [
-        p[2]
-        for p in code.co_positions()
-        if p[0] == code.co_firstlineno and p[2] is not None and p[3] is not None and p[3] > p[2]
-    ]
-    if cols:
-        col = min(cols)
-        inside = [n for n in found if n.body.col_offset <= col <= (n.body.end_col_offset or col)]
-        if inside:
-            return min(inside, key=lambda n: (n.end_col_offset or 0) - n.col_offset)
-    return found[0]
-
-
-def _find_def(tree: ast.AST, code: Any) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == code.co_name:
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            if code.co_firstlineno in (first, node.lineno):
-                return node
-    return None
 
 
 def _attribute_reads(node: ast.AST, param: str) -> tuple[tuple[str, ...], ...]:

@@ -16,7 +16,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._observability.records import store
-from .._observability.spans import Tracer
 from .._once import reset_all
 from ..clients._protocol import LLMClient
 from ..exceptions import StratumConfigError
@@ -26,7 +25,9 @@ from .spec import STRUCTURED_OUTPUTS, StructuredOutput
 
 if TYPE_CHECKING:
     # Named for their types only: the cache and review layers load on first use.
+    from .._observability.spans import Tracer
     from ..cache._stores import CacheStore
+    from ..clients._openai_compatible import OpenAICompatible
     from ..hitl._review import ReviewSink
 
 __all__ = ["Config", "configure", "get_config", "reset_defaults", "resolve_client", "warmup"]
@@ -78,6 +79,7 @@ class Config:
 
 _config = Config()
 _default_client: LLMClient | None = None
+_prefixed_client: OpenAICompatible | None = None  # for `openai-compatible/<model>` names, from the environment
 
 
 def get_config() -> Config:
@@ -172,7 +174,7 @@ def configure(
     if warm is True and _config.default_model:
         from .warmup import start_warming  # threads: loaded only when asked for
 
-        start_warming(resolve_client(), _config.default_model)
+        start_warming(resolve_client(_config.default_model), _config.default_model)
     return _config
 
 
@@ -286,18 +288,34 @@ def reset_defaults() -> None:
     (``opaque[T]`` is tracked by content), so that each test starts as a
     fresh process would.
     """
-    global _config
+    global _config, _prefixed_client
     _config = Config()
+    if _prefixed_client is not None:  # built again from the environment as it is then
+        from ..clients._openai_compatible import drop
+
+        drop(_prefixed_client)
+        _prefixed_client = None
     store().resize(_config.trace_capacity)
     opacity.forget()
     reset_all()  # every warn-once memory: a test expecting a warning gets it
 
 
-def resolve_client() -> LLMClient:
-    """The configured client, or the LiteLLM default (built once, lazily)."""
-    global _default_client
+def resolve_client(model: str | None = None) -> LLMClient:
+    """The configured client; else, for ``model``, the default: LiteLLM (built once, lazily).
+
+    A model named ``openai-compatible/<model>`` goes to Stratum's own
+    ``OpenAICompatible`` client instead, at the endpoint the environment
+    names (``STRATUM_OPENAI_COMPATIBLE_BASE_URL``).
+    """
+    global _default_client, _prefixed_client
     if _config.client is not None:
         return _config.client
+    if model is not None and model.startswith("openai-compatible/"):
+        if _prefixed_client is None:
+            from ..clients._openai_compatible import from_environment
+
+            _prefixed_client = from_environment()
+        return _prefixed_client
     if _default_client is None:
         from ..clients._litellm import LiteLLMClient  # the only module importing litellm
 
@@ -327,4 +345,9 @@ def warmup(*models: str, timeout_s: float | None = None) -> None:
     names = models or tuple(m for m in (_config.default_model,) if m)
     if not names:
         raise StratumConfigError("stratum.warmup(): name the models, or configure(default_model=...) first")
-    wait_warm(resolve_client(), names, timeout_s)
+    import time
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    for name in names:  # each model's own client: openai-compatible/ names have theirs
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        wait_warm(resolve_client(name), (name,), left)

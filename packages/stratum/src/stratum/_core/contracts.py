@@ -19,6 +19,7 @@ instruction text (see ``stratum._core.opacity``).
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import types
 import typing
@@ -40,6 +41,7 @@ __all__ = [
     "contract_schema",
     "is_opaque",
     "opaque",
+    "is_supported_output",
     "opaque_fields",
     "output_spec",
 ]
@@ -68,10 +70,26 @@ def contract(cls: type) -> type[BaseModel]:
     plain annotated class (returned as an equivalent pydantic model).
     """
     if not isinstance(cls, type):
-        raise StratumCompileError(f"@contract expects a class, got {cls!r}")
-    model = cls if issubclass(cls, BaseModel) else _model_from_plain_class(cls)
-    _compile(model)
+        raise StratumCompileError(f"@contract expects a class, got {cls!r}", rule="declaration")
+    try:
+        model = cls if issubclass(cls, BaseModel) else _model_from_plain_class(cls)
+    except StratumCompileError as exc:
+        return _refused(cls, exc)
+    try:
+        _compile(model)
+    except StratumCompileError as exc:
+        if exc.rule == "unresolved-annotation":
+            return model  # a field names a class defined later: compiled (and checked) at first use
+        return _refused(model, exc)
     return model
+
+
+def _refused(cls: type, exc: StratumCompileError) -> type[BaseModel]:
+    from .analysis.findings import record_error  # the error path only
+
+    if record_error(exc, _class_location(cls)):
+        return typing.cast(type[BaseModel], cls)  # `stratum check` goes on reading the module
+    raise exc
 
 
 def contract_schema(cls: type[BaseModel], *, strict: bool = False) -> dict[str, Any]:
@@ -91,15 +109,35 @@ def contract_hash(cls: type[BaseModel]) -> str:
     return _compile(cls).hash
 
 
+def _class_location(cls: type) -> tuple[str | None, int | None]:
+    from .source import find_class
+
+    found = find_class(cls)
+    return (found[0].filename, found[1].lineno) if found else (None, None)
+
+
+def _empty(cls: type) -> StratumCompileError:
+    where = _class_location(cls)
+    return StratumCompileError(
+        f"@contract {cls.__qualname__}: `class {cls.__name__}` declares no annotated field "
+        "(write fields as `name: type`)",
+        rule="contract-empty",
+        function=cls.__qualname__,
+        source=f"class {cls.__name__}",
+        filename=where[0],
+        lineno=where[1],
+    )
+
+
 def _model_from_plain_class(cls: type) -> type[BaseModel]:
     own = inspect.get_annotations(cls)
     if not own:
-        raise StratumCompileError(f"@contract {cls.__qualname__}: the class declares no annotated field")
+        raise _empty(cls)
     namespace = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
     try:
         model = types.new_class(cls.__name__, (BaseModel,), {}, lambda ns: ns.update(namespace))
     except (pydantic.PydanticUserError, TypeError, NameError) as exc:
-        raise StratumCompileError(f"@contract {cls.__qualname__}: {exc}") from exc
+        raise StratumCompileError(f"@contract {cls.__qualname__}: {exc}", rule="declaration") from exc
     model.__qualname__ = cls.__qualname__
     return model
 
@@ -109,19 +147,36 @@ def _compile(model: type) -> _Compiled:
     if found is not None:
         return found
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise StratumCompileError(f"{model!r} is not a contract (a pydantic model or an @contract class)")
+        raise StratumCompileError(
+            f"{model!r} is not a contract (a pydantic model or an @contract class)", rule="return-type"
+        )
     name = model.__qualname__
     if not model.model_fields:
-        raise StratumCompileError(f"@contract {name}: the class declares no annotated field")
+        raise _empty(model)
     try:
         if not model.__pydantic_complete__:
             model.model_rebuild(raise_errors=True)
         raw = model.model_json_schema()
+    except pydantic.PydanticUndefinedAnnotation as exc:
+        raise StratumCompileError(
+            f"@contract {name}: {exc}", rule="unresolved-annotation", function=name, source=exc.name
+        ) from exc
     except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError, NameError) as exc:
-        raise StratumCompileError(f"@contract {name}: cannot build a schema: {exc}") from exc
+        raise StratumCompileError(f"@contract {name}: cannot build a schema: {exc}", rule="declaration") from exc
     cycle = _find_cycle(raw)
     if cycle:
-        raise StratumCompileError(f"@contract {name}: circular contract reference: {' -> '.join(cycle)}")
+        where = _class_location(model)
+        through = _cycle_fields(raw, cycle)
+        shown = " -> ".join(cycle)
+        raise StratumCompileError(
+            f"@contract {name}: circular contract reference `{shown}`{through}; a contract's schema must be "
+            "finite (give the inner level its own contract)",
+            rule="contract-cycle",
+            function=name,
+            source=shown,
+            filename=where[0],
+            lineno=where[1],
+        )
     schema = {"$schema": JSON_SCHEMA_DIALECT, **_normalise(raw)}
     compiled = _Compiled(schema=schema, hash=canonical_hash(schema), strict=_strict(schema))
     _compiled[model] = compiled
@@ -166,6 +221,18 @@ def _find_cycle(schema: dict[str, Any]) -> list[str] | None:
         if found:
             return found
     return None
+
+
+def _cycle_fields(schema: dict[str, Any], cycle: list[str]) -> str:
+    """`` (through `Node.children`)``: the fields that close the cycle, as far as the schema tells."""
+    defs = schema.get("$defs", {})
+    through = []
+    for here, there in itertools.pairwise(cycle):
+        props = defs.get(here, {}).get("properties", {})
+        fields = [f for f, body in props.items() if there in _refs(body)]
+        if fields:
+            through.append(f"{here}.{fields[0]}")
+    return f" (through {', '.join(f'`{t}`' for t in through)})" if through else ""
 
 
 def _refs(node: Any) -> set[str]:
@@ -252,6 +319,11 @@ class OutputSpec:
         return json_value(value)
 
 
+def is_supported_output(annotation: Any) -> bool:
+    """A contract or one of the primitives an @infer function may return."""
+    return (isinstance(annotation, type) and issubclass(annotation, BaseModel)) or _is_primitive(annotation)
+
+
 def output_spec(annotation: Any, owner: str) -> OutputSpec:
     """Build the OutputSpec for ``owner``'s return annotation, or raise."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -262,7 +334,9 @@ def output_spec(annotation: Any, owner: str) -> OutputSpec:
     if not _is_primitive(annotation):
         raise StratumCompileError(
             f"@infer {owner}: return annotation {annotation!r} must be a contract or one of "
-            "str, int, float, bool, list[...], Literal[...]"
+            "str, int, float, bool, list[...], Literal[...]",
+            rule="return-type",
+            function=owner,
         )
     wrapper = pydantic.create_model(f"{owner.replace('.', '_')}_result", result=(annotation, ...))
     c = _compile(wrapper)

@@ -25,15 +25,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from pydantic import BaseModel
-
 from ..exceptions import StratumCompileError, StratumConfigError
 from . import scope, tracing
 from .budget import Budget, Envelope
 from .calls import InferFunction
 from .compiler import parse_template
 from .conditions import describe
-from .contracts import output_spec
+from .contracts import is_supported_output, output_spec
 from .journal import DurableFlow, DurableRunner, Journal, TraceParent
 from .journal import register as register_durable
 from .opacity import is_opaque, opaque_paths
@@ -87,16 +85,40 @@ def infer(
     output fails to parse or fails an ``ensure``; transient provider errors
     are retried separately (see ``configure(max_transient_retries=...)``).
     ``structured_output`` (``"auto"``, ``"json_schema"``, ``"json_object"``)
-    overrides ``configure(structured_output=...)`` for this function.
+    overrides ``configure(structured_output=...)`` for this function. The
+    declaration is checked here (docs/checks.md): a mistake raises
+    ``StratumCompileError`` now, not after a paid call.
     """
 
     def decorate(fn: Callable[..., Any]) -> InferFunction:
-        spec = _build_spec(
-            fn, intent=intent, context=context, ensure=ensure, given=given, model=model,
-            temperature=temperature, budget=budget, retries=retries, cache=cache, stable=stable,
-            quorum=quorum, agree_on=agree_on, threshold=threshold, structured_output=structured_output,
-        )  # fmt: skip
-        return InferFunction(fn, spec)
+        from . import analysis  # deferred: loaded by the first decoration, not by `import stratum`
+
+        owner = getattr(fn, "__qualname__", repr(fn))
+        try:
+            if not inspect.isfunction(fn):
+                raise StratumCompileError(f"@infer expects a function, got {fn!r}", rule="declaration")
+            if fn.__code__.co_code not in _EMPTY_BODIES:
+                raise analysis.declarations.body_error(fn, owner)
+            _check_arguments(
+                owner, retries=retries, cache=cache, budget=budget, temperature=temperature,
+                structured_output=structured_output,
+            )  # fmt: skip
+            build = functools.partial(
+                _build_spec, fn, owner=owner, intent=intent, context=context, ensure=ensure, given=given,
+                model=model, temperature=temperature, budget=budget, retries=retries, cache=cache, stable=stable,
+                quorum=quorum, agree_on=agree_on, threshold=threshold, structured_output=structured_output,
+            )  # fmt: skip
+            try:
+                return InferFunction(fn, build())
+            except StratumCompileError as exc:
+                if exc.rule != "unresolved-annotation":
+                    raise
+                # An annotation names a class defined later: resolved (and checked) at first use.
+                return InferFunction(fn, build)
+        except StratumCompileError as exc:
+            if analysis.findings.record_error(exc, analysis.findings.location(fn)):
+                return analysis.findings.Unbuilt(fn, exc)  # type: ignore[return-value]
+            raise
 
     return decorate
 
@@ -109,9 +131,28 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _check_arguments(
+    owner: str, *, retries: Any, cache: Any, budget: Any, temperature: Any, structured_output: Any
+) -> None:
+    def error(problem: str) -> StratumCompileError:
+        return StratumCompileError(f"@infer {owner}: {problem}", rule="declaration", function=owner)
+
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise error(f"retries must be an int >= 0, got {retries!r}")
+    if cache not in _CACHE_SCOPES:
+        raise error(f"cache must be one of {_CACHE_SCOPES}, got {cache!r}")
+    if budget is not None and not isinstance(budget, Budget):
+        raise error(f"budget must be a stratum.Budget, got {budget!r}")
+    if structured_output is not None and structured_output not in STRUCTURED_OUTPUTS:
+        raise error(f"structured_output must be one of {STRUCTURED_OUTPUTS}, got {structured_output!r}")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
+        raise error(f"temperature must be a number in [0, 2], got {temperature!r}")
+
+
 def _build_spec(
     fn: Callable[..., Any],
     *,
+    owner: str,
     intent: Any,
     context: Any,
     ensure: Any,
@@ -127,49 +168,28 @@ def _build_spec(
     threshold: int | None,
     structured_output: str | None,
 ) -> InferSpec:
-    owner = getattr(fn, "__qualname__", repr(fn))
-    if not inspect.isfunction(fn):
-        raise StratumCompileError(f"@infer expects a function, got {fn!r}")
-    if fn.__code__.co_code not in _EMPTY_BODIES:
-        raise StratumCompileError(
-            f"@infer {owner}: the body must be `...` (the model is the implementation); "
-            "use @compute for a function with a body"
-        )
+    from . import analysis
+
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
+    except NameError as exc:
+        raise analysis.declarations.unresolved_error(fn, owner, exc) from None
     except Exception as exc:
-        raise StratumCompileError(f"@infer {owner}: cannot resolve annotations: {exc}") from exc
+        raise StratumCompileError(f"@infer {owner}: cannot resolve annotations: {exc}", rule="declaration") from exc
     if "return" not in hints:
-        raise StratumCompileError(f"@infer {owner}: a return annotation (a contract or a primitive) is required")
+        raise StratumCompileError(
+            f"@infer {owner}: a return annotation (a contract or a primitive) is required",
+            rule="return-type",
+            function=owner,
+        )
+    if not is_supported_output(hints["return"]):
+        raise analysis.declarations.return_error(fn, owner, hints["return"])
     output = output_spec(hints["return"], owner)
     signature = inspect.signature(fn)
     # A method's receiver is bound like any method's and never enters the prompt.
     names_in_prompt = [n for i, n in enumerate(signature.parameters) if not (i == 0 and n in ("self", "cls"))]
     params = tuple(_param(name, signature.parameters[name], hints=hints, owner=owner) for name in names_in_prompt)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise StratumCompileError(f"@infer {owner}: retries must be an int >= 0, got {retries!r}")
-    if cache not in _CACHE_SCOPES:
-        raise StratumCompileError(f"@infer {owner}: cache must be one of {_CACHE_SCOPES}, got {cache!r}")
-    if budget is not None and not isinstance(budget, Budget):
-        raise StratumCompileError(f"@infer {owner}: budget must be a stratum.Budget, got {budget!r}")
-    if structured_output is not None and structured_output not in STRUCTURED_OUTPUTS:
-        raise StratumCompileError(
-            f"@infer {owner}: structured_output must be one of {STRUCTURED_OUTPUTS}, got {structured_output!r}"
-        )
-    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 <= temperature <= 2):
-        raise StratumCompileError(f"@infer {owner}: temperature must be a number in [0, 2], got {temperature!r}")
-    _check_quorum(
-        owner, output.model if not output.wrapped else None, quorum=quorum, agree_on=agree_on, threshold=threshold
-    )
-    given_conds = tuple(describe(g, "given") for g in _as_tuple(given))
-    names = set(signature.parameters)
-    for cond in given_conds:
-        unknown = [p for p in cond.params if p not in names]
-        if unknown:
-            raise StratumCompileError(
-                f"@infer {owner}: given `{cond.source}` takes {unknown}, which are not parameters of {owner}"
-            )
-    return InferSpec(
+    spec = InferSpec(
         name=fn.__name__,
         qualname=owner,
         module=getattr(fn, "__module__", "") or "",
@@ -178,7 +198,7 @@ def _build_spec(
         intent=parse_template(intent, params, role="intent", owner=owner),
         context=tuple(parse_template(c, params, role="context", owner=owner) for c in _as_tuple(context)),
         ensure=tuple(describe(e, "ensure") for e in _as_tuple(ensure)),
-        given=given_conds,
+        given=tuple(describe(g, "given") for g in _as_tuple(given)),
         output=output,
         model=model,
         temperature=temperature,
@@ -191,38 +211,20 @@ def _build_spec(
         threshold=threshold,
         structured_output=structured_output,  # type: ignore[arg-type]
     )
+    analysis.check_infer(fn, spec)
+    return spec
 
 
 def _param(name: str, p: inspect.Parameter, *, hints: dict[str, Any], owner: str) -> Param:
     if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-        raise StratumCompileError(f"@infer {owner}: *args/**kwargs cannot be bound into a prompt")
+        raise StratumCompileError(
+            f"@infer {owner}: *args/**kwargs cannot be bound into a prompt", rule="declaration", function=owner
+        )
     annotation = hints.get(name, Any)
     whole = is_opaque(annotation)
     hidden = frozenset() if whole else opaque_paths(annotation)
-    return Param(name=name, annotation=annotation, opaque=whole, opaque_fields=hidden)
-
-
-def _check_quorum(
-    owner: str, model: type[BaseModel] | None, *, quorum: int | None, agree_on: str | None, threshold: int | None
-) -> None:
-    if quorum is None:
-        if threshold is not None:
-            raise StratumCompileError(f"@infer {owner}: threshold needs quorum=N")
-        if agree_on is None:
-            return
-    elif isinstance(quorum, bool) or not isinstance(quorum, int) or quorum < 1:
-        raise StratumCompileError(f"@infer {owner}: quorum must be an int >= 1, got {quorum!r}")
-    elif agree_on is None or threshold is None:
-        raise StratumCompileError(f"@infer {owner}: quorum={quorum} needs both agree_on= and threshold=")
-    if model is None or agree_on not in model.model_fields:
-        fields = sorted(model.model_fields) if model is not None else []
-        raise StratumCompileError(f"@infer {owner}: agree_on={agree_on!r} is not a field of the contract {fields}")
-    if quorum is None:  # agree_on alone decides agreement for stability sampling and debate
-        return
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= quorum:
-        raise StratumCompileError(
-            f"@infer {owner}: threshold must be an int in [1, quorum={quorum}], got {threshold!r}"
-        )
+    plain = annotation in (str, int, float, bool)
+    return Param(name=name, annotation=annotation, opaque=whole, opaque_fields=hidden, plain=plain)
 
 
 def compute(fn: F) -> F:
@@ -259,7 +261,9 @@ def flow(
     with ``budget`` set the whole flow stops with ``BudgetExceeded`` when a
     limit is reached. ``context`` annotations reach the prompt of every
     @infer call inside, before the function's own; a flow called from a flow
-    adds its own after the caller's.
+    adds its own after the caller's. The body is read (never run) for budgets
+    that cannot all be met and for calls that could run together
+    (docs/checks.md).
 
     ``durable=True`` makes each call a durable run on the backend set with
     ``configure(durable=stratum.durable.dbos(...))`` (or the backend passed
@@ -271,22 +275,32 @@ def flow(
     ... async def triage(text: str) -> bool: ...
     """
     if budget is not None and not isinstance(budget, Budget):
-        raise StratumCompileError(f"@flow: budget must be a stratum.Budget, got {budget!r}")
+        raise StratumCompileError(f"@flow: budget must be a stratum.Budget, got {budget!r}", rule="declaration")
     if not isinstance(context, (str, Sequence)):
-        raise StratumCompileError(f"@flow: context must be a string or a list of strings, got {context!r}")
+        raise StratumCompileError(
+            f"@flow: context must be a string or a list of strings, got {context!r}", rule="declaration"
+        )
     annotations = _as_tuple(context)
     for note in annotations:
         if not isinstance(note, str):
-            raise StratumCompileError(f"@flow: context must be a string or a list of strings, got {note!r}")
+            raise StratumCompileError(
+                f"@flow: context must be a string or a list of strings, got {note!r}", rule="declaration"
+            )
     if not isinstance(durable, bool) and not isinstance(durable, DurableRunner):
-        raise StratumCompileError(f"@flow: durable must be True, False or a durable backend, got {durable!r}")
+        raise StratumCompileError(
+            f"@flow: durable must be True, False or a durable backend, got {durable!r}", rule="declaration"
+        )
 
     def decorate(func: Any) -> Any:
+        from . import analysis
+
         if not inspect.iscoroutinefunction(func):
-            raise StratumCompileError(
-                f"@flow {getattr(func, '__qualname__', func)!r}: a flow must be an `async def`"
-            )
+            error = analysis.declarations.not_async_error(func)
+            if analysis.findings.record_error(error, analysis.findings.location(func)):
+                return func
+            raise error
         name = func.__qualname__
+        pending = analysis.flows.check_flow(func, budget)  # None, or still due at the first call
 
         async def run_scoped(
             args: tuple[Any, ...],
@@ -297,6 +311,8 @@ def flow(
         ) -> Any:
             import asyncio  # already loaded by the running loop; deferred for `import stratum`
 
+            if pending is not None and pending.due:
+                pending.run()
             parent = scope.current()
             envelope = Envelope(budget, name, parent=parent.envelope if parent else None)
             opened = scope.FlowScope(
@@ -346,6 +362,7 @@ def flow(
         run_flow.__stratum_flow__ = True  # type: ignore[attr-defined]
         if definition is not None:
             run_flow.__stratum_durable__ = definition  # type: ignore[attr-defined]
+        run_flow.__stratum_pending__ = pending  # type: ignore[attr-defined]  # for `stratum check`
         return run_flow
 
     return decorate(fn) if fn is not None else decorate

@@ -37,7 +37,6 @@ from typing import Any
 
 import pydantic
 
-from .._observability import spans
 from .._observability.records import ErrorInfo, TraceRecord, store
 from .._retry import pause
 from ..clients._protocol import CompletionRequest, CompletionResponse, LLMClient, ModelInfo, TransientError
@@ -51,7 +50,7 @@ from ..exceptions import (
 )
 from . import opacity, scope, warmup
 from .budget import Envelope
-from .compiler import ContextObject, build_context, debug_log, jsonable, structured_mode
+from .compiler import ContextObject, build_context, debug_log, hash_prompt, jsonable, structured_mode
 from .conditions import check_ensure, check_given
 from .config import Config, get_config, resolve_client
 from .opacity import opaque_paths
@@ -136,9 +135,7 @@ async def execute(
             spec, args, kwargs, refine_feedback=refine_feedback, envelope=envelope, record_sink=record_sink
         )
     cfg = get_config()
-    bound = spec.signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    arguments = bound.arguments
+    arguments = spec.binding.arguments(args, kwargs)
     flow = scope.current()
     if envelope is None:
         envelope = Envelope(spec.budget, spec.qualname, parent=flow.envelope if flow else None)
@@ -150,7 +147,11 @@ async def execute(
     ctx: ContextObject | None = None
     output: Any = None
     error: BaseException | None = None
-    span = spans.start_infer(spec.qualname, cfg.tracer) if cfg.tracer is not None else None
+    span = None
+    if cfg.tracer is not None:  # the span machinery loads with the first tracer
+        from .._observability import spans
+
+        span = spans.start_infer(spec.qualname, cfg.tracer)
     try:
         if spec.given:
             await check_given(spec.qualname, spec.given, arguments)
@@ -158,17 +159,19 @@ async def execute(
             raise StratumConfigError(
                 f"{spec.qualname}: no model; pass @infer(model=...) or stratum.configure(default_model=...)"
             )
-        client = resolve_client()
+        client = resolve_client(model)
         state.warmup_ms = await warmup.ready(client, model, envelope=envelope, flow=flow)
         info = _with_configured_prices(client.model_info(model), model, cfg)
         mode = structured_mode(spec, cfg.structured_output, info)
         ctx = build_context(spec, arguments, model, mode=mode, flow=flow)
         if refine_feedback:
             ctx = ctx.with_refine_feedback(refine_feedback)
-        state.prompt_hash = ctx.prompt_hash()
+        first = ctx.messages()  # the first attempt's, built once: hashed here and sent below
+        state.prompt_hash = hash_prompt(first, ctx.response_format)
         attempts = functools.partial(
-            _attempts, spec, ctx, client=client, info=info, model=model, envelope=envelope, state=state, cfg=cfg
-        )
+            _attempts, spec, ctx, client=client, info=info, model=model, envelope=envelope, state=state, cfg=cfg,
+            first=first,
+        )  # fmt: skip
         # Quorum invocations and stability samples must each ask the model:
         # a shared cache entry (or single flight) would make them one vote.
         if spec.cache == "none" or spec.quorum is not None or not spec.stable:
@@ -212,17 +215,16 @@ async def prompt_hash_of(
     cfg = get_config()
     model = spec.model or cfg.default_model
     try:
-        bound = spec.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
+        arguments = spec.binding.arguments(args, kwargs)
         if not model:
             return None
-        client = resolve_client()
+        client = resolve_client(model)
         flow = scope.current()
         # The structured-output mode is part of the prompt and may need the client's model info.
         await warmup.ready(client, model, envelope=Envelope(None, spec.qualname), flow=flow)
         info = _with_configured_prices(client.model_info(model), model, cfg)
         mode = structured_mode(spec, cfg.structured_output, info)
-        ctx = build_context(spec, bound.arguments, model, mode=mode, flow=flow)
+        ctx = build_context(spec, arguments, model, mode=mode, flow=flow)
     except Exception:
         return None
     return (ctx.with_refine_feedback(refine_feedback) if refine_feedback else ctx).prompt_hash()
@@ -238,6 +240,7 @@ async def _attempts(
     envelope: Envelope,
     state: CallState,
     cfg: Config,
+    first: list[dict[str, Any]] | None = None,
 ) -> Any:
     flow = scope.current()
     journal = flow.journal if flow is not None else None
@@ -252,7 +255,7 @@ async def _attempts(
     quote = not ctx.opaque_inputs and not _declares_opaque(spec.output.model)
     for attempt in range(1, spec.retries + 2):
         envelope.check(spec.qualname)
-        messages = attempt_ctx.messages()
+        messages = first if attempt == 1 and first is not None else attempt_ctx.messages()
         if debug:
             debug_log(attempt_ctx, attempt)
         max_tokens, reserved = await _reserve(
@@ -308,7 +311,10 @@ async def _attempts(
         history.append(
             AttemptRecord(attempt=attempt, prompt_hash=prompt_hash or "", raw_output=kept, violations=tuple(violations))
         )
-        spans.attempt_failed(attempt, violations, prompt_hash or "")
+        if cfg.tracer is not None:  # without a tracer there are no spans to add the event to
+            from .._observability import spans
+
+            spans.attempt_failed(attempt, violations, prompt_hash or "")
         state.retry_reasons.append("; ".join(v.message for v in violations))
         attempt_ctx = attempt_ctx.with_feedback([v.message for v in violations])
     failure = ParseFailure if violations[0].kind == "parse" else PostconditionFailed
@@ -453,12 +459,16 @@ async def _send(
         left = envelope.remaining_seconds()
         if left is not None and left <= 0:
             raise envelope.exceeded("time", function)
+        deadline: asyncio.Timeout | None = None
         try:
-            async with asyncio.timeout(left) as deadline:
+            if left is None:  # no deadline: no timer to set and cancel on every request
                 response: CompletionResponse = await client.complete(request)
+            else:
+                async with asyncio.timeout(left) as deadline:
+                    response = await client.complete(request)
             return _checked(response, request)
         except TimeoutError:
-            if deadline.expired():
+            if deadline is not None and deadline.expired():
                 raise envelope.exceeded("time", function, detail="the model did not answer in time") from None
             raise
         except TransientError as exc:

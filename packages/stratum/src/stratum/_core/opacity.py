@@ -37,7 +37,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import hashlib
 import json
 import threading
 import types
@@ -62,6 +61,7 @@ __all__ = [
     "shown",
     "split",
     "strings",
+    "tracking",
 ]
 
 _T = TypeVar("_T")
@@ -259,6 +259,8 @@ _seen: collections.OrderedDict[bytes, str] = collections.OrderedDict()
 
 
 def _digest(text: str) -> bytes:
+    import hashlib  # deferred, as in stratum._json
+
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
@@ -297,6 +299,11 @@ def remember(value: Any, label: str) -> None:
             _seen.move_to_end(digest)
         while len(_seen) > _CAPACITY:
             _seen.popitem(last=False)
+
+
+def tracking() -> bool:
+    """Whether any text is remembered as opaque: while none is, there is nothing to look up."""
+    return bool(_seen)
 
 
 def recalled(text: str) -> str | None:

@@ -18,12 +18,11 @@ import inspect
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._json import json_value
 from .._observability.attributes import flow_attributes
 from .._observability.records import ErrorInfo, TraceRecord, store
-from .._observability.spans import KIND_INTERNAL, Span
 from . import scope
 from .config import get_config
 from .journal import TraceParent
@@ -31,6 +30,9 @@ from .journal import TraceParent
 __all__ = ["end_flow", "shutdown", "start_flow", "traced_compute"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+if TYPE_CHECKING:
+    from .._observability.spans import Span
 
 
 def start_flow(name: str, parent: TraceParent | None = None) -> Span | None:
@@ -41,6 +43,8 @@ def start_flow(name: str, parent: TraceParent | None = None) -> Span | None:
     tracer = get_config().tracer
     if tracer is None:
         return None
+    from .._observability.spans import KIND_INTERNAL, Span  # loaded with the first tracer
+
     if parent is None:
         return Span(f"flow {name}", KIND_INTERNAL, tracer)
     return Span(f"flow {name}", KIND_INTERNAL, tracer, trace_id=parent.trace_id, parent_span_id=parent.span_id)
@@ -53,7 +57,11 @@ def end_flow(span: Span | None, flow: scope.FlowScope, error: BaseException | No
 
 def _start_compute(name: str) -> Span | None:
     tracer = get_config().tracer
-    return None if tracer is None else Span(f"compute {name}", KIND_INTERNAL, tracer)
+    if tracer is None:
+        return None
+    from .._observability.spans import KIND_INTERNAL, Span  # loaded with the first tracer
+
+    return Span(f"compute {name}", KIND_INTERNAL, tracer)
 
 
 def _compute_attributes(name: str, flow: scope.FlowScope) -> dict[str, Any]:

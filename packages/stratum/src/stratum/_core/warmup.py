@@ -14,7 +14,6 @@ review stops them, and its trace record says how long it waited (``warmup_ms``).
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ready", "start_warming", "wait_warm"]
 
-log = logging.getLogger("stratum.warmup")
+LOGGER = "stratum.warmup"  # the logging module loads with the first failure it reports
 
 _MAX_KEPT = 1024  # (client, model) pairs remembered; beyond it the oldest is forgotten (and warmed again)
 _lock = threading.Lock()
@@ -43,6 +42,9 @@ def start_warming(client: Any, model: str) -> Future[None] | None:
     if not callable(warm):
         return None
     key = (id(client), model)
+    found = _started.get(key)  # every call asks: the common answer needs no lock (a dict read is atomic)
+    if found is not None and found[0] is client:
+        return found[1]
     with _lock:
         found = _started.get(key)
         if found is not None and found[0] is client:
@@ -61,7 +63,9 @@ def _run(warm: Any, model: str, future: Future[None]) -> None:
     try:
         warm(model)
     except Exception:  # the call itself will meet (and report) whatever is wrong
-        log.debug("warming up for %s failed", model, exc_info=True)
+        import logging
+
+        logging.getLogger(LOGGER).debug("warming up for %s failed", model, exc_info=True)
     finally:
         future.set_result(None)
 

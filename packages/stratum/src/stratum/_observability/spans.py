@@ -51,6 +51,7 @@ __all__ = [
     "Tracer",
     "attempt_failed",
     "current",
+    "current_span",
     "end_infer",
     "new_trace_id",
     "start_infer",
@@ -172,6 +173,9 @@ _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar("stratum_
 def current() -> Span | None:
     """The open span of the running task, or None."""
     return _current.get()
+
+
+current_span = current  # its public name, ``stratum.trace.current_span``
 
 
 def _new_id(size: int) -> str:

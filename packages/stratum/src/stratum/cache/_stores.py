@@ -13,7 +13,9 @@ Pick one with ``configure(cache_store=...)``::
 
 With none configured, a ``SQLiteCacheStore`` is opened on first use at
 ``$STRATUM_CACHE_DIR/cache.sqlite3`` (``.stratum/`` in the working directory
-when the variable is unset).
+when the variable is unset). A store whose entries end with the process
+says so with ``persistent = False`` (``SQLiteCacheStore(":memory:")`` does):
+``cache="global"`` on it warns once per function.
 """
 
 from __future__ import annotations
@@ -139,6 +141,11 @@ class SQLiteCacheStore:
 
     def __repr__(self) -> str:
         return f"SQLiteCacheStore({str(self.path)!r})"
+
+    @property
+    def persistent(self) -> bool:
+        """False for ``SQLiteCacheStore(":memory:")``, whose entries end with the process."""
+        return str(self.path) != ":memory:"
 
     async def get(self, key: str) -> bytes | None:
         return await self._run(self._get, key)

@@ -14,6 +14,9 @@ client (through ``OpenAIClient`` / ``AnthropicClient``). See ``docs/clients.md``
 
 ``LiteLLMClient`` (the default) loads LiteLLM on first use, not with
 ``import stratum``; the SDK adapters load their SDK only when given one.
+``OpenAICompatible`` is Stratum's own lean client for OpenAI-compatible
+endpoints (``configure(client=OpenAICompatible(base_url=...))``, or a model
+named ``openai-compatible/<model>``); it loads on first use too.
 """
 
 import typing as _typing
@@ -25,9 +28,16 @@ if _typing.TYPE_CHECKING:
     from ._anthropic import AnthropicClient
     from ._litellm import LiteLLMClient
     from ._openai import OpenAIClient
+    from ._openai_compatible import OpenAICompatible
 
-# Loaded on first use: LiteLLM's import costs seconds, the SDKs' less but still some.
-_LAZY = {"AnthropicClient": "._anthropic", "LiteLLMClient": "._litellm", "OpenAIClient": "._openai"}
+# Loaded on first use: LiteLLM's import costs seconds, the SDKs' less but still some, and the
+# direct client brings asyncio, ssl and its HTTP layer, which `import stratum` does not load.
+_LAZY = {
+    "AnthropicClient": "._anthropic",
+    "LiteLLMClient": "._litellm",
+    "OpenAIClient": "._openai",
+    "OpenAICompatible": "._openai_compatible",
+}
 
 
 __getattr__, __dir__ = _lazy_exports(__name__, _LAZY)
@@ -41,5 +51,6 @@ __all__ = [
     "LiteLLMClient",
     "ModelInfo",
     "OpenAIClient",
+    "OpenAICompatible",
     "TransientError",
 ]

@@ -7,12 +7,15 @@ thread before the first request (see ``stratum._core.warmup``): the import,
 the price lookup, the tokenizer, and a rehearsal of LiteLLM's request path
 with a mock response, so that the real first request does no set-up work on
 the event loop. Stratum owns retries, so LiteLLM's and the OpenAI SDK's own
-are switched off.
+are switched off. Before that import, LiteLLM's per-host connection cap is
+raised from 500 to ``CONNECTIONS_PER_HOST`` (unless the environment sets it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -20,9 +23,18 @@ from typing import Any
 from .._json import canonical_json
 from .._retry import retry_after
 from ..exceptions import MalformedResponse
+from ._identity import kept_settings
 from ._protocol import CompletionRequest, CompletionResponse, ModelInfo, TransientError
 
-__all__ = ["LiteLLMClient"]
+__all__ = ["CONNECTIONS_PER_HOST", "LiteLLMClient", "loaded_model_cost"]
+
+
+#: Connections LiteLLM may open to one host. Its own default (500, its aiohttp connector's
+#: ``limit_per_host``) would hold the 501st of 1,000 concurrent calls until one of the first
+#: 500 returned. LiteLLM reads the setting from the environment when it is imported, so it is
+#: set (unless the user set it) before Stratum first imports LiteLLM; a program that imported
+#: LiteLLM earlier keeps LiteLLM's own defaults (see docs/clients.md).
+CONNECTIONS_PER_HOST = 1000
 
 _REHEARSAL_MODEL = "openai/gpt-4o-mini"  # any model LiteLLM knows: the rehearsal sends nothing
 _rehearsed: set[str] = set()  # providers whose request path has been rehearsed in this process
@@ -30,12 +42,22 @@ _rehearsal_lock = threading.Lock()
 
 
 def _litellm() -> Any:
+    if "litellm" not in sys.modules:
+        total = os.environ.get("AIOHTTP_CONNECTOR_LIMIT", "")
+        per_host = total if total.isdigit() and int(total) > 0 else str(CONNECTIONS_PER_HOST)
+        os.environ.setdefault("AIOHTTP_CONNECTOR_LIMIT_PER_HOST", per_host)
     import litellm  # deferred on purpose: see the module docstring
 
     # LiteLLM prints a "Give Feedback" banner to stdout for every exception,
     # including the 429s and 5xx that Stratum retries and handles.
     litellm.suppress_debug_info = True
     return litellm
+
+
+def loaded_model_cost() -> Mapping[str, Any] | None:
+    """LiteLLM's live price map (``litellm.model_cost``) if LiteLLM is imported already; never imports it."""
+    cost = getattr(sys.modules.get("litellm"), "model_cost", None)
+    return cost if isinstance(cost, Mapping) else None
 
 
 class LiteLLMClient:
@@ -127,7 +149,7 @@ class LiteLLMClient:
             owner = getattr(self._completion, "__self__", None)
             name = getattr(self._completion, "__qualname__", type(self._completion).__qualname__)
             target = name if owner is None else f"{type(owner).__module__}.{type(owner).__qualname__}.{name}"
-        kept = {k: _identity_value(v) for k, v in sorted(self._defaults.items()) if not _left_out_of_keys(k)}
+        kept = kept_settings(self._defaults)
         return canonical_json({"client": "litellm", "completion": target, "defaults": kept})
 
     def model_info(self, model: str) -> ModelInfo | None:
@@ -201,30 +223,6 @@ def _message(response: Any) -> Any:
     if content is not None and not isinstance(content, str):
         return f"the message content is a {type(content).__name__}, not text"
     return message
-
-
-# Request settings that never change an answer, or are secrets: left out of cache keys.
-_NOT_IN_KEYS = frozenset(
-    {"api_key", "headers", "extra_headers", "timeout", "stream_timeout", "num_retries", "max_retries",
-     "metadata", "client", "logger_fn", "mock_response"}
-)  # fmt: skip
-_SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "_credentials")
-
-
-def _left_out_of_keys(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _NOT_IN_KEYS or lowered.endswith(_SECRET_SUFFIXES)
-
-
-def _identity_value(value: Any) -> Any:
-    """A setting as it can enter a key: JSON data as it is, any other object by its type (never its id)."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_identity_value(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _identity_value(v) for k, v in value.items() if not _left_out_of_keys(str(k))}
-    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 def _transient_types(litellm: Any) -> tuple[type[BaseException], ...]:

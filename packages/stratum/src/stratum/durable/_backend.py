@@ -270,6 +270,9 @@ def _launch_sync(backend: DBOSBackend) -> Runtime:
 
         path = backend.sqlite_path
         if path is not None:
+            from . import _sqlite_compat
+
+            _sqlite_compat.install()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _write_ahead_log(path)
         slot = None

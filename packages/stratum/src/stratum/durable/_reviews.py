@@ -1,4 +1,4 @@
-"""Durable reviews from any process: list them, read one, resolve one exactly once.
+"""Durable reviews from any process: list open and closed ones, read one, resolve one exactly once.
 
 ``resolve`` validates the value before anything changes (the decision type
 itself when this process declared it, else its stored JSON Schema), then
@@ -15,29 +15,40 @@ import time
 from typing import Any
 
 from ..exceptions import ReviewNotPending
-from ..hitl._review import HumanDecision, PendingReview
+from ..hitl._review import HumanDecision, PendingReview, ReviewState
 from ._backend import access
 from ._state import FINISHED, claim, kind_of, review_from_row
 
-__all__ = ["get", "pending", "resolve"]
+__all__ = ["closed", "get", "pending", "resolve"]
 
 _MAX_LIST = 10_000
+_CLOSED: tuple[ReviewState, ...] = ("resolved", "timed_out", "cancelled")
 
-async def pending(*, flow_id: str | None = None, limit: int = 1000) -> list[PendingReview]:
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_LIST:
+        raise ValueError(f"limit must be in [1, {_MAX_LIST}], got {limit!r}")
+
+
+async def pending(
+    *, flow_id: str | None = None, limit: int = 1000, newest_first: bool = False
+) -> list[PendingReview]:
     """Open reviews, oldest first (optionally of one flow run), from the configured durable database.
 
     Reviews past their deadline, and reviews of runs that have finished, are
-    not listed (they can no longer be resolved)::
+    not listed (they can no longer be resolved). ``newest_first`` lists the
+    most recently opened first (an inbox's order)::
 
         for review in await stratum.reviews.pending():
             print(review.review_id, review.context.question, review.decision_schema)
     """
-    if not 1 <= limit <= _MAX_LIST:
-        raise ValueError(f"limit must be in [1, {_MAX_LIST}], got {limit!r}")
+    _check_limit(limit)
     where = access()
     if not where.exists():
         return []
-    rows = await asyncio.to_thread(where.store.list_reviews, state="pending", flow_id=flow_id, limit=limit)
+    rows = await asyncio.to_thread(
+        where.store.list_reviews, states=("pending",), flow_id=flow_id, limit=limit, newest_first=newest_first
+    )
     now = time.time()
     rows = [row for row in rows if not row.expired(now)]
     statuses = await where.flow_statuses(sorted({row.flow_id for row in rows}))
@@ -45,6 +56,28 @@ async def pending(*, flow_id: str | None = None, limit: int = 1000) -> list[Pend
     for flow in gone:
         await asyncio.to_thread(where.store.cancel_flow_reviews, flow, now=now)
     return [review_from_row(where, row) for row in rows if row.flow_id not in gone]
+
+
+async def closed(*, flow_id: str | None = None, limit: int = 100) -> list[PendingReview]:
+    """Reviews that can no longer be resolved, most recently closed first: resolved, timed out, cancelled.
+
+    A resolved review carries its ``decision`` (value, reviewer, rationale,
+    ``decided_at``). A review past its deadline whose flow has not run since
+    is closed here as timed out (the flow applies its ``on_timeout`` when it
+    next runs), as a resolve would find it::
+
+        for review in await stratum.reviews.closed(limit=20):
+            print(review.state, review.decision and review.decision.reviewer)
+    """
+    _check_limit(limit)
+    where = access()
+    if not where.exists():
+        return []
+    await asyncio.to_thread(where.store.expire_overdue, now=time.time())
+    rows = await asyncio.to_thread(
+        where.store.list_reviews, states=_CLOSED, flow_id=flow_id, limit=limit, newest_first=True
+    )
+    return [review_from_row(where, row) for row in rows]
 
 
 async def get(review_id: str) -> PendingReview:

@@ -108,6 +108,9 @@ class Access:
             if self._client is None:
                 from dbos import DBOSClient
 
+                from . import _sqlite_compat
+
+                _sqlite_compat.install()
                 self._client = DBOSClient(
                     system_database_url=self.backend.database_url,
                     serializer=serializer(strict=False),

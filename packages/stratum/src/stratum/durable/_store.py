@@ -229,17 +229,37 @@ class Store:
         with self._begin() as conn:
             return self._get(conn, review_id)
 
-    def list_reviews(self, *, state: str | None, flow_id: str | None, limit: int) -> list[ReviewRow]:
+    def list_reviews(
+        self, *, states: tuple[State, ...] | None, flow_id: str | None, limit: int, newest_first: bool = False
+    ) -> list[ReviewRow]:
+        """Reviews in ``states``: oldest opened first, or most recently opened or closed first."""
         if not self.ensure():
             return []
         query = sa.select(REVIEWS).where(REVIEWS.c.app == self.app)
-        if state is not None:
-            query = query.where(REVIEWS.c.state == state)
+        if states is not None:
+            query = query.where(REVIEWS.c.state.in_(states))
         if flow_id is not None:
             query = query.where(REVIEWS.c.flow_id == flow_id)
-        query = query.order_by(REVIEWS.c.created_at, REVIEWS.c.review_id).limit(limit)
+        if newest_first:
+            moment = sa.func.coalesce(REVIEWS.c.decided_at, REVIEWS.c.closed_at, REVIEWS.c.created_at)
+            query = query.order_by(moment.desc(), REVIEWS.c.review_id.desc())
+        else:
+            query = query.order_by(REVIEWS.c.created_at, REVIEWS.c.review_id)
         with self._begin() as conn:
-            return [_row(r) for r in conn.execute(query).mappings()]
+            return [_row(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def expire_overdue(self, *, now: float) -> int:
+        """Close pending reviews past their deadline whose flow has not run since (it applies the timeout later)."""
+        if not self.ensure():
+            return 0
+        with self._begin() as conn:
+            return int(
+                conn.execute(
+                    REVIEWS.update()
+                    .where(REVIEWS.c.app == self.app, REVIEWS.c.state == "pending", REVIEWS.c.expires_at <= now)
+                    .values(state="timed_out", closed_at=now)
+                ).rowcount
+            )
 
     def claim(
         self, review_id: str, *, decision: Any, reviewer: str | None, rationale: str | None, now: float

@@ -1,0 +1,1 @@
+"""A support desk written with Stratum, with mistakes ``stratum check`` should report."""
