@@ -207,7 +207,8 @@ async def role_bulk_submit(args: dict[str, Any]) -> Any:
 def role_bulk_worker(args: dict[str, Any]) -> int:
     """``python -m stratum worker --queue NAME`` itself (its exit code), in this preloaded process; its output to a
     file."""
-    sys.argv = ["stratum", "--db", args["db"], "worker", "--queue", QUEUES[args["queue"]].name, "--grace", "5"]
+    sys.argv = ["stratum", "--db", args["db"], "worker", "--queue", QUEUES[args["queue"]].name, "--grace",
+                str(args.get("grace_s", 1))]
     with open(args["out"] + ".stdout", "w", buffering=1) as out, contextlib.redirect_stdout(out):
         try:
             runpy.run_module("stratum", run_name="__main__")
