@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -130,8 +131,12 @@ def test_a_rate_limited_job_killed_halfway_finishes_on_rerun_without_sending_an_
     # kill (in flight when the process died) could be, and normally there is none.
     assert twice <= in_the_gap, f"sent twice: {sorted(twice)}"
     assert n // 2 <= killed_at < n
-    # The server never saw more than the limit plus one window's worth in any window.
-    assert most_in_any_window(times, per_s) <= 2 * limit
+    # The server never saw more than the limit plus one window's worth in any window: the window's worth
+    # covers the time between DBOS starting a task and its request reaching the server. Where DBOS's
+    # clock counts whole seconds (SQLite under Python 3.11, see stratum.durable.Queue), its own count
+    # already lets two windows' worth start around a second's edge: one window's worth more there.
+    coarse_clock = sys.version_info < (3, 12)
+    assert most_in_any_window(times, per_s) <= (3 if coarse_clock else 2) * limit
 
 
 def executor_of(out: Path) -> str:
