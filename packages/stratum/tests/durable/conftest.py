@@ -88,6 +88,17 @@ def worker_host() -> Iterator[Host]:
         host.close()
 
 
+@pytest.fixture(scope="module")
+def bulk_host() -> Iterator[Host]:
+    """A host of its own for the bulk-job tests: a test that fails with a child still running leaves it
+    out of step, and that must not spill into the crash tests' host."""
+    host = Host()
+    try:
+        yield host
+    finally:
+        host.close()
+
+
 @pytest.fixture(scope="session")
 def local_postgres() -> Iterator[LocalPostgres]:
     if LocalPostgres.find() is None:
