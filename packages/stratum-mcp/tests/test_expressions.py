@@ -297,6 +297,19 @@ def test_data_that_would_make_one_operation_huge_is_refused_before_it_runs(
     assert caught.value.limit == bound
 
 
+def test_the_nesting_bound_is_the_same_on_every_python_version() -> None:
+    limit = Limits().value_depth
+    at_limit = limit - 1  # nested_lists(n) is n + 1 lists, one inside the other
+    assert run("result.a == result.b", result={"a": nested_lists(at_limit), "b": nested_lists(at_limit)}).passed
+    with pytest.raises(LimitExceeded) as deep:
+        run("result.a == result.b", result={"a": nested_lists(limit), "b": nested_lists(limit)})
+    assert (deep.value.limit, deep.value.maximum) == ("nesting depth", limit)
+    with pytest.raises(LimitExceeded) as built:  # one level more, built by the expression itself
+        run("[result.a] != []", result={"a": nested_lists(at_limit)})
+    assert (built.value.limit, built.value.maximum) == ("nesting depth", limit)
+    assert run("[result.a] != []", result={"a": nested_lists(at_limit - 1)}).passed
+
+
 def test_the_exhaustion_cases_are_distinct_and_at_least_29() -> None:
     assert len({source for source, _, _ in EXHAUSTION}) >= 29
     assert {bound for _, _, bound in EXHAUSTION} == {

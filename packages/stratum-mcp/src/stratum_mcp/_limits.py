@@ -68,6 +68,9 @@ class Limits:
     #: Values one built value may hold, nested ones included, and values one operation (a comparison, a sort,
     #: ``in``) may visit: what keeps every single operation to a few milliseconds.
     value_items: int = 100_000
+    #: Containers nested inside one value: comparing or hashing one recurses in C once per level, and how deep
+    #: C may go differs between Python versions, so the bound is ours, the same on every version.
+    value_depth: int = 100
     file_read_bytes: int = 4 * 1024 * 1024
 
     # --- tool arguments and stored history

@@ -77,7 +77,7 @@ class Interpreter:
         self._steps = 0
         self._clock = clock
         self._deadline = clock() + limits.eval_seconds
-        self._weights = Weights(limits.value_items, self.charge)
+        self._weights = Weights(limits.value_items, self.charge, limits.value_depth)
         self.observed: dict[str, Any] = {}
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -126,8 +126,19 @@ class Interpreter:
         return weight
 
     def built(self, value: Any, weight: int) -> Any:
-        """``value``, just built with ``weight`` (already allowed), remembered for later weighing."""
-        self._weights.record(value, weight)
+        """``value``, just built with ``weight`` (already allowed), remembered for later weighing.
+
+        Its depth is one more than its deepest member's; one too deep is refused here, before any
+        comparison could recurse through it.
+        """
+        if isinstance(value, CONTAINERS):
+            members = value.values() if isinstance(value, dict) else value
+            self.charge(1 + len(value) // VISITS_PER_STEP)
+            distinct = {id(m): m for m in members if isinstance(m, CONTAINERS)}
+            depth = 1 + max((self._weights.depth_of(m) for m in distinct.values()), default=0)
+            if depth > self._weights.max_depth:
+                raise self.limit("nesting depth", self._weights.max_depth, depth)
+            self._weights.record(value, weight, depth)
         return value
 
     def truthy(self, value: Any) -> bool:

@@ -17,12 +17,20 @@ value looks its parts up instead of walking them again.
 Weighing is itself bounded: it stops as soon as the weight passes the cap,
 and it charges the meter for the walk, so weighing a large input costs no
 more than the operation it guards would have been allowed to.
+
+Depth is bounded too: comparing, hashing or printing nested containers
+recurses in C once per level, and how deep C may go before Python gives up
+differs between Python versions (3.13 allows far more than 3.11). A value
+nested deeper than ``max_depth`` is refused before any such operation, the
+same way on every version.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from stratum_mcp.errors import LimitExceeded
 
 __all__ = ["CHARS_PER_VALUE", "CONTAINERS", "Weights"]
 
@@ -42,36 +50,49 @@ def _scalar(value: Any) -> int:
 class Weights:
     """Weights of the values one evaluation sees, remembered by identity, each at most ``cap + 1``."""
 
-    def __init__(self, cap: int, charge: Callable[[int], None]) -> None:
+    def __init__(self, cap: int, charge: Callable[[int], None], max_depth: int = 100) -> None:
         self.cap = cap
+        self.max_depth = max_depth
         self._charge = charge
-        # id -> (the value itself, kept alive so its id is not reused; its weight)
-        self._known: dict[int, tuple[Any, int]] = {}
+        # id -> (the value itself, kept alive so its id is not reused; its weight; its depth)
+        self._known: dict[int, tuple[Any, int, int]] = {}
 
-    def record(self, value: Any, weight: int) -> None:
-        """Remember the weight of a value the interpreter has just built."""
+    def record(self, value: Any, weight: int, depth: int = 1) -> None:
+        """Remember the weight (and depth) of a value the interpreter has just built."""
         if isinstance(value, CONTAINERS):
-            self._known[id(value)] = (value, min(weight, self.cap + 1))
+            self._known[id(value)] = (value, min(weight, self.cap + 1), depth)
 
-    def _lookup(self, value: Any) -> int | None:
+    def _lookup(self, value: Any) -> tuple[int, int] | None:
         known = self._known.get(id(value))
-        return known[1] if known is not None and known[0] is value else None
+        return (known[1], known[2]) if known is not None and known[0] is value else None
+
+    def _deep(self, depth: int) -> None:
+        if depth > self.max_depth:
+            raise LimitExceeded("nesting depth", self.max_depth, depth)
 
     def of(self, value: Any) -> int:
-        """The weight of ``value``, or ``cap + 1`` for anything heavier (then weighing stopped early)."""
+        """The weight of ``value``, or ``cap + 1`` for anything heavier (then weighing stopped early).
+
+        Raises :class:`LimitExceeded` ("nesting depth") for a value nested deeper than ``max_depth``.
+        """
         if not isinstance(value, CONTAINERS):
             return _scalar(value)
         known = self._lookup(value)
         if known is not None:
-            return known
+            return known[0]
         total = 0
-        pending = [value]
+        deepest = 1
+        pending: list[tuple[Any, int]] = [(value, 1)]
         while pending and total <= self.cap:
-            item = pending.pop()
+            item, depth = pending.pop()
             known = self._lookup(item) if item is not value else None
             if known is not None:
-                total += known
+                total += known[0]
+                deepest = max(deepest, depth - 1 + known[1])
+                self._deep(deepest)
                 continue
+            self._deep(depth)
+            deepest = max(deepest, depth)
             keys = len(item) if isinstance(item, dict) else 0
             if total + 1 + keys + len(item) > self.cap:
                 total = self.cap + 1  # every member weighs at least 1: over the cap without looking further
@@ -84,7 +105,17 @@ class Weights:
                 strings += [k for k in item if isinstance(k, str)]
             extra = sum([len(m) // CHARS_PER_VALUE for m in strings])
             total += 1 + keys + len(members) - len(nested) + extra
-            pending.extend(nested)
+            pending.extend((m, depth + 1) for m in nested)
         weight = min(total, self.cap + 1)
-        self.record(value, weight)
+        self.record(value, weight, deepest)  # over the cap, the depth seen so far: the weight refuses it anyway
         return weight
+
+    def depth_of(self, value: Any) -> int:
+        """How deep ``value`` nests (a scalar is 0, ``[]`` is 1), as far as it has been weighed."""
+        if not isinstance(value, CONTAINERS):
+            return 0
+        known = self._lookup(value)
+        if known is None:
+            self.of(value)
+            known = self._lookup(value)
+        return known[1] if known is not None else 1
