@@ -49,7 +49,7 @@ demo: setup
 # Every test of both distributions. Services the tests start themselves
 # (redis-server, PostgreSQL) are installed first when missing and this user can.
 # Each suite is spread over every core (pytest-xdist; TEST_JOBS=1 for one
-# process); the few tests that assert a latency bound the spec promises are
+# process); the few tests that assert a timing bound the spec promises are
 # marked `serial` and run afterwards, alone, so the rest cannot slow them.
 TEST_JOBS ?= auto
 test: setup services

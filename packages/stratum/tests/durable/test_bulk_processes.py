@@ -80,6 +80,7 @@ def most_in_any_window(times: list[float], window_s: float) -> int:
     return most
 
 
+@pytest.mark.serial  # the rate the server sees is a timing bound: with the rest of the suite beside it, it is not
 def test_a_rate_limited_job_killed_halfway_finishes_on_rerun_without_sending_an_item_twice(
     bulk_host: Any, tmp_path: Path
 ) -> None:
@@ -180,12 +181,7 @@ def recorded(database: str, job_id: str) -> int:
 
 
 @pytest.mark.timeout(120)  # a PostgreSQL server and four processes on a loaded machine
-@pytest.mark.xfail(
-    strict=False,
-    reason="known intermittent stall: now and then a few items of the killed worker are not taken over and the "
-    "job never finishes (about 1 run in 3 on a loaded 2-core machine); under investigation",
-)
-def test_three_workers_on_postgres_share_a_job_under_one_concurrency_limit_and_outlive_a_killed_one(
+def test_three_workers_on_postgres_share_a_job_under_one_limit_and_finish_what_a_killed_or_stopped_one_left(
     bulk_host: Any, local_postgres: LocalPostgres, tmp_path: Path
 ) -> None:
     n, limit = 600, bulk_host.bulk["shared_concurrency"]
@@ -217,13 +213,27 @@ def test_three_workers_on_postgres_share_a_job_under_one_concurrency_limit_and_o
             alive.discard(executors[victim])
             server.release()
 
+            # Later, another worker is told to stop while its requests are held: past its grace (1 s here), it
+            # hands its tasks back to the queue and exits; the last worker runs them.
+            wait_for(lambda: len(log.items()) >= 2 * n // 3, within_s=60)
+            server.hold()
+            wait_for(lambda: server.in_flight >= limit, within_s=30)
+            running = asyncio.run(pending_items())
+            survivors = [pid for pid in workers if pid != executors[victim]]
+            executor_by_pid = {pid: executor for executor, pid in executors.items()}
+            stopping = max(survivors, key=lambda pid: list(running.values()).count(executor_by_pid[pid]))
+            handed_back = {item for item, executor in running.items() if executor == executor_by_pid[stopping]}
+            os.kill(stopping, signal.SIGTERM)
+            assert bulk_host.wait(stopping, within_s=60) == 0
+            alive.discard(stopping)
+            server.release()
+
             assert bulk_host.wait(submitter, within_s=60) == 0, result_of(tmp_path / "submit.json")
             alive.discard(submitter)
             result = result_of(tmp_path / "submit.json")["ok"]
-            survivors = [pid for pid in workers if pid != executors[victim]]
-            for pid in survivors:
-                os.kill(pid, signal.SIGTERM)  # stop: nothing left in flight, so they exit at once
-            assert [bulk_host.wait(pid) for pid in survivors] == [0, 0]
+            (last,) = (pid for pid in survivors if pid != stopping)
+            os.kill(last, signal.SIGTERM)  # nothing left in flight: it exits at once
+            assert bulk_host.wait(last) == 0
             alive.clear()
         finally:
             server.release()  # (a failure while the requests were held)
@@ -238,9 +248,11 @@ def test_three_workers_on_postgres_share_a_job_under_one_concurrency_limit_and_o
     counts = Counter(sent)
     assert sorted(counts) == list(range(n))
     twice = {item for item, k in counts.items() if k > 1}
-    # Exactly what the killed worker had in flight went out again, once; the others finished it.
-    assert twice == in_flight_there and all(counts[item] == 2 for item in twice)
-    assert abandoned >= len(in_flight_there) >= 1
+    # Exactly what the killed worker had in flight, and what the stopped one handed back, went out again,
+    # once; the others finished it.
+    assert in_flight_there and handed_back
+    assert twice == in_flight_there | handed_back and all(counts[item] == 2 for item in twice)
+    assert abandoned >= len(twice)
 
 
 @contract

@@ -259,7 +259,7 @@ def _workflow(name: str, run: Any, backend: DBOSBackend) -> Any:
     return registered
 
 
-def _launch_sync(backend: DBOSBackend) -> Runtime:
+def _launch_sync(backend: DBOSBackend, loop: asyncio.AbstractEventLoop | None = None) -> Runtime:
     with _launching:
         found = active()
         if found is not None:
@@ -300,6 +300,7 @@ def _launch_sync(backend: DBOSBackend) -> Runtime:
             )
             if backend.queues is not None:
                 DBOS.listen_queues(list(backend.queues))
+            _main_loop(loop)
             DBOS.launch()
             from ._store import Store
 
@@ -343,6 +344,28 @@ def _write_ahead_log(path: Path) -> None:
         log.debug("could not switch %s to WAL mode", path, exc_info=True)
 
 
+def _main_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Before launch: runs and job items DBOS starts go to the caller's loop from the first one on.
+
+    ``launch()`` starts dequeuing and recovering at once; until DBOS is pointed
+    at the caller's loop (``_adopt_loop``, which must run on that loop) it would
+    run them on its own background loop, and one process's items would be
+    split between two loops. DBOS has no setting for it before launch, so the
+    attribute ``set_main_loop()`` writes is set here; if a DBOS release changes
+    it, ``_adopt_loop`` after launch still does it, and items started in
+    between wait for the runtime (``wait_active``).
+    """
+    if loop is None:
+        return
+    try:
+        from dbos._dbos import _dbos_global_instance
+
+        if _dbos_global_instance is not None:
+            _dbos_global_instance._background_event_loop._main_loop = loop
+    except Exception:  # pragma: no cover - depends on DBOS internals
+        log.debug("could not point DBOS at the caller's loop before launch", exc_info=True)
+
+
 def _fast_recovery(poll_s: float) -> None:
     """Recovered and resumed runs wait on DBOS's internal queue; make it poll at ``poll_s``.
 
@@ -365,7 +388,7 @@ async def ensure_launched(backend: DBOSBackend) -> Runtime:
     """DBOS for ``backend`` in this process, launched (off the event loop) on first use."""
     runtime = active()
     if runtime is None:
-        runtime = await asyncio.to_thread(_launch_sync, backend)
+        runtime = await asyncio.to_thread(_launch_sync, backend, asyncio.get_running_loop())
         if runtime.maintenance is None:  # the first of concurrent first uses
             _adopt_loop()  # runs DBOS recovers or dequeues are scheduled on this loop
             runtime.maintenance = asyncio.get_running_loop().create_task(_maintain(runtime))

@@ -43,7 +43,7 @@ from . import _codec
 from ._job_store import ChargeLost, Finish, Hold, HoldResult, Release
 from ._job_writer import JobWriter
 from ._journal import DBOSJournal
-from ._state import Runtime, active
+from ._state import Runtime, active, wait_active
 
 __all__ = ["ITEM_WORKFLOW", "JobJournal", "JobView", "function_kind", "function_name", "run_item", "writer_of"]
 
@@ -52,6 +52,8 @@ ITEM_WORKFLOW = "stratum.job_item"
 _HOLD_WAIT_S = 30.0
 _HOLD_POLL_S = 0.05
 _MAX_VIEWS = 64
+#: How long an item DBOS started during launch waits for the launch to finish.
+_LAUNCH_WAIT_S = 120.0
 
 
 def function_kind(fn: Any) -> str | None:
@@ -226,6 +228,8 @@ async def run_item(request: Mapping[str, Any]) -> None:
     from dbos import DBOS
 
     runtime = active()
+    if runtime is None:  # DBOS dequeues as soon as it launches, a moment before this process's runtime exists
+        runtime = await asyncio.to_thread(wait_active, _LAUNCH_WAIT_S)
     workflow_id = DBOS.workflow_id
     if runtime is None or workflow_id is None:
         raise RuntimeError("a job item ran without its DBOS runtime")

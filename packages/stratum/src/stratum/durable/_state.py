@@ -174,6 +174,9 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
+#: Set while a runtime is active. DBOS starts dequeuing and recovering inside ``launch()``, before the
+#: runtime exists: work it hands over in that moment waits for this (``wait_active``).
+_ready = threading.Event()
 
 
 def active() -> Runtime | None:
@@ -184,6 +187,16 @@ def active() -> Runtime | None:
 def set_active(runtime: Runtime | None) -> None:
     global _runtime
     _runtime = runtime
+    if runtime is None:
+        _ready.clear()
+    else:
+        _ready.set()
+
+
+def wait_active(timeout_s: float) -> Runtime | None:
+    """The active runtime, waiting up to ``timeout_s`` for a launch under way to finish (blocking)."""
+    _ready.wait(timeout_s)
+    return _runtime
 
 
 def _moment(epoch: float | None) -> datetime | None:
