@@ -28,6 +28,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 # LiteLLM otherwise downloads its price map at import time.
 export LITELLM_LOCAL_MODEL_COST_MAP := True
+# Write bytecode caches even where the environment asks not to: the suites start
+# hundreds of interpreters (workers, servers, crashed processes), and each would
+# otherwise compile the workspace's sources and rewrite the test modules again.
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: setup demo test test-latest services bench lint lock clean
 
@@ -50,11 +54,13 @@ demo: setup
 # (redis-server, PostgreSQL) are installed first when missing and this user can.
 # Each suite is spread over every core (pytest-xdist; TEST_JOBS=1 for one
 # process); the few tests that assert a timing bound the spec promises are
-# marked `serial` and run afterwards, alone, so the rest cannot slow them.
+# marked `serial` and run afterwards, alone, so the rest cannot slow them
+# (only the modules that mark one are collected again for that).
 TEST_JOBS ?= auto
+SERIAL_MODULES = $(shell grep -rlE --include='test_*.py' 'mark\.serial' packages/stratum/tests | sort)
 test: setup services
 	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal -m "not serial" packages/stratum/tests
-	$(PY) -m pytest -m serial packages/stratum/tests
+	$(PY) -m pytest -m serial $(or $(SERIAL_MODULES),packages/stratum/tests)
 	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal packages/stratum-mcp/tests
 
 services:

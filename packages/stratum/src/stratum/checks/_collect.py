@@ -137,10 +137,14 @@ def _top(path: Path) -> Path:
 
 def _forget(tops: set[Path], before: set[str]) -> None:
     """Drop the modules of the checked files and packages that the check imported (never the process's own)."""
+    files = {os.path.normcase(str(top)) for top in tops}
+    folders = tuple(name + os.sep for name in files)  # a package's modules lie under its directory
     for name in [n for n in sys.modules if n not in before]:
         filename = getattr(sys.modules[name], "__file__", None)
-        if isinstance(filename, str) and any(Path(filename).is_relative_to(top) for top in tops):
-            del sys.modules[name]
+        if isinstance(filename, str):
+            filename = os.path.normcase(filename)
+            if filename in files or filename.startswith(folders):
+                del sys.modules[name]
 
 
 # -- one file ------------------------------------------------------------------------------------
