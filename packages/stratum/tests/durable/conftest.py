@@ -111,10 +111,22 @@ def local_postgres() -> Iterator[LocalPostgres]:
 
 
 @pytest.fixture
-async def durable_sqlite(tmp_path: Path) -> AsyncIterator[str]:
+def durable_queues() -> tuple[str, ...]:
+    """The queues whose tasks ``durable_sqlite`` takes; a module of bulk-job tests names its own.
+
+    None by default: every queue declared in this process (the suite's bulk-job modules declare
+    several, each polled every 20 ms) would otherwise be polled through every durable test.
+    """
+    return ()
+
+
+@pytest.fixture
+async def durable_sqlite(tmp_path: Path, durable_queues: tuple[str, ...]) -> AsyncIterator[str]:
     """DBOS on a fresh SQLite file for this test, shut down after it."""
     url = f"sqlite:///{tmp_path / 'durable.sqlite'}"
-    stratum.configure(durable=stratum.durable.dbos(url, poll_interval_s=0.05, recovery_poll_s=0.1))
+    stratum.configure(
+        durable=stratum.durable.dbos(url, poll_interval_s=0.05, recovery_poll_s=0.1, queues=durable_queues)
+    )
     try:
         yield url
     finally:

@@ -152,15 +152,16 @@ class FileTracer:
             os.fsync(f.fileno())
 
 
-def configure(args: dict[str, Any]) -> None:
+def configure(role: str, args: dict[str, Any]) -> None:
+    # A child takes tasks only from the bulk queue its role works on: the flows' roles from none, so their
+    # processes do not poll the bulk queues (every 20 ms each) through a crash test.
+    queues = args.get("queues", [QUEUES[args["queue"]].name] if role.startswith("bulk_") else [])
     stratum.configure(
         client=LiteLLMClient(api_base=args["server"], api_key="sk-local-test"),
         default_model="openai/gpt-4o-mini",
         max_output_tokens=64,
         max_transient_retries=0,
-        durable=stratum.durable.dbos(
-            args["db"], poll_interval_s=0.05, recovery_poll_s=0.1, queues=args.get("queues")
-        ),
+        durable=stratum.durable.dbos(args["db"], poll_interval_s=0.05, recovery_poll_s=0.1, queues=queues),
     )
     if args.get("spans"):
         stratum.configure(tracer=FileTracer(args["spans"]))
@@ -234,7 +235,7 @@ def child(role: str, args: dict[str, Any]) -> int:
         os.environ[name] = str(value)
     if os.environ.get("TALLY_CONTRACT") == "v2":
         globals()["Tally"] = TallyV2  # the step's return annotation now names another contract
-    configure(args)
+    configure(role, args)
 
     async def main() -> Any:
         try:

@@ -21,6 +21,12 @@ from stratum.testing import ScriptedClient, prompt_text
 queue = stratum.durable.Queue("in-process", worker_concurrency=8, poll_interval_s=0.02)
 other_queue = stratum.durable.Queue("in-process-other", poll_interval_s=0.02)
 
+
+@pytest.fixture
+def durable_queues() -> tuple[str, ...]:
+    """This process runs the tasks of the jobs it submits (embedded mode)."""
+    return (queue.name, other_queue.name)
+
 #: Labels the ensure below refuses (changed by a test: a cached value it now refuses is asked again).
 REFUSED: set[str] = {"refused"}
 

@@ -176,7 +176,7 @@ def recorded(database: str, job_id: str) -> int:
             return 0
         return progress.done + progress.failed
 
-    stratum.configure(durable=stratum.durable.dbos(database))
+    stratum.configure(durable=stratum.durable.dbos(database, queues=()))  # reads; takes no task
     return asyncio.run(read())
 
 
@@ -196,7 +196,7 @@ def test_three_workers_on_postgres_share_a_job_under_one_limit_and_finish_what_a
         workers: list[int] = []
         alive = {submitter}
         try:
-            stratum.configure(durable=stratum.durable.dbos(database))
+            stratum.configure(durable=stratum.durable.dbos(database, queues=()))  # reads; takes no task
             wait_for(lambda: submitted(database, "shared-600") == n, within_s=60)
             outs = [tmp_path / f"w{k}.json" for k in range(3)]
             workers = [bulk_host.fork("bulk_worker", out=str(out), **common) for out in outs]
@@ -265,6 +265,12 @@ def tag_item(n: int) -> Tag: ...
 
 
 budgeted = stratum.durable.Queue("bulk-budgeted", worker_concurrency=4, poll_interval_s=0.02)
+
+
+@pytest.fixture
+def durable_queues() -> tuple[str, ...]:
+    """The budgeted job's tasks run in this process (embedded mode)."""
+    return (budgeted.name,)
 
 
 async def test_a_job_budget_that_runs_out_leaves_spend_within_it_and_the_rest_budget_exceeded(

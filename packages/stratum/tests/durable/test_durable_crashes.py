@@ -90,7 +90,7 @@ async def test_a_review_survives_sigkill_and_is_resolved_from_another_process(
     with LocalOpenAIServer(respond=answer) as server:
         common = {"server": server.url, "db": database, "spans": str(spans), "ticket": "late parcel"}
         first = worker_host.fork("review_start", flow_id="ticket-1", out=str(tmp_path / "first.json"), **common)
-        stratum.configure(durable=stratum.durable.dbos(database))
+        stratum.configure(durable=stratum.durable.dbos(database, queues=()))  # this process only reads and resolves
         try:
             review = await wait_for_review("ticket-1")
             assert review.context.question == "Send this reply?" and review.options == ("approve", "reject")
@@ -135,7 +135,7 @@ async def test_a_review_that_expires_while_no_process_runs_times_out_when_the_fl
     with LocalOpenAIServer(respond=answer) as server:
         common = {"server": server.url, "db": database, "ticket": "late parcel", "env": {"REVIEW_TIMEOUT_S": 3}}
         first = worker_host.fork("review_start", flow_id="t-2", out=str(tmp_path / "a.json"), **common)
-        stratum.configure(durable=stratum.durable.dbos(database))
+        stratum.configure(durable=stratum.durable.dbos(database, queues=()))  # this process only reads and resolves
         try:
             review = await wait_for_review("t-2")
             os.kill(first, signal.SIGKILL)
@@ -267,7 +267,7 @@ async def wait_for_review(flow_id: str, within_s: float = 60) -> Any:
 
 async def test_a_changed_prompt_fails_the_recovered_run_with_replay_mismatch(worker_host: Any, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'durable.sqlite'}"
-    stratum.configure(durable=stratum.durable.dbos(database))
+    stratum.configure(durable=stratum.durable.dbos(database, queues=()))  # this process only reads and resolves
     with LocalOpenAIServer(respond=answer) as server:
         common = {"server": server.url, "db": database, "ticket": "late parcel"}
         first = worker_host.fork("review_start", flow_id="t-3", out=str(tmp_path / "a.json"), **common)
@@ -294,7 +294,7 @@ async def test_a_changed_contract_of_a_compute_step_fails_the_recovered_run_with
     worker_host: Any, tmp_path: Path
 ) -> None:
     database = f"sqlite:///{tmp_path / 'durable.sqlite'}"
-    stratum.configure(durable=stratum.durable.dbos(database))
+    stratum.configure(durable=stratum.durable.dbos(database, queues=()))  # this process only reads and resolves
     with LocalOpenAIServer(respond=answer) as server:
         common = {"server": server.url, "db": database, "ticket": "late parcel again"}
         first = worker_host.fork("tally", flow_id="t-4", out=str(tmp_path / "a.json"), **common)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..durable._job_handles import JobProgress
-from ..durable._jobs import job, list_jobs
 from . import _output
+
+if TYPE_CHECKING:  # the job store imports SQLAlchemy: only `stratum jobs` pays for it
+    from ..durable._job_handles import JobProgress
 
 __all__ = ["register"]
 
@@ -52,6 +53,8 @@ def _state(p: JobProgress) -> str:
 
 
 async def _list(args: argparse.Namespace) -> int:
+    from ..durable._jobs import list_jobs
+
     found = await list_jobs(limit=args.limit)
     if args.json:
         _output.emit_json([p.to_dict() for p in found])
@@ -66,6 +69,8 @@ async def _list(args: argparse.Namespace) -> int:
 
 
 async def _show(args: argparse.Namespace) -> int:
+    from ..durable._jobs import job
+
     p = await (await job(args.job_id)).progress()
     if args.json:
         _output.emit_json({**p.to_dict(), "state": _state(p)})
