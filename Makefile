@@ -53,15 +53,16 @@ demo: setup
 # Every test of both distributions. Services the tests start themselves
 # (redis-server, PostgreSQL) are installed first when missing and this user can.
 # Each suite is spread over every core (pytest-xdist; TEST_JOBS=1 for one
-# process); the few tests that assert a timing bound the spec promises are
-# marked `serial` and run afterwards, alone, so the rest cannot slow them
-# (only the modules that mark one are collected again for that).
+# process). The few tests that assert a timing bound the spec promises are
+# marked `serial` and run after the parallel part, at normal priority, while
+# the stratum-mcp suite runs beside them at the lowest priority (nice 19), on
+# the CPU they leave idle (tools/serial-beside). Only the modules that mark a
+# serial test are collected again for that.
 TEST_JOBS ?= auto
 SERIAL_MODULES = $(shell grep -rlE --include='test_*.py' 'mark\.serial' packages/stratum/tests | sort)
 test: setup services
 	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal -m "not serial" packages/stratum/tests
-	$(PY) -m pytest -m serial $(or $(SERIAL_MODULES),packages/stratum/tests)
-	$(PY) -m pytest -n $(TEST_JOBS) --dist worksteal packages/stratum-mcp/tests
+	tools/serial-beside $(PY) $(TEST_JOBS) $(or $(SERIAL_MODULES),packages/stratum/tests)
 
 services:
 	@tools/ensure-test-services

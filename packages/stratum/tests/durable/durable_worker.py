@@ -285,6 +285,9 @@ def host() -> None:
             finally:
                 os._exit(code)
         print(json.dumps({"pid": pid}), flush=True)
+    # The test closed stdin: exit at once. Tearing down an interpreter that has LiteLLM, DBOS and
+    # SQLAlchemy loaded takes a second or two of CPU, and nothing here needs it.
+    os._exit(0)
 
 
 if __name__ == "__main__":
