@@ -71,8 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..durable._backend import dbos
 
     try:
-        # An operator's command takes no tasks from any queue; `stratum worker` names its own.
-        args.cli_backend = dbos(args.db, args.app, queues=None if args.group == "worker" else ())
+        args.cli_backend = dbos(args.db, args.app)
         configure(durable=args.cli_backend)
     except StratumError as exc:
         _output.error(str(exc))
