@@ -84,3 +84,24 @@ def test_the_stratum_command_lists_its_subcommands() -> None:
     assert result.returncode == 0 and "check" in result.stdout
     unknown = run("frobnicate")
     assert unknown.returncode == 2 and "frobnicate" in unknown.stderr
+
+
+def test_check_forgets_the_modules_it_imported_and_keeps_those_the_process_had(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mine.py").write_text("def plain() -> int:\n    return 1\n")
+    (tmp_path / "theirs.py").write_text("def plain() -> int:\n    return 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import mine  # type: ignore[import-not-found]  # the process's own module, imported before the check
+
+    before = set(sys.modules)
+    report = check(tmp_path / "mine.py", tmp_path / "theirs.py", SAMPLE / "support_desk")
+    assert len(report.files) == 2 + len(list((SAMPLE / "support_desk").glob("*.py")))
+    checked = (str(tmp_path), str(SAMPLE))
+    left = sorted(
+        name for name, module in sys.modules.items()
+        if name not in before and str(getattr(module, "__file__", "") or "").startswith(checked)
+    )  # fmt: skip
+    assert left == []  # neither the single files nor the package's modules stay imported
+    assert sys.modules["mine"] is mine  # the process keeps the module it had
+    monkeypatch.delitem(sys.modules, "mine")
