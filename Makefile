@@ -53,7 +53,7 @@ demo: setup
 # Every test of both distributions. Services the tests start themselves
 # (redis-server, PostgreSQL) are installed first when missing and this user can.
 # Each suite is spread over every core (pytest-xdist; TEST_JOBS=1 for one
-# process). The few tests that assert a timing bound the spec promises are
+# process per suite). The few tests that assert a timing bound the spec promises are
 # marked `serial` and run after the parallel part, at normal priority, while
 # the stratum-mcp suite runs beside them at the lowest priority (nice 19), on
 # the CPU they leave idle (tools/serial-beside). Only the modules that mark a
